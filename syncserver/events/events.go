@@ -1,0 +1,183 @@
+// Package events is Leadify's domain-event bus. A change that other
+// capabilities react to (a lead confirmed, a parcel delivered or returned, a
+// store created) writes a row to domain_events in the same transaction as the
+// change, and enqueues — in that transaction too, through River — one job per
+// interested consumer. A consumer's effect commits together with a row in
+// event_consumptions keyed by (event, consumer), so a job that runs twice
+// (a crash after commit, a retry) changes nothing the second time.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/postgres/queries"
+)
+
+// Kind names what happened.
+type Kind string
+
+// The event kinds. Later capabilities add theirs here.
+const (
+	StoreCreated    Kind = "store.created"
+	LeadConfirmed   Kind = "lead.confirmed"
+	LeadCancelled   Kind = "lead.cancelled"
+	ParcelDelivered Kind = "parcel.delivered"
+	ParcelRefused   Kind = "parcel.refused"
+	ParcelReturned  Kind = "parcel.returned"
+	ParcelCancelled Kind = "parcel.cancelled"
+)
+
+// Event is a domain event as published.
+type Event struct {
+	ID            uuid.UUID // set by Publish when zero
+	Store         uuid.UUID
+	Kind          Kind
+	AggregateType string
+	AggregateID   uuid.UUID
+	Actor         uuid.UUID // uuid.Nil for the system
+	Payload       any       // marshalled to JSON
+	OccurredAt    time.Time // read back by consumers
+	RawPayload    json.RawMessage
+}
+
+// Handler applies one consumer's effect of an event inside tx, which is scoped
+// to the event's store. Returning an error rolls the effect back and lets River
+// retry the job with backoff.
+type Handler func(ctx context.Context, tx *postgres.Tx, ev Event) error
+
+type consumer struct {
+	kinds   map[Kind]bool
+	handler Handler
+}
+
+// Bus routes events to consumers.
+type Bus struct {
+	pool      *pgxpool.Pool
+	consumers map[string]consumer
+	river     *river.Client[pgx.Tx]
+}
+
+// NewBus returns a bus with no consumers.
+func NewBus(pool *pgxpool.Pool) *Bus {
+	return &Bus{pool: pool, consumers: map[string]consumer{}}
+}
+
+// Subscribe registers a consumer by a stable name (it keys idempotency, so never
+// rename one) for the given kinds. Call it before Workers.
+func (b *Bus) Subscribe(name string, h Handler, kinds ...Kind) {
+	ks := map[Kind]bool{}
+	for _, k := range kinds {
+		ks[k] = true
+	}
+	b.consumers[name] = consumer{kinds: ks, handler: h}
+}
+
+// Workers adds the bus's job worker to a River worker set.
+func (b *Bus) Workers(w *river.Workers) {
+	river.AddWorker(w, &worker{bus: b})
+}
+
+// Attach gives the bus the River client it enqueues through.
+func (b *Bus) Attach(c *river.Client[pgx.Tx]) { b.river = c }
+
+// ConsumeArgs is the River job that delivers one event to one consumer.
+type ConsumeArgs struct {
+	EventID  uuid.UUID `json:"event_id"`
+	StoreID  uuid.UUID `json:"store_id"`
+	Consumer string    `json:"consumer"`
+}
+
+// Kind implements river.JobArgs.
+func (ConsumeArgs) Kind() string { return "domain_event" }
+
+// Publish records ev in tx and enqueues its consumers' jobs in the same
+// transaction: if tx rolls back, the event never happened.
+func (b *Bus) Publish(ctx context.Context, tx *postgres.Tx, ev Event) error {
+	if ev.ID == uuid.Nil {
+		ev.ID = uuid.Must(uuid.NewV7())
+	}
+	payload := []byte("{}")
+	if ev.Payload != nil {
+		var err error
+		if payload, err = json.Marshal(ev.Payload); err != nil {
+			return fmt.Errorf("publish %s: marshal payload: %w", ev.Kind, err)
+		}
+	}
+	var actor *uuid.UUID
+	if ev.Actor != uuid.Nil {
+		actor = &ev.Actor
+	}
+	if err := tx.Q.InsertDomainEvent(ctx, tx, queries.InsertDomainEventParams{ID: ev.ID, StoreID: ev.Store, Kind: string(ev.Kind),
+		AggregateType: ev.AggregateType, AggregateID: ev.AggregateID, ActorUserID: actor, Payload: payload}); err != nil {
+		return fmt.Errorf("publish %s: %w", ev.Kind, err)
+	}
+	var jobs []river.InsertManyParams
+	for _, name := range b.consumerNames() {
+		if b.consumers[name].kinds[ev.Kind] {
+			jobs = append(jobs, river.InsertManyParams{Args: ConsumeArgs{EventID: ev.ID, StoreID: ev.Store, Consumer: name}})
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	if b.river == nil {
+		return errors.New("publish: event bus has no River client attached")
+	}
+	if _, err := b.river.InsertManyTx(ctx, tx.Tx, jobs); err != nil {
+		return fmt.Errorf("publish %s: enqueue consumers: %w", ev.Kind, err)
+	}
+	return nil
+}
+
+func (b *Bus) consumerNames() []string {
+	names := make([]string, 0, len(b.consumers))
+	for n := range b.consumers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+type worker struct {
+	river.WorkerDefaults[ConsumeArgs]
+	bus *Bus
+}
+
+// Work delivers the event to its consumer at most once in effect.
+func (w *worker) Work(ctx context.Context, job *river.Job[ConsumeArgs]) error {
+	a := job.Args
+	c, ok := w.bus.consumers[a.Consumer]
+	if !ok {
+		return river.JobCancel(fmt.Errorf("no consumer named %q", a.Consumer))
+	}
+	return postgres.InTx(ctx, w.bus.pool, postgres.StoreScope(a.StoreID), func(tx *postgres.Tx) error {
+		n, err := tx.Q.ClaimConsumption(ctx, tx, queries.ClaimConsumptionParams{StoreID: a.StoreID, EventID: a.EventID, Consumer: a.Consumer})
+		if err != nil {
+			return fmt.Errorf("claim event %v for %s: %w", a.EventID, a.Consumer, err)
+		}
+		if n == 0 {
+			return nil // already consumed: a redelivery
+		}
+		row, err := tx.Q.GetDomainEvent(ctx, tx, a.EventID)
+		if err != nil {
+			return fmt.Errorf("load event %v: %w", a.EventID, postgres.Translate(err))
+		}
+		ev := Event{ID: row.ID, Store: row.StoreID, Kind: Kind(row.Kind), AggregateType: row.AggregateType,
+			AggregateID: row.AggregateID, OccurredAt: row.OccurredAt, RawPayload: row.Payload}
+		if row.ActorUserID != nil {
+			ev.Actor = *row.ActorUserID
+		}
+		return c.handler(ctx, tx, ev)
+	})
+}

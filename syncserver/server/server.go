@@ -1,0 +1,170 @@
+// Package server assembles Leadify's sync server from its capabilities: the
+// Connect services behind the authentication interceptor, the health
+// endpoints, and the River job client with every worker. main builds a Server
+// from configuration; tests build one on their own database.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
+	"github.com/leadify/leadify/syncserver/api"
+	"github.com/leadify/leadify/syncserver/auth"
+	"github.com/leadify/leadify/syncserver/events"
+	"github.com/leadify/leadify/syncserver/secrets"
+)
+
+// MaxRequestBytes bounds every RPC message; larger ones get ResourceExhausted.
+const MaxRequestBytes = 8 << 20
+
+// Config is what a Server needs besides its database pool.
+type Config struct {
+	Log         *slog.Logger
+	Secrets     *secrets.Keyring
+	AuthLimits  auth.Limits
+	JobWorkers  int  // River workers in the default queue; 0 means 10
+	DisableJobs bool // insert-only: no job is worked by this instance
+}
+
+// Server is one sync-server instance.
+type Server struct {
+	Pool    *pgxpool.Pool
+	Auth    *auth.Service
+	Events  *events.Bus
+	River   *river.Client[pgx.Tx]
+	Handler http.Handler
+	log     *slog.Logger
+	jobs    bool
+}
+
+// PublicProcedures may be called without a session.
+var PublicProcedures = []string{
+	leadifyv1connect.AuthServiceLoginProcedure,
+	leadifyv1connect.AuthServiceAcceptInvitationProcedure,
+}
+
+// New wires a server over pool. Event consumers are subscribed on the returned
+// Server's Events before Start.
+func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.AuthLimits == (auth.Limits{}) {
+		cfg.AuthLimits = auth.DefaultLimits
+	}
+	s := &Server{Pool: pool, log: cfg.Log, jobs: !cfg.DisableJobs}
+	s.Auth = auth.NewService(pool, cfg.AuthLimits)
+	s.Events = events.NewBus(pool)
+
+	workers := river.NewWorkers()
+	s.Events.Workers(workers)
+	rc := &river.Config{Logger: cfg.Log.With("component", "river"), Workers: workers}
+	if s.jobs {
+		n := cfg.JobWorkers
+		if n == 0 {
+			n = 10
+		}
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	s.River = client
+	s.Events.Attach(client)
+
+	opts := connect.WithHandlerOptions(
+		connect.WithInterceptors(auth.NewInterceptor(s.Auth, PublicProcedures...)),
+		connect.WithReadMaxBytes(MaxRequestBytes),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(leadifyv1connect.NewAuthServiceHandler(api.NewAuthHandler(pool, s.Auth, cfg.Log), opts))
+	mux.Handle(leadifyv1connect.NewAccountsServiceHandler(api.NewAccountsHandler(pool, s.Events, cfg.Log), opts))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.ready)
+	s.Handler = mux
+	return s, nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Pool.Ping(ctx); err != nil {
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Start begins working jobs (unless disabled).
+func (s *Server) Start(ctx context.Context) error {
+	if !s.jobs {
+		return nil
+	}
+	return s.River.Start(ctx)
+}
+
+// Stop finishes running jobs, giving up when ctx ends.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.jobs {
+		return nil
+	}
+	return s.River.Stop(ctx)
+}
+
+// HTTPServer returns an http.Server for the handler that speaks HTTP/1.1 and
+// HTTP/2 — with TLS when certificates are given, and without it (h2c) otherwise,
+// so Connect, gRPC and gRPC-Web clients all work.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler,
+		Protocols:         p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: no new
+// connections, in-flight requests finish (up to grace), jobs stop.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile string, grace time.Duration) error {
+	hs := s.HTTPServer(ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- hs.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if jerr := s.Stop(sctx); jerr != nil && !errors.Is(jerr, context.DeadlineExceeded) {
+		err = errors.Join(err, jerr)
+	}
+	return err
+}
