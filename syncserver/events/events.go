@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,6 +65,7 @@ type consumer struct {
 // Bus routes events to consumers.
 type Bus struct {
 	pool      *pgxpool.Pool
+	mu        sync.RWMutex
 	consumers map[string]consumer
 	river     *river.Client[pgx.Tx]
 }
@@ -80,6 +82,8 @@ func (b *Bus) Subscribe(name string, h Handler, kinds ...Kind) {
 	for _, k := range kinds {
 		ks[k] = true
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.consumers[name] = consumer{kinds: ks, handler: h}
 }
 
@@ -123,10 +127,8 @@ func (b *Bus) Publish(ctx context.Context, tx *postgres.Tx, ev Event) error {
 		return fmt.Errorf("publish %s: %w", ev.Kind, err)
 	}
 	var jobs []river.InsertManyParams
-	for _, name := range b.consumerNames() {
-		if b.consumers[name].kinds[ev.Kind] {
-			jobs = append(jobs, river.InsertManyParams{Args: ConsumeArgs{EventID: ev.ID, StoreID: ev.Store, Consumer: name}})
-		}
+	for _, name := range b.consumersOf(ev.Kind) {
+		jobs = append(jobs, river.InsertManyParams{Args: ConsumeArgs{EventID: ev.ID, StoreID: ev.Store, Consumer: name}})
 	}
 	if len(jobs) == 0 {
 		return nil
@@ -140,13 +142,25 @@ func (b *Bus) Publish(ctx context.Context, tx *postgres.Tx, ev Event) error {
 	return nil
 }
 
-func (b *Bus) consumerNames() []string {
-	names := make([]string, 0, len(b.consumers))
-	for n := range b.consumers {
-		names = append(names, n)
+// consumersOf lists, in a stable order, the consumers subscribed to kind.
+func (b *Bus) consumersOf(kind Kind) []string {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var names []string
+	for n, c := range b.consumers {
+		if c.kinds[kind] {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return names
+}
+
+func (b *Bus) consumer(name string) (consumer, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	c, ok := b.consumers[name]
+	return c, ok
 }
 
 type worker struct {
@@ -157,7 +171,7 @@ type worker struct {
 // Work delivers the event to its consumer at most once in effect.
 func (w *worker) Work(ctx context.Context, job *river.Job[ConsumeArgs]) error {
 	a := job.Args
-	c, ok := w.bus.consumers[a.Consumer]
+	c, ok := w.bus.consumer(a.Consumer)
 	if !ok {
 		return river.JobCancel(fmt.Errorf("no consumer named %q", a.Consumer))
 	}
