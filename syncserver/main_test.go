@@ -213,3 +213,28 @@ func TestRotateSecretsCommand(t *testing.T) {
 		return nil
 	}))
 }
+
+// A client not written here — buf curl, from the tools module — signs in with
+// both the Connect and the gRPC protocol.
+func TestBufCurlLogin(t *testing.T) {
+	t.Parallel()
+	bin := buildServer(t)
+	db := pgtest.New(t)
+	env := []string{"DATABASE_URL=" + db.AppURL, "LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("k1")}
+	runBin(t, bin, env, "seed-demo")
+	addr := freeAddr(t)
+	startServer(t, bin, env, addr)
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	for _, protocol := range []string{"connect", "grpc", "grpcweb"} {
+		cmd := exec.Command("go", "tool", "-modfile="+filepath.Join(root, ".tools/go.mod"), "buf", "curl",
+			"--schema", filepath.Join(root, "proto"), "--protocol", protocol, "--http2-prior-knowledge",
+			"-d", `{"email":"salma@arganbeauty.ma","password":"`+demo.DefaultPassword+`"}`,
+			"http://"+addr+"/leadify.v1.AuthService/Login")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", protocol, out)
+		require.Contains(t, string(out), `"token": "lfy_`, protocol)
+		require.Contains(t, string(out), `"email": "salma@arganbeauty.ma"`, protocol)
+	}
+}

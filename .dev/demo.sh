@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# demo.sh — run by `go tool task demo` after Postgres is up and bin/ is built:
+# migrates, seeds the demo, starts the sync server and the desktop app (under
+# Xvfb when there is no display), prints the demo logins and waits for Ctrl-C.
+# LEADIFY_DEMO_DETACH=1 leaves everything running and returns.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p .data/demo out
+addr=${LEADIFY_ADDR:-127.0.0.1:8080}
+server_log=.data/demo/server.log
+
+stop_pid() { [ -f "$1" ] && kill "$(cat "$1")" 2>/dev/null || true; rm -f "$1"; }
+# One demo at a time: stop the previous one's processes.
+stop_pid .data/demo/server.pid
+stop_pid .data/demo/desktop.pid
+stop_pid .data/demo/xvfb.pid
+
+bin/leadify-server migrate
+echo
+echo "== Demo logins"
+bin/leadify-server seed-demo
+
+echo
+echo "== Sync server on http://$addr (log: $server_log)"
+nohup bin/leadify-server serve --addr "$addr" >"$server_log" 2>&1 &
+echo $! >.data/demo/server.pid
+for _ in $(seq 1 100); do
+  curl -fsS "http://$addr/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://$addr/readyz" >/dev/null || { echo "server did not start:"; tail -20 "$server_log"; exit 1; }
+
+if [ -z "${DISPLAY:-}" ]; then
+  display=:${LEADIFY_DEMO_DISPLAY:-77}
+  Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  echo $! >.data/demo/xvfb.pid
+  export DISPLAY=$display
+  sleep 1
+  echo "== No display: the desktop runs under Xvfb on $DISPLAY"
+fi
+LEADIFY_SERVER_URL="http://$addr" LEADIFY_DATA_DIR="$root/.data/demo/desktop" \
+  nohup bin/leadify-desktop >.data/demo/desktop.log 2>&1 &
+echo $! >.data/demo/desktop.pid
+sleep 4
+if command -v import >/dev/null && [ -n "${DISPLAY:-}" ]; then
+  import -window root out/demo-desktop.png 2>/dev/null && echo "== Screenshot of the desktop: out/demo-desktop.png"
+fi
+
+cat <<TXT
+
+Leadify is running:
+  sync server   http://$addr        (health: /healthz, /readyz)
+  desktop app   pid $(cat .data/demo/desktop.pid) on DISPLAY=$DISPLAY
+  try it        go tool -modfile=.tools/go.mod buf curl --schema proto --protocol grpc --http2-prior-knowledge \\
+                  -d '{"email":"salma@arganbeauty.ma","password":"leadify-demo-2026"}' \\
+                  http://$addr/leadify.v1.AuthService/Login
+TXT
+
+if [ "${LEADIFY_DEMO_DETACH:-}" = 1 ]; then
+  echo "Detached. Stop with: kill \$(cat .data/demo/*.pid)"
+  exit 0
+fi
+trap 'stop_pid .data/demo/desktop.pid; stop_pid .data/demo/server.pid; stop_pid .data/demo/xvfb.pid; echo stopped' EXIT INT TERM
+echo "Ctrl-C stops the demo."
+wait "$(cat .data/demo/server.pid)" 2>/dev/null || true
