@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -50,7 +52,9 @@ func toConnect(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.As(err, &fp):
 		return connect.NewError(connect.CodeFailedPrecondition, fp)
 	case errors.As(err, &thr):
-		return connect.NewError(connect.CodeResourceExhausted, thr)
+		ce := connect.NewError(connect.CodeResourceExhausted, thr)
+		ce.Meta().Set("Retry-After", strconv.Itoa(max(1, int(time.Until(thr.Until).Seconds()+0.5))))
+		return ce
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrUnauthenticated):
 		return connect.NewError(connect.CodeUnauthenticated, err)
 	case errors.Is(err, auth.ErrWeakPassword):

@@ -2,14 +2,17 @@ package api_test
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/syncserver/postgres"
@@ -34,10 +37,31 @@ var exempt = map[string]string{
 type isolationCase struct {
 	wantDenied bool
 	call       func(ctx context.Context, as *servertest.Clients, b *fixtureB) (proto.Message, error)
+	// stream, for streaming procedures, reads what the stream sends within a
+	// short while and returns every message (or the error).
+	stream func(ctx context.Context, as *servertest.Clients, b *fixtureB) ([]proto.Message, error)
 }
 
 type fixtureB struct {
 	*servertest.Tenant
+	env *servertest.Env
+	// Leads are store B's leads, named with the canary.
+	Leads []uuid.UUID
+}
+
+// canarySeeders add more of store B's data before the calls; each capability
+// registers its own in an init function beside its cases.
+var canarySeeders []func(t *testing.T, b *fixtureB)
+
+// addIsolationCases registers a capability's cases; every procedure needs one
+// (or a named exemption), or TestEveryProcedureHasAnIsolationCase fails.
+func addIsolationCases(cases map[string]isolationCase) {
+	for p, c := range cases {
+		if _, dup := isolationCases[p]; dup {
+			panic("two isolation cases for " + p)
+		}
+		isolationCases[p] = c
+	}
 }
 
 func unary[Req, Resp any](fn func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error), msg *Req) (proto.Message, error) {
@@ -48,7 +72,11 @@ func unary[Req, Resp any](fn func(context.Context, *connect.Request[Req]) (*conn
 	return any(resp.Msg).(proto.Message), nil
 }
 
-var isolationCases = map[string]isolationCase{
+var isolationCases = map[string]isolationCase{}
+
+func init() { addIsolationCases(accountsCases) }
+
+var accountsCases = map[string]isolationCase{
 	"/leadify.v1.AuthService/Me": {call: func(_ context.Context, as *servertest.Clients, _ *fixtureB) (proto.Message, error) {
 		return unary(as.Auth.Me, &leadifyv1.MeRequest{})
 	}},
@@ -89,17 +117,20 @@ var isolationCases = map[string]isolationCase{
 	}},
 }
 
-// allProcedures lists every RPC and stream from the generated descriptors.
+// allProcedures lists every RPC and stream of every leadify.v1 service, from
+// the generated descriptors registered by the generated package.
 func allProcedures() []string {
 	var out []string
-	for _, fd := range []protoreflect.FileDescriptor{leadifyv1.File_leadify_v1_auth_proto, leadifyv1.File_leadify_v1_accounts_proto} {
+	protoregistry.GlobalFiles.RangeFilesByPackage("leadify.v1", func(fd protoreflect.FileDescriptor) bool {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
 				out = append(out, "/"+string(svc.FullName())+"/"+string(svc.Methods().Get(j).Name()))
 			}
 		}
-	}
+		return true
+	})
+	sort.Strings(out)
 	return out
 }
 
@@ -123,11 +154,15 @@ func TestStoreIsolationCanaries(t *testing.T) {
 	env := servertest.Start(t)
 	admin := env.Admin()
 	a := env.NewTenant(admin, "storea")
-	b := &fixtureB{env.NewTenant(admin, canary)}
+	b := &fixtureB{Tenant: env.NewTenant(admin, canary), env: env}
 	ctx := context.Background()
+	b.Leads = env.SeedLeads(b.StoreID, 5, "CanaryB customer")
+	for _, seed := range canarySeeders {
+		seed(t, b)
+	}
 	// More canaries in B: branding, an invitation, audit entries.
 	_, err := b.Seller.Accounts.UpdateStore(ctx, connect.NewRequest(&leadifyv1.UpdateStoreRequest{StoreId: b.StoreID.String(),
-		Settings: &leadifyv1.StoreSettings{Name: "CanaryB Boutique", Invoice: &leadifyv1.InvoiceDetails{LegalName: "canaryb sarl"}},
+		Settings:   &leadifyv1.StoreSettings{Name: "CanaryB Boutique", Invoice: &leadifyv1.InvoiceDetails{LegalName: "canaryb sarl"}},
 		UpdateMask: []string{"name", "invoice"}}))
 	require.NoError(t, err)
 	_, err = b.Seller.Accounts.InviteMember(ctx, connect.NewRequest(&leadifyv1.InviteMemberRequest{StoreId: b.StoreID.String(),
@@ -143,7 +178,17 @@ func TestStoreIsolationCanaries(t *testing.T) {
 			if !ok {
 				continue
 			}
-			resp, err := tc.call(ctx, who.c, b)
+			var msgs []proto.Message
+			var err error
+			if tc.stream != nil {
+				msgs, err = tc.stream(ctx, who.c, b)
+			} else {
+				var resp proto.Message
+				resp, err = tc.call(ctx, who.c, b)
+				if resp != nil {
+					msgs = append(msgs, resp)
+				}
+			}
 			if tc.wantDenied {
 				code := connect.CodeOf(err)
 				require.Truef(t, code == connect.CodePermissionDenied || code == connect.CodeNotFound,
@@ -154,10 +199,11 @@ func TestStoreIsolationCanaries(t *testing.T) {
 			if err != nil {
 				require.NotContains(t, strings.ToLower(err.Error()), canary, "%s: error leaks store B", proc)
 			}
-			if resp != nil {
+			for _, resp := range msgs {
 				js, jerr := protojson.Marshal(resp)
 				require.NoError(t, jerr)
 				require.NotContains(t, strings.ToLower(string(js)), canary, "%s calling %s: response leaks store B", who.name, proc)
+				require.NotContains(t, string(js), b.StoreID.String(), "%s calling %s: response names store B", who.name, proc)
 			}
 		}
 	}

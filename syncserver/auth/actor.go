@@ -29,6 +29,10 @@ type Membership struct {
 	Granted     []string
 	Revoked     []string
 	Permissions []Permission
+	// Epoch changes whenever the member's role or permissions change.
+	Epoch int64
+	// LeaseMinutes is the store's lead lease length.
+	LeaseMinutes int32
 }
 
 // Actor is an authenticated user and their stores.
@@ -44,13 +48,15 @@ type Actor struct {
 // Scope is what the actor's transactions may see.
 func (a *Actor) Scope() postgres.Scope {
 	if a.PlatformAdmin {
-		return postgres.Scope{AllStores: true}
+		return postgres.Scope{AllStores: true, UserID: a.UserID}
 	}
 	ids := make([]uuid.UUID, len(a.Memberships))
 	for i, m := range a.Memberships {
 		ids[i] = m.StoreID
 	}
-	return postgres.StoreScope(ids...)
+	scope := postgres.StoreScope(ids...)
+	scope.UserID = a.UserID
+	return scope
 }
 
 // Membership returns the actor's membership of a store, if any.

@@ -163,7 +163,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Actor, error
 		}
 		a.Memberships = append(a.Memberships, Membership{StoreID: m.StoreID, StoreName: m.StoreName,
 			SellerID: m.SellerID, Role: role, Granted: m.Granted, Revoked: m.Revoked,
-			Permissions: Effective(role, m.Granted, m.Revoked)})
+			Permissions: Effective(role, m.Granted, m.Revoked), Epoch: m.Epoch, LeaseMinutes: m.LeadLeaseMinutes})
 	}
 	if err := q.TouchSession(ctx, s.pool, row.SessionID); err != nil {
 		return nil, fmt.Errorf("touch session: %w", err)

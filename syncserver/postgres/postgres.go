@@ -50,6 +50,8 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 type Scope struct {
 	StoreIDs  []uuid.UUID
 	AllStores bool
+	// UserID scopes user-owned rows (a user's rejected mutations).
+	UserID uuid.UUID
 }
 
 // StoreScope is the scope of the given stores.
@@ -57,7 +59,7 @@ func StoreScope(ids ...uuid.UUID) Scope { return Scope{StoreIDs: ids} }
 
 // With returns the scope widened by the given stores.
 func (s Scope) With(ids ...uuid.UUID) Scope {
-	out := Scope{AllStores: s.AllStores, StoreIDs: make([]uuid.UUID, 0, len(s.StoreIDs)+len(ids))}
+	out := Scope{AllStores: s.AllStores, UserID: s.UserID, StoreIDs: make([]uuid.UUID, 0, len(s.StoreIDs)+len(ids))}
 	out.StoreIDs = append(append(out.StoreIDs, s.StoreIDs...), ids...)
 	return out
 }
@@ -98,13 +100,28 @@ type Tx struct {
 // InTx runs fn in a transaction whose row-level security settings are those of
 // scope, committing if fn returns nil and rolling back otherwise.
 func InTx(ctx context.Context, pool *pgxpool.Pool, scope Scope, fn func(*Tx) error) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	return InTxWith(ctx, pool, pgx.TxOptions{}, scope, fn)
+}
+
+// InSnapshot is InTx for reads that must see one consistent snapshot
+// (repeatable read, read only).
+func InSnapshot(ctx context.Context, pool *pgxpool.Pool, scope Scope, fn func(*Tx) error) error {
+	return InTxWith(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, scope, fn)
+}
+
+// InTxWith is InTx with explicit transaction options.
+func InTxWith(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, scope Scope, fn func(*Tx) error) error {
+	return pgx.BeginTxFunc(ctx, pool, opts, func(tx pgx.Tx) error {
 		all := "off"
 		if scope.AllStores {
 			all = "on"
 		}
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.store_ids', $1, true), set_config('app.all_stores', $2, true)`,
-			scope.literal(), all); err != nil {
+		user := ""
+		if scope.UserID != uuid.Nil {
+			user = scope.UserID.String()
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.store_ids', $1, true), set_config('app.all_stores', $2, true),
+			set_config('app.user_id', $3, true)`, scope.literal(), all, user); err != nil {
 			return fmt.Errorf("set transaction scope: %w", err)
 		}
 		return fn(&Tx{Tx: tx, Q: queries.New(), Scope: scope})

@@ -24,6 +24,7 @@ import (
 	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/secrets"
+	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // MaxRequestBytes bounds every RPC message; larger ones get ResourceExhausted.
@@ -36,6 +37,8 @@ type Config struct {
 	AuthLimits  auth.Limits
 	JobWorkers  int  // River workers in the default queue; 0 means 10
 	DisableJobs bool // insert-only: no job is worked by this instance
+	// Now is the server clock; nil means time.Now (simulations own it).
+	Now func() time.Time
 }
 
 // Server is one sync-server instance.
@@ -44,9 +47,12 @@ type Server struct {
 	Auth    *auth.Service
 	Events  *events.Bus
 	River   *river.Client[pgx.Tx]
+	Sync    *syncer.Service
+	Hub     *syncer.Hub
 	Handler http.Handler
 	log     *slog.Logger
 	jobs    bool
+	stopHub context.CancelFunc
 }
 
 // PublicProcedures may be called without a session.
@@ -92,6 +98,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle(leadifyv1connect.NewAuthServiceHandler(api.NewAuthHandler(pool, s.Auth, cfg.Log), opts))
 	mux.Handle(leadifyv1connect.NewAccountsServiceHandler(api.NewAccountsHandler(pool, s.Events, cfg.Log), opts))
+	s.Sync = syncer.NewService(pool, cfg.Now)
+	s.Hub = syncer.NewHub(pool, cfg.Log)
+	mux.Handle(leadifyv1connect.NewSyncServiceHandler(api.NewSyncHandler(s.Sync, s.Hub, cfg.Log), opts))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	s.Handler = mux
@@ -108,8 +117,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// Start begins working jobs (unless disabled).
+// Start begins listening for sync notifications and working jobs (unless
+// jobs are disabled).
 func (s *Server) Start(ctx context.Context) error {
+	hubCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopHub = cancel
+	go s.Hub.Run(hubCtx)
 	if !s.jobs {
 		return nil
 	}
@@ -118,6 +131,9 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Stop finishes running jobs, giving up when ctx ends.
 func (s *Server) Stop(ctx context.Context) error {
+	if s.stopHub != nil {
+		s.stopHub()
+	}
 	if !s.jobs {
 		return nil
 	}

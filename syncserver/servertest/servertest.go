@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -43,6 +44,9 @@ type Option func(*server.Config)
 
 // WithAuthLimits sets the login throttling limits.
 func WithAuthLimits(l auth.Limits) Option { return func(c *server.Config) { c.AuthLimits = l } }
+
+// WithClock sets the server clock (lease expiry, timestamps).
+func WithClock(now func() time.Time) Option { return func(c *server.Config) { c.Now = now } }
 
 // Start runs a server on a new database until the test ends.
 func Start(t testing.TB, opts ...Option) *Env {
@@ -94,18 +98,35 @@ type Clients struct {
 	UserID   uuid.UUID
 	Auth     leadifyv1connect.AuthServiceClient
 	Accounts leadifyv1connect.AccountsServiceClient
+	Sync     leadifyv1connect.SyncServiceClient
 }
 
-// Bearer returns an interceptor that sends the token.
-func Bearer(token string) connect.Interceptor {
-	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if token != "" {
-				req.Header().Set("Authorization", "Bearer "+token)
-			}
-			return next(ctx, req)
+// Bearer returns an interceptor that sends the token on unary calls and streams.
+func Bearer(token string) connect.Interceptor { return bearer(token) }
+
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if b != "" {
+			req.Header().Set("Authorization", "Bearer "+string(b))
 		}
-	})
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if b != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		}
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // ClientsFor returns clients that send token (empty for anonymous clients).
@@ -113,7 +134,8 @@ func (e *Env) ClientsFor(token string, opts ...connect.ClientOption) *Clients {
 	opts = append(opts, connect.WithInterceptors(Bearer(token)))
 	return &Clients{Token: token,
 		Auth:     leadifyv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
-		Accounts: leadifyv1connect.NewAccountsServiceClient(e.HTTP, e.URL, opts...)}
+		Accounts: leadifyv1connect.NewAccountsServiceClient(e.HTTP, e.URL, opts...),
+		Sync:     leadifyv1connect.NewSyncServiceClient(e.HTTP, e.URL, opts...)}
 }
 
 // Login signs a user in and returns their clients; it fails the test on error.

@@ -125,7 +125,7 @@ func (q *Queries) DeleteMember(ctx context.Context, db DBTX, arg DeleteMemberPar
 }
 
 const getMember = `-- name: GetMember :one
-SELECT m.store_id, m.user_id, m.role, m.granted, m.revoked, m.added_at, u.email, u.full_name
+SELECT m.store_id, m.user_id, m.role, m.granted, m.revoked, m.added_at, m.epoch, u.email, u.full_name
 FROM store_members m JOIN users u ON u.id = m.user_id
 WHERE m.store_id = $1 AND m.user_id = $2
 `
@@ -142,6 +142,7 @@ type GetMemberRow struct {
 	Granted  []string
 	Revoked  []string
 	AddedAt  time.Time
+	Epoch    int64
 	Email    string
 	FullName string
 }
@@ -156,6 +157,7 @@ func (q *Queries) GetMember(ctx context.Context, db DBTX, arg GetMemberParams) (
 		&i.Granted,
 		&i.Revoked,
 		&i.AddedAt,
+		&i.Epoch,
 		&i.Email,
 		&i.FullName,
 	)
@@ -307,7 +309,7 @@ func (q *Queries) ListAllStores(ctx context.Context, db DBTX) ([]Store, error) {
 }
 
 const listMembers = `-- name: ListMembers :many
-SELECT m.store_id, m.user_id, m.role, m.granted, m.revoked, m.added_at, u.email, u.full_name
+SELECT m.store_id, m.user_id, m.role, m.granted, m.revoked, m.added_at, m.epoch, u.email, u.full_name
 FROM store_members m JOIN users u ON u.id = m.user_id
 WHERE m.store_id = $1
 ORDER BY u.full_name, u.email
@@ -320,6 +322,7 @@ type ListMembersRow struct {
 	Granted  []string
 	Revoked  []string
 	AddedAt  time.Time
+	Epoch    int64
 	Email    string
 	FullName string
 }
@@ -340,6 +343,7 @@ func (q *Queries) ListMembers(ctx context.Context, db DBTX, storeID uuid.UUID) (
 			&i.Granted,
 			&i.Revoked,
 			&i.AddedAt,
+			&i.Epoch,
 			&i.Email,
 			&i.FullName,
 		); err != nil {
@@ -425,7 +429,7 @@ func (q *Queries) ListStoresByID(ctx context.Context, db DBTX, ids []uuid.UUID) 
 }
 
 const setMemberPermissions = `-- name: SetMemberPermissions :execrows
-UPDATE store_members SET granted = $3, revoked = $4 WHERE store_id = $1 AND user_id = $2
+UPDATE store_members SET granted = $3, revoked = $4, epoch = epoch + 1 WHERE store_id = $1 AND user_id = $2
 `
 
 type SetMemberPermissionsParams struct {
@@ -508,8 +512,9 @@ func (q *Queries) UpdateStore(ctx context.Context, db DBTX, arg UpdateStoreParam
 
 const upsertMember = `-- name: UpsertMember :one
 INSERT INTO store_members (store_id, user_id, role) VALUES ($1, $2, $3)
-ON CONFLICT (store_id, user_id) DO UPDATE SET role = excluded.role
-RETURNING store_id, user_id, role, granted, revoked, added_at
+ON CONFLICT (store_id, user_id) DO UPDATE SET role = excluded.role,
+  epoch = store_members.epoch + CASE WHEN store_members.role <> excluded.role THEN 1 ELSE 0 END
+RETURNING store_id, user_id, role, granted, revoked, added_at, epoch
 `
 
 type UpsertMemberParams struct {
@@ -528,6 +533,7 @@ func (q *Queries) UpsertMember(ctx context.Context, db DBTX, arg UpsertMemberPar
 		&i.Granted,
 		&i.Revoked,
 		&i.AddedAt,
+		&i.Epoch,
 	)
 	return i, err
 }

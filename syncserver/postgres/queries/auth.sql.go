@@ -14,17 +14,20 @@ import (
 
 const actorMemberships = `-- name: ActorMemberships :many
 SELECT m.store_id::uuid AS store_id, m.store_name::text AS store_name, m.seller_id::uuid AS seller_id,
-  m.role::text AS role, m.granted::text[] AS granted, m.revoked::text[] AS revoked
+  m.role::text AS role, m.granted::text[] AS granted, m.revoked::text[] AS revoked, m.epoch::bigint AS epoch,
+  m.lead_lease_minutes::int AS lead_lease_minutes
 FROM actor_memberships($1) AS m
 `
 
 type ActorMembershipsRow struct {
-	StoreID   uuid.UUID
-	StoreName string
-	SellerID  uuid.UUID
-	Role      string
-	Granted   []string
-	Revoked   []string
+	StoreID          uuid.UUID
+	StoreName        string
+	SellerID         uuid.UUID
+	Role             string
+	Granted          []string
+	Revoked          []string
+	Epoch            int64
+	LeadLeaseMinutes int32
 }
 
 func (q *Queries) ActorMemberships(ctx context.Context, db DBTX, pUser uuid.UUID) ([]ActorMembershipsRow, error) {
@@ -43,6 +46,8 @@ func (q *Queries) ActorMemberships(ctx context.Context, db DBTX, pUser uuid.UUID
 			&i.Role,
 			&i.Granted,
 			&i.Revoked,
+			&i.Epoch,
+			&i.LeadLeaseMinutes,
 		); err != nil {
 			return nil, err
 		}

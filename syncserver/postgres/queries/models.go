@@ -49,11 +49,67 @@ type EventConsumption struct {
 	ConsumedAt time.Time
 }
 
+type Lead struct {
+	StoreID      uuid.UUID
+	ID           uuid.UUID
+	Version      int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	DeletedAt    *time.Time
+	Status       string
+	CustomerName string
+	PhoneRaw     string
+	PhoneE164    string
+	CityID       string
+	CityRaw      string
+	Address      string
+	Items        []byte
+	Cod          int64
+	Source       string
+	ExternalRef  string
+	Custom       []byte
+	AssignedTo   *uuid.UUID
+	LeaseUntil   *time.Time
+	CallAttempts int32
+	CallbackAt   *time.Time
+	CancelReason string
+	DuplicateOf  *uuid.UUID
+	Score        int32
+}
+
+type LeadEvent struct {
+	StoreID    uuid.UUID
+	ID         uuid.UUID
+	LeadID     uuid.UUID
+	Version    int64
+	CreatedAt  time.Time
+	ActorID    *uuid.UUID
+	Kind       string
+	FromStatus string
+	ToStatus   string
+	Note       string
+	Data       []byte
+}
+
 type LoginThrottle struct {
 	Key         string
 	Failures    int32
 	WindowStart time.Time
 	LockedUntil *time.Time
+}
+
+type Rejection struct {
+	UserID       uuid.UUID
+	ID           uuid.UUID
+	Version      int64
+	ClientID     uuid.UUID
+	MutationID   int64
+	MutationName string
+	StoreID      *uuid.UUID
+	LeadID       *uuid.UUID
+	Code         string
+	Reason       string
+	CreatedAt    time.Time
 }
 
 type Seller struct {
@@ -114,6 +170,36 @@ type StoreMember struct {
 	Granted []string
 	Revoked []string
 	AddedAt time.Time
+	Epoch   int64
+}
+
+type SyncClient struct {
+	ClientID       uuid.UUID
+	UserID         uuid.UUID
+	DeviceName     string
+	SchemaVersion  int32
+	LastMutationID int64
+	CreatedAt      time.Time
+	LastSeenAt     time.Time
+}
+
+type SyncMutation struct {
+	ClientID   uuid.UUID
+	MutationID int64
+	Name       string
+	Applied    bool
+	ScopeID    uuid.UUID
+	Version    int64
+	Code       string
+	Reason     string
+	CreatedAt  time.Time
+}
+
+type SyncScope struct {
+	ScopeID     uuid.UUID
+	Kind        string
+	Seq         int64
+	PurgedBelow int64
 }
 
 type User struct {

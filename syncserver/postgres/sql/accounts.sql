@@ -37,7 +37,8 @@ RETURNING *;
 
 -- name: UpsertMember :one
 INSERT INTO store_members (store_id, user_id, role) VALUES ($1, $2, $3)
-ON CONFLICT (store_id, user_id) DO UPDATE SET role = excluded.role
+ON CONFLICT (store_id, user_id) DO UPDATE SET role = excluded.role,
+  epoch = store_members.epoch + CASE WHEN store_members.role <> excluded.role THEN 1 ELSE 0 END
 RETURNING *;
 
 -- name: ListMembers :many
@@ -52,7 +53,7 @@ FROM store_members m JOIN users u ON u.id = m.user_id
 WHERE m.store_id = $1 AND m.user_id = $2;
 
 -- name: SetMemberPermissions :execrows
-UPDATE store_members SET granted = $3, revoked = $4 WHERE store_id = $1 AND user_id = $2;
+UPDATE store_members SET granted = $3, revoked = $4, epoch = epoch + 1 WHERE store_id = $1 AND user_id = $2;
 
 -- name: DeleteMember :execrows
 DELETE FROM store_members WHERE store_id = $1 AND user_id = $2;

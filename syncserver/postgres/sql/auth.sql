@@ -33,7 +33,8 @@ WHERE user_id = $1 AND id <> sqlc.arg(keep)::uuid AND revoked_at IS NULL;
 
 -- name: ActorMemberships :many
 SELECT m.store_id::uuid AS store_id, m.store_name::text AS store_name, m.seller_id::uuid AS seller_id,
-  m.role::text AS role, m.granted::text[] AS granted, m.revoked::text[] AS revoked
+  m.role::text AS role, m.granted::text[] AS granted, m.revoked::text[] AS revoked, m.epoch::bigint AS epoch,
+  m.lead_lease_minutes::int AS lead_lease_minutes
 FROM actor_memberships($1) AS m;
 
 -- name: ThrottleState :many

@@ -1,0 +1,16 @@
+package localstore
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Pragma reads a PRAGMA's current value on a connection of db.
+func Pragma(t testing.TB, db *DB, name string) string {
+	t.Helper()
+	var v string
+	if err := db.sql.QueryRow(fmt.Sprintf("PRAGMA %s", name)).Scan(&v); err != nil {
+		t.Fatalf("pragma %s: %v", name, err)
+	}
+	return v
+}

@@ -1,0 +1,325 @@
+// Package localstore is the desktop's on-disk state: one SQLite file holding the
+// signed-in session, the cached list of the user's stores and a few settings, so
+// the app can start and show its last known data without reaching the server.
+// The schema is created and upgraded by embedded goose migrations when the file is
+// opened.
+package localstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/pressly/goose/v3"
+)
+
+// ErrNoSession is returned by DB.Session when nobody is signed in.
+var ErrNoSession = errors.New("no saved session")
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is an open local database. It is safe for concurrent use.
+type DB struct {
+	sql *sql.DB
+}
+
+// User is the signed-in person as the server described them.
+type User struct {
+	ID            string
+	Email         string
+	FullName      string
+	PlatformAdmin bool
+}
+
+// Session is a saved sign-in: where the server is, the bearer token it issued and
+// who it belongs to. LastContact is the last time the server answered this session
+// (zero if never).
+type Session struct {
+	ServerURL   string
+	Token       string
+	ExpiresAt   time.Time
+	User        User
+	LastContact time.Time
+}
+
+// Store is one cached store with its branding. Colours are "#rrggbb" or empty.
+type Store struct {
+	ID           string
+	SellerID     string
+	Name         string
+	PrimaryColor string
+	AccentColor  string
+	Logo         []byte
+	LogoMIMEType string
+	CachedAt     time.Time
+}
+
+// DefaultPath returns where the database lives: $LEADIFY_DATA_DIR/leadify.db when
+// that variable is set, otherwise Leadify/leadify.db under the user's
+// configuration directory. It does not create anything.
+func DefaultPath() (string, error) {
+	if dir := os.Getenv("LEADIFY_DATA_DIR"); dir != "" {
+		return filepath.Join(dir, "leadify.db"), nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find configuration directory: %w", err)
+	}
+	return filepath.Join(dir, "Leadify", "leadify.db"), nil
+}
+
+// Open opens (creating it and its directory if needed) the database at path and
+// applies any pending migrations. The connection runs in WAL mode with
+// synchronous=FULL, a busy timeout and foreign keys on.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	params := url.Values{
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"FULL"},
+		"_busy_timeout": {"5000"},
+		"_foreign_keys": {"on"},
+		"_txlock":       {"immediate"},
+	}
+	// A plain path (not a file: URI): the driver strips its own parameters from it.
+	sqlDB, err := sql.Open("sqlite3", path+"?"+params.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := migrate(ctx, sqlDB); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return &DB{sql: sqlDB}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	dir, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, dir)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return db.sql.Close()
+}
+
+// SaveSession replaces the saved session and remembers its server URL as the last
+// one used. The cached stores are dropped when the user changes, so one person
+// never sees another's cache.
+func (db *DB) SaveSession(ctx context.Context, s Session) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var prev string
+		err := tx.QueryRowContext(ctx, `SELECT user_id FROM session WHERE id = 1`).Scan(&prev)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read previous session: %w", err)
+		}
+		if prev != s.User.ID {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM stores`); err != nil {
+				return fmt.Errorf("clear stores: %w", err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `
+			INSERT OR REPLACE INTO session
+				(id, server_url, token, expires_at, user_id, email, full_name, platform_admin, last_contact)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			s.ServerURL, s.Token, millis(s.ExpiresAt), s.User.ID, s.User.Email, s.User.FullName,
+			s.User.PlatformAdmin, millis(s.LastContact))
+		if err != nil {
+			return fmt.Errorf("save session: %w", err)
+		}
+		return setSetting(ctx, tx, settingLastServerURL, s.ServerURL)
+	})
+}
+
+// Session returns the saved session. Returns ErrNoSession if nobody is signed in.
+func (db *DB) Session(ctx context.Context) (Session, error) {
+	var s Session
+	var expires, contact int64
+	err := db.sql.QueryRowContext(ctx, `
+		SELECT server_url, token, expires_at, user_id, email, full_name, platform_admin, last_contact
+		FROM session WHERE id = 1`).
+		Scan(&s.ServerURL, &s.Token, &expires, &s.User.ID, &s.User.Email, &s.User.FullName,
+			&s.User.PlatformAdmin, &contact)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrNoSession
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("read session: %w", err)
+	}
+	s.ExpiresAt, s.LastContact = fromMillis(expires), fromMillis(contact)
+	return s, nil
+}
+
+// UpdateUser replaces the signed-in user's details (as refreshed from the server).
+// Returns ErrNoSession if nobody is signed in.
+func (db *DB) UpdateUser(ctx context.Context, u User) error {
+	res, err := db.sql.ExecContext(ctx, `
+		UPDATE session SET email = ?, full_name = ?, platform_admin = ?
+		WHERE id = 1 AND user_id = ?`, u.Email, u.FullName, u.PlatformAdmin, u.ID)
+	if err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	return requireRow(res)
+}
+
+// RecordContact notes that the server answered the saved session at t.
+// Returns ErrNoSession if nobody is signed in.
+func (db *DB) RecordContact(ctx context.Context, t time.Time) error {
+	res, err := db.sql.ExecContext(ctx, `UPDATE session SET last_contact = ? WHERE id = 1`, millis(t))
+	if err != nil {
+		return fmt.Errorf("record contact: %w", err)
+	}
+	return requireRow(res)
+}
+
+// ForgetSession forgets the saved session whose token is token, with the cached
+// stores, and reports whether there was such a session: a session saved since
+// (another sign-in) is left alone. The last server URL is kept, to prefill the
+// next sign-in.
+func (db *DB) ForgetSession(ctx context.Context, token string) (bool, error) {
+	var forgot bool
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM session WHERE token = ?`, token)
+		if err != nil {
+			return fmt.Errorf("forget session: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		forgot = true
+		if _, err := tx.ExecContext(ctx, `DELETE FROM stores`); err != nil {
+			return fmt.Errorf("clear stores: %w", err)
+		}
+		return nil
+	})
+	return forgot, err
+}
+
+// ReplaceStores makes stores, in this order, the cached store list.
+func (db *DB) ReplaceStores(ctx context.Context, stores []Store) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM stores`); err != nil {
+			return fmt.Errorf("clear stores: %w", err)
+		}
+		for i, s := range stores {
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO stores
+					(id, position, seller_id, name, primary_color, accent_color, logo, logo_mime_type, cached_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				s.ID, i, s.SellerID, s.Name, s.PrimaryColor, s.AccentColor, s.Logo, s.LogoMIMEType,
+				millis(s.CachedAt))
+			if err != nil {
+				return fmt.Errorf("cache store %s: %w", s.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Stores returns the cached store list in the order it was saved.
+func (db *DB) Stores(ctx context.Context) ([]Store, error) {
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT id, seller_id, name, primary_color, accent_color, logo, logo_mime_type, cached_at
+		FROM stores ORDER BY position`)
+	if err != nil {
+		return nil, fmt.Errorf("read stores: %w", err)
+	}
+	defer rows.Close()
+	var stores []Store
+	for rows.Next() {
+		var s Store
+		var cached int64
+		if err := rows.Scan(&s.ID, &s.SellerID, &s.Name, &s.PrimaryColor, &s.AccentColor, &s.Logo,
+			&s.LogoMIMEType, &cached); err != nil {
+			return nil, fmt.Errorf("read stores: %w", err)
+		}
+		s.CachedAt = fromMillis(cached)
+		stores = append(stores, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stores: %w", err)
+	}
+	return stores, nil
+}
+
+const settingLastServerURL = "last_server_url"
+
+// LastServerURL returns the server URL of the most recent sign-in, or "" if there
+// has been none.
+func (db *DB) LastServerURL(ctx context.Context) (string, error) {
+	var v string
+	err := db.sql.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, settingLastServerURL).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read last server url: %w", err)
+	}
+	return v, nil
+}
+
+func setSetting(ctx context.Context, tx *sql.Tx, key, value string) error {
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)`, key, value)
+	if err != nil {
+		return fmt.Errorf("save setting %s: %w", key, err)
+	}
+	return nil
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func requireRow(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNoSession
+	}
+	return nil
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}

@@ -1,0 +1,245 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+	"github.com/leadify/leadify/syncserver/auth"
+	"github.com/leadify/leadify/syncserver/postgres"
+)
+
+// MaxPageRows caps a pull page.
+const MaxPageRows = 5000
+
+// ErrUnknownScope is returned for a cursor on a scope the caller does not follow.
+var ErrUnknownScope = errors.New("not a scope you follow")
+
+// Scopes lists what the actor replicates: each store they are a member of,
+// with the membership's epoch, and their own user scope.
+func Scopes(a *auth.Actor) []*leadifyv1.Scope {
+	out := make([]*leadifyv1.Scope, 0, len(a.Memberships)+1)
+	for _, m := range a.Memberships {
+		out = append(out, &leadifyv1.Scope{Id: m.StoreID.String(), Kind: leadifyv1.ScopeKind_SCOPE_KIND_STORE, Epoch: m.Epoch})
+	}
+	return append(out, &leadifyv1.Scope{Id: a.UserID.String(), Kind: leadifyv1.ScopeKind_SCOPE_KIND_USER, Epoch: 1})
+}
+
+// Pull answers one pull: for each followed scope, the changes above the
+// client's cursor up to a page of maxRows (extended to the end of the last
+// version), all read from one snapshot.
+func (s *Service) Pull(ctx context.Context, a *auth.Actor, cursors []*leadifyv1.Cursor, maxRows int) (*leadifyv1.PullResponse, error) {
+	if maxRows <= 0 || maxRows > MaxPageRows {
+		maxRows = MaxPageRows
+	}
+	followed := Scopes(a)
+	byID := map[string]*leadifyv1.Scope{}
+	for _, sc := range followed {
+		byID[sc.Id] = sc
+	}
+	resp := &leadifyv1.PullResponse{}
+	at := map[string]*leadifyv1.Cursor{}
+	for _, c := range cursors {
+		if _, ok := byID[c.ScopeId]; !ok {
+			resp.RemovedScopes = append(resp.RemovedScopes, c.ScopeId)
+			continue
+		}
+		at[c.ScopeId] = c
+	}
+	err := postgres.InSnapshot(ctx, s.pool, a.Scope(), func(tx *postgres.Tx) error {
+		budget := maxRows
+		for _, sc := range followed {
+			if budget <= 0 {
+				break
+			}
+			c := at[sc.Id]
+			if c == nil {
+				c = &leadifyv1.Cursor{ScopeId: sc.Id, Epoch: sc.Epoch}
+			}
+			ch, err := s.pullScope(ctx, tx, a, sc, c, budget)
+			if err != nil {
+				return fmt.Errorf("pull %s: %w", sc.Id, err)
+			}
+			budget -= len(ch.Changes)
+			resp.Scopes = append(resp.Scopes, ch)
+		}
+		return nil
+	})
+	return resp, err
+}
+
+func (s *Service) pullScope(ctx context.Context, tx *postgres.Tx, a *auth.Actor, sc *leadifyv1.Scope, c *leadifyv1.Cursor, max int) (*leadifyv1.ScopeChanges, error) {
+	id := uuid.MustParse(sc.Id)
+	out := &leadifyv1.ScopeChanges{ScopeId: sc.Id, Kind: sc.Kind, Epoch: sc.Epoch}
+	var seq, purged int64
+	err := tx.QueryRow(ctx, `SELECT seq, purged_below FROM sync_scopes WHERE scope_id = $1`, id).Scan(&seq, &purged)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	from := c.Version
+	if c.Epoch != sc.Epoch || (from > 0 && from < purged) || from > seq {
+		out.ResyncRequired = true
+		from = 0
+	}
+	var tables []string
+	switch sc.Kind {
+	case leadifyv1.ScopeKind_SCOPE_KIND_STORE:
+		tables = []string{"leads", "lead_events"}
+	case leadifyv1.ScopeKind_SCOPE_KIND_USER:
+		tables = []string{"rejections"}
+	}
+	bound, more, err := pageBound(ctx, tx, tables, scopeColumn(sc.Kind), id, from, seq, max)
+	if err != nil {
+		return nil, err
+	}
+	out.Cursor, out.HasMore = bound, more
+	if bound <= from {
+		return out, nil
+	}
+	switch sc.Kind {
+	case leadifyv1.ScopeKind_SCOPE_KIND_STORE:
+		err = s.storeChanges(ctx, tx, viewerFor(a, id), id, from, bound, out)
+	case leadifyv1.ScopeKind_SCOPE_KIND_USER:
+		err = rejectionChanges(ctx, tx, id, from, bound, out)
+	}
+	sort.SliceStable(out.Changes, func(i, j int) bool { return out.Changes[i].Version < out.Changes[j].Version })
+	return out, err
+}
+
+func scopeColumn(k leadifyv1.ScopeKind) string {
+	if k == leadifyv1.ScopeKind_SCOPE_KIND_USER {
+		return "user_id"
+	}
+	return "store_id"
+}
+
+// pageBound finds the version that ends a page of about max rows above from:
+// the max-th smallest version across the scope's tables (so every row of that
+// version is in the page), or seq when fewer rows remain.
+func pageBound(ctx context.Context, tx *postgres.Tx, tables []string, col string, scope uuid.UUID, from, seq int64, max int) (int64, bool, error) {
+	if len(tables) == 0 {
+		return seq, false, nil
+	}
+	var union string
+	for i, t := range tables {
+		if i > 0 {
+			union += " UNION ALL "
+		}
+		union += fmt.Sprintf("(SELECT version FROM %s WHERE %s = $1 AND version > $2 ORDER BY version LIMIT $3)", t, col)
+	}
+	var v int64
+	err := tx.QueryRow(ctx, `SELECT version FROM (`+union+`) s ORDER BY version OFFSET $3 - 1 LIMIT 1`, scope, from, max).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return seq, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return v, v < seq, nil
+}
+
+func (s *Service) storeChanges(ctx context.Context, tx *postgres.Tx, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
+	initial := from == 0
+	rows, err := tx.Query(ctx, `SELECT `+leadColumns+` FROM leads WHERE store_id = $1 AND version > $2 AND version <= $3 ORDER BY version`, store, from, to)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		switch v.lead(&l) {
+		case viewFull:
+			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
+				Row: &leadifyv1.Change_Lead{Lead: LeadPB(&l)}})
+		case viewRedacted:
+			r := redact(l)
+			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
+				Redacted: true, Row: &leadifyv1.Change_Lead{Lead: LeadPB(&r)}})
+		default:
+			if !initial { // an empty replica has nothing to delete
+				out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads", Deleted: true})
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	rows, err = tx.Query(ctx, `SELECT e.store_id, e.id, e.lead_id, e.version, e.created_at, e.actor_id, e.kind, e.from_status,
+  e.to_status, e.note, e.data, l.assigned_to, l.deleted_at IS NOT NULL
+FROM lead_events e JOIN leads l ON l.store_id = e.store_id AND l.id = e.lead_id
+WHERE e.store_id = $1 AND e.version > $2 AND e.version <= $3 ORDER BY e.version`, store, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e        eventRow
+			assigned *uuid.UUID
+			deleted  bool
+		)
+		if err := rows.Scan(append(e.dest(), &assigned, &deleted)...); err != nil {
+			return err
+		}
+		ev, err := e.event()
+		if err != nil {
+			return err
+		}
+		parent := viewNone
+		if !deleted && (v.all || (assigned != nil && *assigned == v.user)) {
+			parent = viewFull
+		}
+		if v.event(parent) == viewFull {
+			out.Changes = append(out.Changes, &leadifyv1.Change{Version: ev.Version, Id: ev.ID.String(), Table: "lead_events",
+				Row: &leadifyv1.Change_LeadEvent{LeadEvent: EventPB(&ev)}})
+		} else if !initial {
+			out.Changes = append(out.Changes, &leadifyv1.Change{Version: ev.Version, Id: ev.ID.String(), Table: "lead_events", Deleted: true})
+		}
+	}
+	return rows.Err()
+}
+
+func rejectionChanges(ctx context.Context, tx *postgres.Tx, user uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
+	rows, err := tx.Query(ctx, `SELECT id, version, client_id, mutation_id, mutation_name, store_id, lead_id, code, reason, created_at
+FROM rejections WHERE user_id = $1 AND version > $2 AND version <= $3 ORDER BY version`, user, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r             leadifyv1.RejectionRow
+			id, client    uuid.UUID
+			store, leadID *uuid.UUID
+			version       int64
+			at            time.Time
+		)
+		if err := rows.Scan(&id, &version, &client, &r.MutationId, &r.MutationName, &store, &leadID, &r.Code, &r.Reason, &at); err != nil {
+			return err
+		}
+		r.Id, r.ClientId, r.At = id.String(), client.String(), ts(at)
+		if store != nil {
+			r.StoreId = store.String()
+		}
+		if leadID != nil {
+			r.LeadId = leadID.String()
+		}
+		out.Changes = append(out.Changes, &leadifyv1.Change{Version: version, Id: r.Id, Table: "rejections",
+			Row: &leadifyv1.Change_Rejection{Rejection: &r}})
+	}
+	return rows.Err()
+}

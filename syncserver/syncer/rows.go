@@ -1,0 +1,124 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/leadify/leadify/shared/lead"
+	"github.com/leadify/leadify/shared/money"
+	"github.com/leadify/leadify/shared/mutation"
+)
+
+const leadColumns = `store_id, id, version, created_at, updated_at, deleted_at, status, customer_name, phone_raw,
+  phone_e164, city_id, city_raw, address, items, cod, source, external_ref, custom, assigned_to, lease_until,
+  call_attempts, callback_at, cancel_reason, duplicate_of, score`
+
+const eventColumns = `store_id, id, lead_id, version, created_at, actor_id, kind, from_status, to_status, note, data`
+
+func scanLead(row pgx.Row) (mutation.Lead, error) {
+	var (
+		l                      mutation.Lead
+		status                 string
+		items, custom          []byte
+		cod                    int64
+		assigned, dup          *uuid.UUID
+		leaseUntil, callbackAt *time.Time
+	)
+	err := row.Scan(&l.StoreID, &l.ID, &l.Version, &l.CreatedAt, &l.UpdatedAt, &l.DeletedAt, &status, &l.CustomerName,
+		&l.PhoneRaw, &l.PhoneE164, &l.CityID, &l.CityRaw, &l.Address, &items, &cod, &l.Source, &l.ExternalRef, &custom,
+		&assigned, &leaseUntil, &l.CallAttempts, &callbackAt, &l.CancelReason, &dup, &l.Score)
+	if err != nil {
+		return l, err
+	}
+	if l.Status, err = lead.ParseStatus(status); err != nil {
+		return l, fmt.Errorf("lead %v: %w", l.ID, err)
+	}
+	if err := json.Unmarshal(items, &l.Items); err != nil {
+		return l, fmt.Errorf("lead %v items: %w", l.ID, err)
+	}
+	if err := json.Unmarshal(custom, &l.Custom); err != nil {
+		return l, fmt.Errorf("lead %v custom fields: %w", l.ID, err)
+	}
+	if len(l.Custom) == 0 {
+		l.Custom = nil
+	}
+	l.COD = money.Amount(cod)
+	if assigned != nil {
+		l.AssignedTo = *assigned
+	}
+	if dup != nil {
+		l.DuplicateOf = *dup
+	}
+	if leaseUntil != nil {
+		l.LeaseUntil = *leaseUntil
+	}
+	if callbackAt != nil {
+		l.CallbackAt = *callbackAt
+	}
+	return l, nil
+}
+
+// eventRow receives a lead_events row in eventColumns order.
+type eventRow struct {
+	e              mutation.LeadEvent
+	actor          *uuid.UUID
+	kind, from, to string
+	data           []byte
+}
+
+func (r *eventRow) dest() []any {
+	return []any{&r.e.StoreID, &r.e.ID, &r.e.LeadID, &r.e.Version, &r.e.CreatedAt, &r.actor, &r.kind, &r.from, &r.to, &r.e.Note, &r.data}
+}
+
+func (r *eventRow) event() (mutation.LeadEvent, error) {
+	e := r.e
+	e.Kind = mutation.EventKind(r.kind)
+	if r.actor != nil {
+		e.ActorID = *r.actor
+	}
+	var err error
+	if r.from != "" {
+		if e.FromStatus, err = lead.ParseStatus(r.from); err != nil {
+			return e, err
+		}
+	}
+	if r.to != "" {
+		if e.ToStatus, err = lead.ParseStatus(r.to); err != nil {
+			return e, err
+		}
+	}
+	if err := json.Unmarshal(r.data, &e.Data); err != nil {
+		return e, fmt.Errorf("lead event %v data: %w", e.ID, err)
+	}
+	if len(e.Data) == 0 {
+		e.Data = nil
+	}
+	return e, nil
+}
+
+// loadLeads reads leads of a store by id, locking them when forUpdate.
+func loadLeads(ctx context.Context, q pgx.Tx, store uuid.UUID, ids []uuid.UUID, forUpdate bool) (map[uuid.UUID]*mutation.Lead, error) {
+	sql := `SELECT ` + leadColumns + ` FROM leads WHERE store_id = $1 AND id = ANY($2) ORDER BY id`
+	if forUpdate {
+		sql += ` FOR UPDATE`
+	}
+	rows, err := q.Query(ctx, sql, store, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]*mutation.Lead{}
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[l.ID] = &l
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,257 @@
+// Package syncer is the server side of Leadify's sync protocol: the
+// versioned-write helper every write to a synced table goes through, the
+// per-user views of rows, Push (mutations applied in order, once), Pull
+// (cursor pages in version order), claims, and the LISTEN/NOTIFY hub behind
+// Subscribe. See DESIGN.md, "Sync protocol".
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leadify/leadify/shared/mutation"
+	"github.com/leadify/leadify/syncserver/postgres"
+)
+
+// NotifyChannel is the Postgres channel commits are announced on.
+const NotifyChannel = "leadify_sync"
+
+// BulkChunk bounds how many rows a server-side bulk write commits per
+// transaction, so pages stay bounded and scope locks are held briefly.
+const BulkChunk = 2000
+
+// Writer writes synced rows inside one transaction, stamping each with
+// versions taken from its scope's counter. Get one from Write.
+type Writer struct {
+	Tx      *postgres.Tx
+	ctx     context.Context
+	locked  map[uuid.UUID]bool
+	touched map[uuid.UUID]int64
+}
+
+// Write runs fn in a transaction of the given scope with a Writer, then — after
+// commit, outside the transaction — announces the new versions of every scope
+// it wrote, so subscribed clients pull. This is the only way synced tables are
+// written: a database trigger refuses writes from anywhere else.
+func Write(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, fn func(w *Writer) error) error {
+	var touched map[uuid.UUID]int64
+	err := postgres.InTx(ctx, pool, scope, func(tx *postgres.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.sync_writer', 'on', true)`); err != nil {
+			return fmt.Errorf("mark sync writer: %w", err)
+		}
+		w := &Writer{Tx: tx, ctx: ctx, locked: map[uuid.UUID]bool{}, touched: map[uuid.UUID]int64{}}
+		if err := fn(w); err != nil {
+			return err
+		}
+		touched = w.touched
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The write is committed. A failed notification is not an error of the
+	// write: it only delays subscribers until their next pull.
+	_ = Notify(ctx, pool, touched)
+	return nil
+}
+
+// Lock takes the scopes' counters' row locks, in id order so that concurrent
+// writers never deadlock. Call it before reading the rows a write depends on:
+// it serialises writers of a scope, making version order equal commit order.
+func (w *Writer) Lock(scopes ...uuid.UUID) error {
+	var need []uuid.UUID
+	for _, s := range scopes {
+		if !w.locked[s] && !slices.Contains(need, s) {
+			need = append(need, s)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	slices.SortFunc(need, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	rows, err := w.Tx.Query(w.ctx, `SELECT scope_id FROM sync_scopes WHERE scope_id = ANY($1) ORDER BY scope_id::text FOR UPDATE`, need)
+	if err != nil {
+		return fmt.Errorf("lock scopes: %w", err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("lock scopes: %w", err)
+	}
+	if len(got) != len(need) {
+		return fmt.Errorf("lock scopes: %d of %d scopes exist: %w", len(got), len(need), postgres.ErrNotFound)
+	}
+	for _, s := range need {
+		w.locked[s] = true
+	}
+	return nil
+}
+
+// Reserve takes n consecutive versions from the scope's counter and returns
+// the first. The scope is locked if it was not already.
+func (w *Writer) Reserve(scope uuid.UUID, n int) (int64, error) {
+	if n <= 0 {
+		return 0, fmt.Errorf("reserve %d versions", n)
+	}
+	if err := w.Lock(scope); err != nil {
+		return 0, err
+	}
+	var last int64
+	if err := w.Tx.QueryRow(w.ctx, `UPDATE sync_scopes SET seq = seq + $2 WHERE scope_id = $1 RETURNING seq`, scope, n).Scan(&last); err != nil {
+		return 0, fmt.Errorf("reserve versions in %v: %w", scope, err)
+	}
+	w.touched[scope] = last
+	return last - int64(n) + 1, nil
+}
+
+func nullUUID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}
+
+// PutLeads inserts or replaces leads whose Version was stamped from Reserve.
+func (w *Writer) PutLeads(leads ...mutation.Lead) error {
+	b := &pgx.Batch{}
+	for _, l := range leads {
+		if err := w.checkVersion(l.StoreID, l.Version); err != nil {
+			return fmt.Errorf("lead %v: %w", l.ID, err)
+		}
+		items, err := json.Marshal(l.Items)
+		if err != nil {
+			return err
+		}
+		custom, err := json.Marshal(l.Custom)
+		if err != nil {
+			return err
+		}
+		if l.Custom == nil {
+			custom = []byte("{}")
+		}
+		if l.Items == nil {
+			items = []byte("[]")
+		}
+		b.Queue(upsertLead, l.StoreID, l.ID, l.Version, l.CreatedAt, l.UpdatedAt, l.DeletedAt, l.Status.String(),
+			l.CustomerName, l.PhoneRaw, l.PhoneE164, l.CityID, l.CityRaw, l.Address, items, int64(l.COD), l.Source,
+			l.ExternalRef, custom, nullUUID(l.AssignedTo), nullTime(l.LeaseUntil), l.CallAttempts, nullTime(l.CallbackAt),
+			l.CancelReason, nullUUID(l.DuplicateOf), l.Score)
+	}
+	return w.Tx.SendBatch(w.ctx, b).Close()
+}
+
+const upsertLead = `INSERT INTO leads (store_id, id, version, created_at, updated_at, deleted_at, status, customer_name,
+  phone_raw, phone_e164, city_id, city_raw, address, items, cod, source, external_ref, custom, assigned_to, lease_until,
+  call_attempts, callback_at, cancel_reason, duplicate_of, score)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)
+ON CONFLICT (store_id, id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
+  deleted_at = excluded.deleted_at, status = excluded.status, customer_name = excluded.customer_name,
+  phone_raw = excluded.phone_raw, phone_e164 = excluded.phone_e164, city_id = excluded.city_id,
+  city_raw = excluded.city_raw, address = excluded.address, items = excluded.items, cod = excluded.cod,
+  source = excluded.source, external_ref = excluded.external_ref, custom = excluded.custom,
+  assigned_to = excluded.assigned_to, lease_until = excluded.lease_until, call_attempts = excluded.call_attempts,
+  callback_at = excluded.callback_at, cancel_reason = excluded.cancel_reason, duplicate_of = excluded.duplicate_of,
+  score = excluded.score`
+
+// PutEvents appends lead events whose Version was stamped from Reserve.
+func (w *Writer) PutEvents(events ...mutation.LeadEvent) error {
+	b := &pgx.Batch{}
+	for _, e := range events {
+		if err := w.checkVersion(e.StoreID, e.Version); err != nil {
+			return fmt.Errorf("lead event %v: %w", e.ID, err)
+		}
+		data := []byte("{}")
+		if len(e.Data) > 0 {
+			var err error
+			if data, err = json.Marshal(e.Data); err != nil {
+				return err
+			}
+		}
+		b.Queue(`INSERT INTO lead_events (store_id, id, lead_id, version, created_at, actor_id, kind, from_status, to_status, note, data)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, e.StoreID, e.ID, e.LeadID, e.Version, e.CreatedAt, nullUUID(e.ActorID),
+			string(e.Kind), statusText(e.FromStatus), statusText(e.ToStatus), e.Note, data)
+	}
+	return w.Tx.SendBatch(w.ctx, b).Close()
+}
+
+// Revision re-versions a lead's events (a visibility change: whoever now sees
+// the lead must pull its history, whoever no longer does must drop it).
+func (w *Writer) Revision(store, leadID uuid.UUID) error {
+	var n int
+	if err := w.Tx.QueryRow(w.ctx, `SELECT count(*) FROM lead_events WHERE store_id = $1 AND lead_id = $2`, store, leadID).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	first, err := w.Reserve(store, n)
+	if err != nil {
+		return err
+	}
+	_, err = w.Tx.Exec(w.ctx, `UPDATE lead_events e SET version = $3 + r.rn - 1
+FROM (SELECT id, row_number() OVER (ORDER BY version, id) AS rn FROM lead_events WHERE store_id = $1 AND lead_id = $2) r
+WHERE e.store_id = $1 AND e.id = r.id`, store, leadID, first)
+	return err
+}
+
+// Rejection is a refused mutation, written to its user's scope.
+type Rejection struct {
+	ID           uuid.UUID
+	UserID       uuid.UUID
+	Version      int64
+	ClientID     uuid.UUID
+	MutationID   int64
+	MutationName string
+	StoreID      uuid.UUID
+	LeadID       uuid.UUID
+	Code         string
+	Reason       string
+}
+
+// PutRejections writes rejection rows whose Version was stamped from Reserve
+// on the user's scope.
+func (w *Writer) PutRejections(rs ...Rejection) error {
+	b := &pgx.Batch{}
+	for _, r := range rs {
+		if err := w.checkVersion(r.UserID, r.Version); err != nil {
+			return fmt.Errorf("rejection %v: %w", r.ID, err)
+		}
+		b.Queue(`INSERT INTO rejections (user_id, id, version, client_id, mutation_id, mutation_name, store_id, lead_id, code, reason)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, r.UserID, r.ID, r.Version, r.ClientID, r.MutationID, r.MutationName,
+			nullUUID(r.StoreID), nullUUID(r.LeadID), r.Code, r.Reason)
+	}
+	return w.Tx.SendBatch(w.ctx, b).Close()
+}
+
+// checkVersion refuses rows stamped with a version this writer did not reserve.
+func (w *Writer) checkVersion(scope uuid.UUID, v int64) error {
+	top, ok := w.touched[scope]
+	if !ok || v <= 0 || v > top {
+		return fmt.Errorf("version %d was not reserved from scope %v", v, scope)
+	}
+	return nil
+}
+
+// Notify announces scopes' new versions on NotifyChannel, in one statement.
+// It runs after commit: a notification is a hint to pull, never the data, so a
+// lost one costs nothing (clients pull on every subscribe).
+func Notify(ctx context.Context, pool *pgxpool.Pool, touched map[uuid.UUID]int64) error {
+	if len(touched) == 0 {
+		return nil
+	}
+	payloads := make([]string, 0, len(touched))
+	for s, v := range touched {
+		payloads = append(payloads, fmt.Sprintf("%s:%d", s, v))
+	}
+	_, err := pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, NotifyChannel, payloads)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
