@@ -18,7 +18,6 @@ const leadColumns = `store_id, id, version, created_at, updated_at, deleted_at, 
   phone_e164, city_id, city_raw, address, items, cod, source, external_ref, custom, assigned_to, lease_until,
   call_attempts, callback_at, cancel_reason, duplicate_of, score`
 
-const eventColumns = `store_id, id, lead_id, version, created_at, actor_id, kind, from_status, to_status, note, data`
 
 func scanLead(row pgx.Row) (mutation.Lead, error) {
 	var (
@@ -63,7 +62,8 @@ func scanLead(row pgx.Row) (mutation.Lead, error) {
 	return l, nil
 }
 
-// eventRow receives a lead_events row in eventColumns order.
+// eventRow receives a lead_events row: store_id, id, lead_id, version,
+// created_at, actor_id, kind, from_status, to_status, note, data.
 type eventRow struct {
 	e              mutation.LeadEvent
 	actor          *uuid.UUID
