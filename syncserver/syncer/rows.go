@@ -18,7 +18,6 @@ const leadColumns = `store_id, id, version, created_at, updated_at, deleted_at, 
   phone_e164, city_id, city_raw, address, items, cod, source, external_ref, custom, assigned_to, lease_until,
   call_attempts, callback_at, cancel_reason, duplicate_of, score`
 
-
 func scanLead(row pgx.Row) (mutation.Lead, error) {
 	var (
 		l                      mutation.Lead
