@@ -20,7 +20,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
-	"github.com/leadify/leadify/syncserver/api"
 	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/secrets"
@@ -51,9 +50,16 @@ type Server struct {
 	Hub     *syncer.Hub
 	Handler http.Handler
 	log     *slog.Logger
+	cfg     Config
 	jobs    bool
 	stopHub context.CancelFunc
 }
+
+// Log is the server's logger.
+func (s *Server) Log() *slog.Logger { return s.log }
+
+// Config is the configuration the server was built with.
+func (s *Server) Config() Config { return s.cfg }
 
 // PublicProcedures may be called without a session.
 var PublicProcedures = []string{
@@ -74,9 +80,24 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	s.Auth = auth.NewService(pool, cfg.AuthLimits)
 	s.Events = events.NewBus(pool)
 
+	s.Sync = syncer.NewService(pool, cfg.Now)
+	s.Hub = syncer.NewHub(pool, cfg.Log)
+	s.cfg = cfg
+
 	workers := river.NewWorkers()
 	s.Events.Workers(workers)
-	rc := &river.Config{Logger: cfg.Log.With("component", "river"), Workers: workers}
+	var periodic []*river.PeriodicJob
+	for _, c := range capabilities {
+		if c.workers != nil {
+			if err := c.workers(s, workers); err != nil {
+				return nil, fmt.Errorf("%s workers: %w", c.name, err)
+			}
+		}
+		if c.periodic != nil {
+			periodic = append(periodic, c.periodic(s)...)
+		}
+	}
+	rc := &river.Config{Logger: cfg.Log.With("component", "river"), Workers: workers, PeriodicJobs: periodic}
 	if s.jobs {
 		n := cfg.JobWorkers
 		if n == 0 {
@@ -96,11 +117,13 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 		connect.WithReadMaxBytes(MaxRequestBytes),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(leadifyv1connect.NewAuthServiceHandler(api.NewAuthHandler(pool, s.Auth, cfg.Log), opts))
-	mux.Handle(leadifyv1connect.NewAccountsServiceHandler(api.NewAccountsHandler(pool, s.Events, cfg.Log), opts))
-	s.Sync = syncer.NewService(pool, cfg.Now)
-	s.Hub = syncer.NewHub(pool, cfg.Log)
-	mux.Handle(leadifyv1connect.NewSyncServiceHandler(api.NewSyncHandler(s.Sync, s.Hub, cfg.Log), opts))
+	for _, c := range capabilities {
+		if c.routes != nil {
+			if err := c.routes(s, mux, opts); err != nil {
+				return nil, fmt.Errorf("%s routes: %w", c.name, err)
+			}
+		}
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
 	s.Handler = mux

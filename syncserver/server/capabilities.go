@@ -1,0 +1,44 @@
+package server
+
+import (
+	"net/http"
+
+	"connectrpc.com/connect"
+	"github.com/riverqueue/river"
+
+	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
+	"github.com/leadify/leadify/syncserver/api"
+)
+
+// A capability plugs one part of the product into the server: its River
+// workers and periodic jobs (registered before the River client exists) and
+// its HTTP routes (Connect services, webhooks). Each capability lives in its
+// own file; this list is the only place they are named.
+type capability struct {
+	name     string
+	workers  func(s *Server, w *river.Workers) error
+	periodic func(s *Server) []*river.PeriodicJob
+	routes   func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error
+}
+
+var capabilities = []capability{
+	accountsCapability,
+	syncCapability,
+}
+
+var accountsCapability = capability{
+	name: "accounts",
+	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
+		mux.Handle(leadifyv1connect.NewAuthServiceHandler(api.NewAuthHandler(s.Pool, s.Auth, s.log), opts))
+		mux.Handle(leadifyv1connect.NewAccountsServiceHandler(api.NewAccountsHandler(s.Pool, s.Events, s.log), opts))
+		return nil
+	},
+}
+
+var syncCapability = capability{
+	name: "sync",
+	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
+		mux.Handle(leadifyv1connect.NewSyncServiceHandler(api.NewSyncHandler(s.Sync, s.Hub, s.log), opts))
+		return nil
+	},
+}
