@@ -38,7 +38,7 @@ func (e *Env) SeedLeads(store uuid.UUID, n int, prefix string) []uuid.UUID {
 					Items: []mutation.Item{{SKU: "ARG-100", Name: "Huile d'argan 100ml", Qty: 1, UnitPrice: 120 * money.Dirham}},
 					COD:   120 * money.Dirham, Source: "test"})
 			}
-			return w.PutLeads(leads...)
+			return w.InsertLeads(leads)
 		})
 		if err != nil {
 			e.T.Fatalf("seed leads: %v", err)

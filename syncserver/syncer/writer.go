@@ -255,3 +255,50 @@ func Notify(ctx context.Context, pool *pgxpool.Pool, touched map[uuid.UUID]int64
 	}
 	return nil
 }
+
+// InsertLeads adds new leads (ids not yet in the table) with COPY: the bulk
+// path for imports and fixtures. Versions must have been stamped from Reserve.
+func (w *Writer) InsertLeads(leads []mutation.Lead) error {
+	rows := make([][]any, 0, len(leads))
+	for _, l := range leads {
+		if err := w.checkVersion(l.StoreID, l.Version); err != nil {
+			return fmt.Errorf("lead %v: %w", l.ID, err)
+		}
+		items, err := json.Marshal(l.Items)
+		if err != nil {
+			return err
+		}
+		if l.Items == nil {
+			items = []byte("[]")
+		}
+		custom := []byte("{}")
+		if len(l.Custom) > 0 {
+			if custom, err = json.Marshal(l.Custom); err != nil {
+				return err
+			}
+		}
+		rows = append(rows, []any{l.StoreID, l.ID, l.Version, l.CreatedAt, l.UpdatedAt, l.DeletedAt, l.Status.String(),
+			l.CustomerName, l.PhoneRaw, l.PhoneE164, l.CityID, l.CityRaw, l.Address, items, int64(l.COD), l.Source,
+			l.ExternalRef, custom, nullUUID(l.AssignedTo), nullTime(l.LeaseUntil), l.CallAttempts, nullTime(l.CallbackAt),
+			l.CancelReason, nullUUID(l.DuplicateOf), l.Score})
+	}
+	// COPY cannot write a table under row-level security: copy into a
+	// transaction-local table, then insert from it (RLS checks every row).
+	if _, err := w.Tx.Exec(w.ctx, `CREATE TEMP TABLE IF NOT EXISTS leads_in (LIKE leads) ON COMMIT DELETE ROWS`); err != nil {
+		return fmt.Errorf("staging table: %w", err)
+	}
+	if _, err := w.Tx.CopyFrom(w.ctx, pgx.Identifier{"leads_in"}, leadColumnNames, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copy leads: %w", err)
+	}
+	cols := strings.Join(leadColumnNames, ", ")
+	if _, err := w.Tx.Exec(w.ctx, `INSERT INTO leads (`+cols+`) SELECT `+cols+` FROM leads_in`); err != nil {
+		return fmt.Errorf("insert leads: %w", err)
+	}
+	_, err := w.Tx.Exec(w.ctx, `TRUNCATE leads_in`)
+	return err
+}
+
+var leadColumnNames = []string{"store_id", "id", "version", "created_at", "updated_at", "deleted_at", "status",
+	"customer_name", "phone_raw", "phone_e164", "city_id", "city_raw", "address", "items", "cod", "source",
+	"external_ref", "custom", "assigned_to", "lease_until", "call_attempts", "callback_at", "cancel_reason",
+	"duplicate_of", "score"}
