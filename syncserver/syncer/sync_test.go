@@ -23,7 +23,7 @@ import (
 // replica is a minimal client for these tests: it follows cursors and keeps the
 // rows it was sent, in the view it was sent them.
 type replica struct {
-	t        *testing.T
+	t        testing.TB
 	c        *servertest.Clients
 	client   string
 	nextID   int64
@@ -33,7 +33,7 @@ type replica struct {
 	rejected map[int64]*leadifyv1.RejectionRow
 }
 
-func newReplica(t *testing.T, c *servertest.Clients) *replica {
+func newReplica(t testing.TB, c *servertest.Clients) *replica {
 	r := &replica{t: t, c: c, client: uuid.NewString(), cursors: map[string]*leadifyv1.Cursor{},
 		leads: map[string]*leadifyv1.Change{}, events: map[string]*leadifyv1.LeadEventRow{}, rejected: map[int64]*leadifyv1.RejectionRow{}}
 	hs, err := c.Sync.Handshake(context.Background(), connect.NewRequest(&leadifyv1.HandshakeRequest{ClientId: r.client,
@@ -120,7 +120,7 @@ func (r *replica) push(ms ...*leadifyv1.Mutation) *leadifyv1.PushResponse {
 	return resp.Msg
 }
 
-func claim(t *testing.T, c *servertest.Clients, store uuid.UUID, n int32) []string {
+func claim(t testing.TB, c *servertest.Clients, store uuid.UUID, n int32) []string {
 	resp, err := c.Sync.ClaimLeads(context.Background(), connect.NewRequest(&leadifyv1.ClaimLeadsRequest{StoreId: store.String(), Count: n}))
 	require.NoError(t, err)
 	return resp.Msg.LeadIds
