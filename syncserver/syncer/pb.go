@@ -24,17 +24,14 @@ func idText(id uuid.UUID) string {
 	return id.String()
 }
 
-// LeadPB is the wire form of a lead.
-func LeadPB(l *mutation.Lead) *leadifyv1.LeadRow {
-	items := make([]*leadifyv1.Item, len(l.Items))
-	for i, it := range l.Items {
-		items[i] = &leadifyv1.Item{Sku: it.SKU, Name: it.Name, Qty: it.Qty, UnitPrice: int64(it.UnitPrice)}
-	}
+// LeadPB is the wire form of a lead whose items and custom fields are still
+// the JSON the database holds.
+func LeadPB(l *mutation.Lead, itemsJSON, customJSON []byte) *leadifyv1.LeadRow {
 	return &leadifyv1.LeadRow{
 		Id: l.ID.String(), StoreId: l.StoreID.String(), CreatedAt: ts(l.CreatedAt), UpdatedAt: ts(l.UpdatedAt),
 		Status: l.Status.String(), CustomerName: l.CustomerName, PhoneRaw: l.PhoneRaw, PhoneE164: l.PhoneE164,
-		CityId: l.CityID, CityRaw: l.CityRaw, Address: l.Address, Items: items, Cod: int64(l.COD), Source: l.Source,
-		ExternalRef: l.ExternalRef, Custom: l.Custom, AssignedTo: idText(l.AssignedTo), LeaseUntil: ts(l.LeaseUntil),
+		CityId: l.CityID, CityRaw: l.CityRaw, Address: l.Address, ItemsJson: itemsJSON, Cod: int64(l.COD), Source: l.Source,
+		ExternalRef: l.ExternalRef, CustomJson: customJSON, AssignedTo: idText(l.AssignedTo), LeaseUntil: ts(l.LeaseUntil),
 		CallAttempts: l.CallAttempts, CallbackAt: ts(l.CallbackAt), CancelReason: l.CancelReason,
 		DuplicateOf: idText(l.DuplicateOf), Score: l.Score,
 	}

@@ -154,19 +154,20 @@ func (s *Service) storeChanges(ctx context.Context, tx *postgres.Tx, v viewer, s
 		return err
 	}
 	for rows.Next() {
-		l, err := scanLead(rows)
+		raw, err := scanRawLead(rows)
 		if err != nil {
 			rows.Close()
 			return err
 		}
-		switch v.lead(&l) {
+		l := &raw.Lead
+		switch v.lead(l) {
 		case viewFull:
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
-				Row: &leadifyv1.Change_Lead{Lead: LeadPB(&l)}})
+				Row: &leadifyv1.Change_Lead{Lead: LeadPB(l, raw.items, raw.custom)}})
 		case viewRedacted:
-			r := redact(l)
+			r := redact(*l)
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
-				Redacted: true, Row: &leadifyv1.Change_Lead{Lead: LeadPB(&r)}})
+				Redacted: true, Row: &leadifyv1.Change_Lead{Lead: LeadPB(&r, raw.items, []byte("{}"))}})
 		default:
 			if !initial { // an empty replica has nothing to delete
 				out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads", Deleted: true})

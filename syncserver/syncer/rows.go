@@ -18,7 +18,31 @@ const leadColumns = `store_id, id, version, created_at, updated_at, deleted_at, 
   phone_e164, city_id, city_raw, address, items, cod, source, external_ref, custom, assigned_to, lease_until,
   call_attempts, callback_at, cancel_reason, duplicate_of, score`
 
+// rawLead is a lead whose JSON columns are left unparsed (Pull passes them through).
+type rawLead struct {
+	mutation.Lead
+	items, custom []byte
+}
+
 func scanLead(row pgx.Row) (mutation.Lead, error) {
+	r, err := scanRawLead(row)
+	if err != nil {
+		return r.Lead, err
+	}
+	l := r.Lead
+	if err := json.Unmarshal(r.items, &l.Items); err != nil {
+		return l, fmt.Errorf("lead %v items: %w", l.ID, err)
+	}
+	if err := json.Unmarshal(r.custom, &l.Custom); err != nil {
+		return l, fmt.Errorf("lead %v custom fields: %w", l.ID, err)
+	}
+	if len(l.Custom) == 0 {
+		l.Custom = nil
+	}
+	return l, nil
+}
+
+func scanRawLead(row pgx.Row) (rawLead, error) {
 	var (
 		l                      mutation.Lead
 		status                 string
@@ -31,19 +55,10 @@ func scanLead(row pgx.Row) (mutation.Lead, error) {
 		&l.PhoneRaw, &l.PhoneE164, &l.CityID, &l.CityRaw, &l.Address, &items, &cod, &l.Source, &l.ExternalRef, &custom,
 		&assigned, &leaseUntil, &l.CallAttempts, &callbackAt, &l.CancelReason, &dup, &l.Score)
 	if err != nil {
-		return l, err
+		return rawLead{Lead: l}, err
 	}
 	if l.Status, err = lead.ParseStatus(status); err != nil {
-		return l, fmt.Errorf("lead %v: %w", l.ID, err)
-	}
-	if err := json.Unmarshal(items, &l.Items); err != nil {
-		return l, fmt.Errorf("lead %v items: %w", l.ID, err)
-	}
-	if err := json.Unmarshal(custom, &l.Custom); err != nil {
-		return l, fmt.Errorf("lead %v custom fields: %w", l.ID, err)
-	}
-	if len(l.Custom) == 0 {
-		l.Custom = nil
+		return rawLead{Lead: l}, fmt.Errorf("lead %v: %w", l.ID, err)
 	}
 	l.COD = money.Amount(cod)
 	if assigned != nil {
@@ -58,7 +73,7 @@ func scanLead(row pgx.Row) (mutation.Lead, error) {
 	if callbackAt != nil {
 		l.CallbackAt = *callbackAt
 	}
-	return l, nil
+	return rawLead{Lead: l, items: items, custom: custom}, nil
 }
 
 // eventRow receives a lead_events row: store_id, id, lead_id, version,

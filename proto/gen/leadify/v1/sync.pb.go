@@ -665,94 +665,29 @@ func (x *PullRequest) GetMaxRows() int32 {
 	return 0
 }
 
-type Item struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Qty           int32                  `protobuf:"varint,3,opt,name=qty,proto3" json:"qty,omitempty"`
-	UnitPrice     int64                  `protobuf:"varint,4,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Item) Reset() {
-	*x = Item{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Item) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Item) ProtoMessage() {}
-
-func (x *Item) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Item.ProtoReflect.Descriptor instead.
-func (*Item) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *Item) GetSku() string {
-	if x != nil {
-		return x.Sku
-	}
-	return ""
-}
-
-func (x *Item) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *Item) GetQty() int32 {
-	if x != nil {
-		return x.Qty
-	}
-	return 0
-}
-
-func (x *Item) GetUnitPrice() int64 {
-	if x != nil {
-		return x.UnitPrice
-	}
-	return 0
-}
-
 // LeadRow is a lead as the caller may see it. Redacted rows (pool leads seen
 // by agents) leave customer_name, phone and address empty.
 type LeadRow struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	StoreId       string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	Status        string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
-	CustomerName  string                 `protobuf:"bytes,6,opt,name=customer_name,json=customerName,proto3" json:"customer_name,omitempty"`
-	PhoneRaw      string                 `protobuf:"bytes,7,opt,name=phone_raw,json=phoneRaw,proto3" json:"phone_raw,omitempty"`
-	PhoneE164     string                 `protobuf:"bytes,8,opt,name=phone_e164,json=phoneE164,proto3" json:"phone_e164,omitempty"`
-	CityId        string                 `protobuf:"bytes,9,opt,name=city_id,json=cityId,proto3" json:"city_id,omitempty"`
-	CityRaw       string                 `protobuf:"bytes,10,opt,name=city_raw,json=cityRaw,proto3" json:"city_raw,omitempty"`
-	Address       string                 `protobuf:"bytes,11,opt,name=address,proto3" json:"address,omitempty"`
-	Items         []*Item                `protobuf:"bytes,12,rep,name=items,proto3" json:"items,omitempty"`
-	Cod           int64                  `protobuf:"varint,13,opt,name=cod,proto3" json:"cod,omitempty"`
-	Source        string                 `protobuf:"bytes,14,opt,name=source,proto3" json:"source,omitempty"`
-	ExternalRef   string                 `protobuf:"bytes,15,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
-	Custom        map[string]string      `protobuf:"bytes,16,rep,name=custom,proto3" json:"custom,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	StoreId      string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	CreatedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Status       string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	CustomerName string                 `protobuf:"bytes,6,opt,name=customer_name,json=customerName,proto3" json:"customer_name,omitempty"`
+	PhoneRaw     string                 `protobuf:"bytes,7,opt,name=phone_raw,json=phoneRaw,proto3" json:"phone_raw,omitempty"`
+	PhoneE164    string                 `protobuf:"bytes,8,opt,name=phone_e164,json=phoneE164,proto3" json:"phone_e164,omitempty"`
+	CityId       string                 `protobuf:"bytes,9,opt,name=city_id,json=cityId,proto3" json:"city_id,omitempty"`
+	CityRaw      string                 `protobuf:"bytes,10,opt,name=city_raw,json=cityRaw,proto3" json:"city_raw,omitempty"`
+	Address      string                 `protobuf:"bytes,11,opt,name=address,proto3" json:"address,omitempty"`
+	// items_json is the order lines as JSON ([{"sku","name","qty","unit_price"}]),
+	// passed through from the database unparsed: the replica stores it as is.
+	ItemsJson   []byte `protobuf:"bytes,12,opt,name=items_json,json=itemsJson,proto3" json:"items_json,omitempty"`
+	Cod         int64  `protobuf:"varint,13,opt,name=cod,proto3" json:"cod,omitempty"`
+	Source      string `protobuf:"bytes,14,opt,name=source,proto3" json:"source,omitempty"`
+	ExternalRef string `protobuf:"bytes,15,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
+	// custom_json is the seller's custom fields as a JSON object of strings.
+	CustomJson    []byte                 `protobuf:"bytes,16,opt,name=custom_json,json=customJson,proto3" json:"custom_json,omitempty"`
 	AssignedTo    string                 `protobuf:"bytes,17,opt,name=assigned_to,json=assignedTo,proto3" json:"assigned_to,omitempty"`
 	LeaseUntil    *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
 	CallAttempts  int32                  `protobuf:"varint,19,opt,name=call_attempts,json=callAttempts,proto3" json:"call_attempts,omitempty"`
@@ -766,7 +701,7 @@ type LeadRow struct {
 
 func (x *LeadRow) Reset() {
 	*x = LeadRow{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[10]
+	mi := &file_leadify_v1_sync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +713,7 @@ func (x *LeadRow) String() string {
 func (*LeadRow) ProtoMessage() {}
 
 func (x *LeadRow) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[10]
+	mi := &file_leadify_v1_sync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +726,7 @@ func (x *LeadRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadRow.ProtoReflect.Descriptor instead.
 func (*LeadRow) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LeadRow) GetId() string {
@@ -871,9 +806,9 @@ func (x *LeadRow) GetAddress() string {
 	return ""
 }
 
-func (x *LeadRow) GetItems() []*Item {
+func (x *LeadRow) GetItemsJson() []byte {
 	if x != nil {
-		return x.Items
+		return x.ItemsJson
 	}
 	return nil
 }
@@ -899,9 +834,9 @@ func (x *LeadRow) GetExternalRef() string {
 	return ""
 }
 
-func (x *LeadRow) GetCustom() map[string]string {
+func (x *LeadRow) GetCustomJson() []byte {
 	if x != nil {
-		return x.Custom
+		return x.CustomJson
 	}
 	return nil
 }
@@ -973,7 +908,7 @@ type LeadEventRow struct {
 
 func (x *LeadEventRow) Reset() {
 	*x = LeadEventRow{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[11]
+	mi := &file_leadify_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +920,7 @@ func (x *LeadEventRow) String() string {
 func (*LeadEventRow) ProtoMessage() {}
 
 func (x *LeadEventRow) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[11]
+	mi := &file_leadify_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +933,7 @@ func (x *LeadEventRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadEventRow.ProtoReflect.Descriptor instead.
 func (*LeadEventRow) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LeadEventRow) GetId() string {
@@ -1090,7 +1025,7 @@ type RejectionRow struct {
 
 func (x *RejectionRow) Reset() {
 	*x = RejectionRow{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[12]
+	mi := &file_leadify_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1037,7 @@ func (x *RejectionRow) String() string {
 func (*RejectionRow) ProtoMessage() {}
 
 func (x *RejectionRow) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[12]
+	mi := &file_leadify_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1050,7 @@ func (x *RejectionRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectionRow.ProtoReflect.Descriptor instead.
 func (*RejectionRow) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RejectionRow) GetId() string {
@@ -1203,7 +1138,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[13]
+	mi := &file_leadify_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1150,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[13]
+	mi := &file_leadify_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1163,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Change) GetVersion() int64 {
@@ -1340,7 +1275,7 @@ type ScopeChanges struct {
 
 func (x *ScopeChanges) Reset() {
 	*x = ScopeChanges{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[14]
+	mi := &file_leadify_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1287,7 @@ func (x *ScopeChanges) String() string {
 func (*ScopeChanges) ProtoMessage() {}
 
 func (x *ScopeChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[14]
+	mi := &file_leadify_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1300,7 @@ func (x *ScopeChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopeChanges.ProtoReflect.Descriptor instead.
 func (*ScopeChanges) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ScopeChanges) GetScopeId() string {
@@ -1428,7 +1363,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[15]
+	mi := &file_leadify_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1375,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[15]
+	mi := &file_leadify_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1388,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PullResponse) GetScopes() []*ScopeChanges {
@@ -1479,7 +1414,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[16]
+	mi := &file_leadify_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1426,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[16]
+	mi := &file_leadify_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1439,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{16}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubscribeRequest) GetClientId() string {
@@ -1524,7 +1459,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[17]
+	mi := &file_leadify_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1471,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[17]
+	mi := &file_leadify_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1484,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{17}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubscribeResponse) GetScopeId() string {
@@ -1576,7 +1511,7 @@ type ClaimLeadsRequest struct {
 
 func (x *ClaimLeadsRequest) Reset() {
 	*x = ClaimLeadsRequest{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[18]
+	mi := &file_leadify_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1523,7 @@ func (x *ClaimLeadsRequest) String() string {
 func (*ClaimLeadsRequest) ProtoMessage() {}
 
 func (x *ClaimLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[18]
+	mi := &file_leadify_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1536,7 @@ func (x *ClaimLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ClaimLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{18}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClaimLeadsRequest) GetStoreId() string {
@@ -1630,7 +1565,7 @@ type ClaimLeadsResponse struct {
 
 func (x *ClaimLeadsResponse) Reset() {
 	*x = ClaimLeadsResponse{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[19]
+	mi := &file_leadify_v1_sync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1577,7 @@ func (x *ClaimLeadsResponse) String() string {
 func (*ClaimLeadsResponse) ProtoMessage() {}
 
 func (x *ClaimLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[19]
+	mi := &file_leadify_v1_sync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1590,7 @@ func (x *ClaimLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ClaimLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{19}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ClaimLeadsResponse) GetLeadIds() []string {
@@ -1730,13 +1665,7 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\vPullRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12,\n" +
 	"\acursors\x18\x02 \x03(\v2\x12.leadify.v1.CursorR\acursors\x12\x19\n" +
-	"\bmax_rows\x18\x03 \x01(\x05R\amaxRows\"]\n" +
-	"\x04Item\x12\x10\n" +
-	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
-	"\x03qty\x18\x03 \x01(\x05R\x03qty\x12\x1d\n" +
-	"\n" +
-	"unit_price\x18\x04 \x01(\x03R\tunitPrice\"\xf8\x06\n" +
+	"\bmax_rows\x18\x03 \x01(\x05R\amaxRows\"\x9c\x06\n" +
 	"\aLeadRow\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstore_id\x18\x02 \x01(\tR\astoreId\x129\n" +
@@ -1752,12 +1681,14 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\acity_id\x18\t \x01(\tR\x06cityId\x12\x19\n" +
 	"\bcity_raw\x18\n" +
 	" \x01(\tR\acityRaw\x12\x18\n" +
-	"\aaddress\x18\v \x01(\tR\aaddress\x12&\n" +
-	"\x05items\x18\f \x03(\v2\x10.leadify.v1.ItemR\x05items\x12\x10\n" +
+	"\aaddress\x18\v \x01(\tR\aaddress\x12\x1d\n" +
+	"\n" +
+	"items_json\x18\f \x01(\fR\titemsJson\x12\x10\n" +
 	"\x03cod\x18\r \x01(\x03R\x03cod\x12\x16\n" +
 	"\x06source\x18\x0e \x01(\tR\x06source\x12!\n" +
-	"\fexternal_ref\x18\x0f \x01(\tR\vexternalRef\x127\n" +
-	"\x06custom\x18\x10 \x03(\v2\x1f.leadify.v1.LeadRow.CustomEntryR\x06custom\x12\x1f\n" +
+	"\fexternal_ref\x18\x0f \x01(\tR\vexternalRef\x12\x1f\n" +
+	"\vcustom_json\x18\x10 \x01(\fR\n" +
+	"customJson\x12\x1f\n" +
 	"\vassigned_to\x18\x11 \x01(\tR\n" +
 	"assignedTo\x12;\n" +
 	"\vlease_until\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1767,10 +1698,7 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"callbackAt\x12#\n" +
 	"\rcancel_reason\x18\x15 \x01(\tR\fcancelReason\x12!\n" +
 	"\fduplicate_of\x18\x16 \x01(\tR\vduplicateOf\x12\x14\n" +
-	"\x05score\x18\x17 \x01(\x05R\x05score\x1a9\n" +
-	"\vCustomEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x02\n" +
+	"\x05score\x18\x17 \x01(\x05R\x05score\"\xff\x02\n" +
 	"\fLeadEventRow\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstore_id\x18\x02 \x01(\tR\astoreId\x12\x17\n" +
@@ -1864,7 +1792,7 @@ func file_leadify_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_leadify_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_leadify_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_leadify_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_leadify_v1_sync_proto_goTypes = []any{
 	(ScopeKind)(0),                // 0: leadify.v1.ScopeKind
 	(*Scope)(nil),                 // 1: leadify.v1.Scope
@@ -1876,59 +1804,55 @@ var file_leadify_v1_sync_proto_goTypes = []any{
 	(*PushResponse)(nil),          // 7: leadify.v1.PushResponse
 	(*Cursor)(nil),                // 8: leadify.v1.Cursor
 	(*PullRequest)(nil),           // 9: leadify.v1.PullRequest
-	(*Item)(nil),                  // 10: leadify.v1.Item
-	(*LeadRow)(nil),               // 11: leadify.v1.LeadRow
-	(*LeadEventRow)(nil),          // 12: leadify.v1.LeadEventRow
-	(*RejectionRow)(nil),          // 13: leadify.v1.RejectionRow
-	(*Change)(nil),                // 14: leadify.v1.Change
-	(*ScopeChanges)(nil),          // 15: leadify.v1.ScopeChanges
-	(*PullResponse)(nil),          // 16: leadify.v1.PullResponse
-	(*SubscribeRequest)(nil),      // 17: leadify.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 18: leadify.v1.SubscribeResponse
-	(*ClaimLeadsRequest)(nil),     // 19: leadify.v1.ClaimLeadsRequest
-	(*ClaimLeadsResponse)(nil),    // 20: leadify.v1.ClaimLeadsResponse
-	nil,                           // 21: leadify.v1.LeadRow.CustomEntry
-	nil,                           // 22: leadify.v1.LeadEventRow.DataEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*LeadRow)(nil),               // 10: leadify.v1.LeadRow
+	(*LeadEventRow)(nil),          // 11: leadify.v1.LeadEventRow
+	(*RejectionRow)(nil),          // 12: leadify.v1.RejectionRow
+	(*Change)(nil),                // 13: leadify.v1.Change
+	(*ScopeChanges)(nil),          // 14: leadify.v1.ScopeChanges
+	(*PullResponse)(nil),          // 15: leadify.v1.PullResponse
+	(*SubscribeRequest)(nil),      // 16: leadify.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 17: leadify.v1.SubscribeResponse
+	(*ClaimLeadsRequest)(nil),     // 18: leadify.v1.ClaimLeadsRequest
+	(*ClaimLeadsResponse)(nil),    // 19: leadify.v1.ClaimLeadsResponse
+	nil,                           // 20: leadify.v1.LeadEventRow.DataEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_leadify_v1_sync_proto_depIdxs = []int32{
 	0,  // 0: leadify.v1.Scope.kind:type_name -> leadify.v1.ScopeKind
 	1,  // 1: leadify.v1.HandshakeResponse.scopes:type_name -> leadify.v1.Scope
-	23, // 2: leadify.v1.HandshakeResponse.server_time:type_name -> google.protobuf.Timestamp
+	21, // 2: leadify.v1.HandshakeResponse.server_time:type_name -> google.protobuf.Timestamp
 	4,  // 3: leadify.v1.PushRequest.mutations:type_name -> leadify.v1.Mutation
 	6,  // 4: leadify.v1.PushResponse.results:type_name -> leadify.v1.MutationResult
 	8,  // 5: leadify.v1.PullRequest.cursors:type_name -> leadify.v1.Cursor
-	23, // 6: leadify.v1.LeadRow.created_at:type_name -> google.protobuf.Timestamp
-	23, // 7: leadify.v1.LeadRow.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 8: leadify.v1.LeadRow.items:type_name -> leadify.v1.Item
-	21, // 9: leadify.v1.LeadRow.custom:type_name -> leadify.v1.LeadRow.CustomEntry
-	23, // 10: leadify.v1.LeadRow.lease_until:type_name -> google.protobuf.Timestamp
-	23, // 11: leadify.v1.LeadRow.callback_at:type_name -> google.protobuf.Timestamp
-	23, // 12: leadify.v1.LeadEventRow.created_at:type_name -> google.protobuf.Timestamp
-	22, // 13: leadify.v1.LeadEventRow.data:type_name -> leadify.v1.LeadEventRow.DataEntry
-	23, // 14: leadify.v1.RejectionRow.at:type_name -> google.protobuf.Timestamp
-	11, // 15: leadify.v1.Change.lead:type_name -> leadify.v1.LeadRow
-	12, // 16: leadify.v1.Change.lead_event:type_name -> leadify.v1.LeadEventRow
-	13, // 17: leadify.v1.Change.rejection:type_name -> leadify.v1.RejectionRow
-	0,  // 18: leadify.v1.ScopeChanges.kind:type_name -> leadify.v1.ScopeKind
-	14, // 19: leadify.v1.ScopeChanges.changes:type_name -> leadify.v1.Change
-	15, // 20: leadify.v1.PullResponse.scopes:type_name -> leadify.v1.ScopeChanges
-	23, // 21: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
-	2,  // 22: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
-	5,  // 23: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
-	9,  // 24: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
-	17, // 25: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
-	19, // 26: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
-	3,  // 27: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
-	7,  // 28: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
-	16, // 29: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
-	18, // 30: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
-	20, // 31: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
-	27, // [27:32] is the sub-list for method output_type
-	22, // [22:27] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	21, // 6: leadify.v1.LeadRow.created_at:type_name -> google.protobuf.Timestamp
+	21, // 7: leadify.v1.LeadRow.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 8: leadify.v1.LeadRow.lease_until:type_name -> google.protobuf.Timestamp
+	21, // 9: leadify.v1.LeadRow.callback_at:type_name -> google.protobuf.Timestamp
+	21, // 10: leadify.v1.LeadEventRow.created_at:type_name -> google.protobuf.Timestamp
+	20, // 11: leadify.v1.LeadEventRow.data:type_name -> leadify.v1.LeadEventRow.DataEntry
+	21, // 12: leadify.v1.RejectionRow.at:type_name -> google.protobuf.Timestamp
+	10, // 13: leadify.v1.Change.lead:type_name -> leadify.v1.LeadRow
+	11, // 14: leadify.v1.Change.lead_event:type_name -> leadify.v1.LeadEventRow
+	12, // 15: leadify.v1.Change.rejection:type_name -> leadify.v1.RejectionRow
+	0,  // 16: leadify.v1.ScopeChanges.kind:type_name -> leadify.v1.ScopeKind
+	13, // 17: leadify.v1.ScopeChanges.changes:type_name -> leadify.v1.Change
+	14, // 18: leadify.v1.PullResponse.scopes:type_name -> leadify.v1.ScopeChanges
+	21, // 19: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
+	2,  // 20: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
+	5,  // 21: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
+	9,  // 22: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
+	16, // 23: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
+	18, // 24: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
+	3,  // 25: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
+	7,  // 26: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
+	15, // 27: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
+	17, // 28: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
+	19, // 29: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_sync_proto_init() }
@@ -1936,7 +1860,7 @@ func file_leadify_v1_sync_proto_init() {
 	if File_leadify_v1_sync_proto != nil {
 		return
 	}
-	file_leadify_v1_sync_proto_msgTypes[13].OneofWrappers = []any{
+	file_leadify_v1_sync_proto_msgTypes[12].OneofWrappers = []any{
 		(*Change_Lead)(nil),
 		(*Change_LeadEvent)(nil),
 		(*Change_Rejection)(nil),
@@ -1947,7 +1871,7 @@ func file_leadify_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadify_v1_sync_proto_rawDesc), len(file_leadify_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
