@@ -2,12 +2,14 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/riverqueue/river"
 
 	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
 	"github.com/leadify/leadify/syncserver/api"
+	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // A capability plugs one part of the product into the server: its River
@@ -37,6 +39,17 @@ var accountsCapability = capability{
 
 var syncCapability = capability{
 	name: "sync",
+	workers: func(s *Server, w *river.Workers) error {
+		now := s.cfg.Now
+		if now == nil {
+			now = time.Now
+		}
+		return river.AddWorkerSafely(w, &syncer.PurgeWorker{Pool: s.Pool, Retention: syncer.DefaultRetention, Now: now})
+	},
+	periodic: func(*Server) []*river.PeriodicJob {
+		return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(6*time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return syncer.PurgeArgs{}, nil }, nil)}
+	},
 	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
 		mux.Handle(leadifyv1connect.NewSyncServiceHandler(api.NewSyncHandler(s.Sync, s.Hub, s.log), opts))
 		return nil

@@ -456,3 +456,40 @@ func intersect(a, b []string) []string {
 	}
 	return out
 }
+
+// Purged deletions cannot be sent any more: a replica whose cursor is below
+// them must re-sync, and then has neither the purged lead nor the others lost.
+func TestPurgeForcesResyncBelowPurgedVersions(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "purge")
+	ids := env.SeedLeads(tn.StoreID, 3, "Purged")
+	ctx := context.Background()
+	r := newReplica(t, tn.Seller)
+	r.pull(100)
+	stale := *r.cursors[tn.StoreID.String()]
+
+	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(w *syncer.Writer) error {
+		v, err := w.Reserve(tn.StoreID, 1)
+		if err != nil {
+			return err
+		}
+		_, err = w.Tx.Exec(ctx, `UPDATE leads SET deleted_at = now() - interval '40 days', version = $3 WHERE store_id = $1 AND id = $2`, tn.StoreID, ids[0], v)
+		return err
+	}))
+	n, err := syncer.Purge(ctx, env.DB.App, time.Now().Add(-syncer.DefaultRetention))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	resp, err := tn.Seller.Sync.Pull(ctx, connect.NewRequest(&leadifyv1.PullRequest{ClientId: r.client, Cursors: []*leadifyv1.Cursor{&stale}}))
+	require.NoError(t, err)
+	for _, sc := range resp.Msg.Scopes {
+		if sc.ScopeId == tn.StoreID.String() {
+			require.True(t, sc.ResyncRequired, "the deletion was purged before this replica saw it")
+		}
+	}
+	fresh := newReplica(t, tn.Seller)
+	fresh.pull(100)
+	require.Len(t, fresh.leads, 2)
+	require.NotContains(t, fresh.leads, ids[0].String())
+}
