@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/shared/lead"
@@ -467,7 +468,7 @@ func TestPurgeForcesResyncBelowPurgedVersions(t *testing.T) {
 	ctx := context.Background()
 	r := newReplica(t, tn.Seller)
 	r.pull(100)
-	stale := *r.cursors[tn.StoreID.String()]
+	stale := proto.Clone(r.cursors[tn.StoreID.String()]).(*leadifyv1.Cursor)
 
 	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(w *syncer.Writer) error {
 		v, err := w.Reserve(tn.StoreID, 1)
@@ -481,7 +482,7 @@ func TestPurgeForcesResyncBelowPurgedVersions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 
-	resp, err := tn.Seller.Sync.Pull(ctx, connect.NewRequest(&leadifyv1.PullRequest{ClientId: r.client, Cursors: []*leadifyv1.Cursor{&stale}}))
+	resp, err := tn.Seller.Sync.Pull(ctx, connect.NewRequest(&leadifyv1.PullRequest{ClientId: r.client, Cursors: []*leadifyv1.Cursor{stale}}))
 	require.NoError(t, err)
 	for _, sc := range resp.Msg.Scopes {
 		if sc.ScopeId == tn.StoreID.String() {
