@@ -75,6 +75,20 @@ func TestEncodeIsReadable(t *testing.T) {
 	require.JSONEq(t, `{"lead_id":"01900000-0000-7000-8000-0000000000a1","event_id":"01900000-0000-7000-8000-0000000000e1"}`, string(args))
 }
 
+// TestEncodePointer: a pointer to a mutation encodes as the mutation does;
+// Decode returns values.
+func TestEncodePointer(t *testing.T) {
+	m := mutation.AddNote{Lead: leadID, EventID: eventID, Note: "x"}
+	name, version, args, err := mutation.Encode(&m)
+	require.NoError(t, err)
+	_, _, want, err := mutation.Encode(m)
+	require.NoError(t, err)
+	require.Equal(t, want, args)
+	got, err := mutation.Decode(name, version, args)
+	require.NoError(t, err)
+	require.Equal(t, m, got)
+}
+
 func TestDecodeNormalizesTimes(t *testing.T) {
 	args := `{"lead_id":"` + leadID.String() + `","event_id":"` + eventID.String() +
 		`","outcome":"callback","callback_at":"2025-06-02T10:30:00+01:00"}`
