@@ -1,6 +1,8 @@
 // Package localstore is the desktop's on-disk state: one SQLite file holding the
 // signed-in session, the cached list of the user's stores and a few settings, so
-// the app can start and show its last known data without reaching the server.
+// the app can start and show its last known data without reaching the server,
+// and the sync replica: the rows pulled from the server, their cursors, the
+// outbox of local mutations with before-images, and the conflicts list.
 // The schema is created and upgraded by embedded goose migrations when the file is
 // opened.
 package localstore
@@ -15,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -29,7 +32,8 @@ var migrations embed.FS
 
 // DB is an open local database. It is safe for concurrent use.
 type DB struct {
-	sql *sql.DB
+	sql  *sql.DB
+	hook atomic.Pointer[func(point string)]
 }
 
 // User is the signed-in person as the server described them.

@@ -1,0 +1,326 @@
+package localstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+	"github.com/leadify/leadify/shared/mutation"
+)
+
+// ApplyPage applies one Pull response to the replica in one transaction
+// (DESIGN.md, Sync protocol, point 6):
+//
+//  1. undo the pending mutations (restore their before-images, newest first);
+//  2. drop the rows of removed scopes and of scopes to re-sync (their cursors
+//     too; the outbox is kept), then apply the changes: rows upserted in the
+//     view they came in (full or redacted), deleted ones removed; a rejection
+//     of this client's mutation becomes a conflict and settles its entry;
+//  3. move the cursors, and drop the outbox entries whose outcome is now
+//     known (their recorded version is at or below their scope's cursor; a
+//     rejected one leaves a conflict with its reason);
+//  4. re-apply the still-pending mutations with the same pure functions,
+//     capturing new before-images. One that no longer applies locally stays
+//     queued: the server decides.
+//
+// Nothing in the outbox is dropped without an outcome. It fails, changing
+// nothing, on a database error or a malformed row.
+func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := ensureMeta(ctx, tx); err != nil {
+			return err
+		}
+		var client, user string
+		if err := tx.QueryRowContext(ctx, `SELECT client_id, user_id FROM replica_meta`).Scan(&client, &user); err != nil {
+			return err
+		}
+		pending, err := undo(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("undo pending mutations: %w", err)
+		}
+		for _, id := range page.RemovedScopes {
+			if err := dropScope(ctx, tx, id, user); err != nil {
+				return err
+			}
+			// Applied there: the outcome is known even though the rows are gone.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE result_scope = ? AND result_applied = 1`, id); err != nil {
+				return err
+			}
+		}
+		a, err := newApplier(ctx, tx, client)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		for _, sc := range page.Scopes {
+			if sc.ResyncRequired {
+				if err := dropScope(ctx, tx, sc.ScopeId, user); err != nil {
+					return err
+				}
+			}
+			for _, ch := range sc.Changes {
+				if err := a.change(ctx, ch); err != nil {
+					return fmt.Errorf("apply %s %s: %w", ch.Table, ch.Id, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO cursors (scope_id, version, epoch) VALUES (?, ?, ?)`,
+				sc.ScopeId, sc.Cursor, sc.Epoch); err != nil {
+				return fmt.Errorf("move cursor: %w", err)
+			}
+		}
+		if err := dropDecided(ctx, tx, db.now().UnixMicro()); err != nil {
+			return fmt.Errorf("drop decided mutations: %w", err)
+		}
+		if pending > 0 {
+			if err := redo(ctx, tx, db); err != nil {
+				return fmt.Errorf("re-apply pending mutations: %w", err)
+			}
+		}
+		db.at("apply:before-commit")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	db.at("apply:after-commit")
+	return nil
+}
+
+// undo restores the before-images of every pending mutation, newest first,
+// and forgets them. It returns how many outbox entries there are.
+func undo(ctx context.Context, tx *sql.Tx) (int, error) {
+	var pending int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&pending); err != nil || pending == 0 {
+		return pending, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT tbl, row_id, image FROM before_images ORDER BY mutation_id DESC`)
+	if err != nil {
+		return 0, err
+	}
+	type image struct {
+		table, id string
+		data      []byte
+	}
+	var images []image
+	for rows.Next() {
+		var im image
+		if err := rows.Scan(&im.table, &im.id, &im.data); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		images = append(images, im)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, im := range images {
+		if err := restore(ctx, tx, im.table, im.id, im.data); err != nil {
+			return 0, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM before_images`)
+	return pending, err
+}
+
+// restore puts back one before-image (nil: the row did not exist).
+func restore(ctx context.Context, tx *sql.Tx, table, id string, data []byte) error {
+	switch table {
+	case "leads":
+		if data == nil {
+			_, err := tx.ExecContext(ctx, `DELETE FROM leads WHERE id = ?`, id)
+			return err
+		}
+		var im leadImage
+		if err := json.Unmarshal(data, &im); err != nil {
+			return fmt.Errorf("before-image of lead %s: %w", id, err)
+		}
+		return writeLead(ctx, tx, &im.Lead, im.Redacted)
+	case "lead_events":
+		if data == nil {
+			_, err := tx.ExecContext(ctx, `DELETE FROM lead_events WHERE id = ?`, id)
+			return err
+		}
+		var e mutation.LeadEvent
+		if err := json.Unmarshal(data, &e); err != nil {
+			return fmt.Errorf("before-image of lead event %s: %w", id, err)
+		}
+		return writeEvent(ctx, tx, &e)
+	}
+	return fmt.Errorf("before-image of unknown table %q", table)
+}
+
+// dropScope forgets a scope's rows and cursor (a store's leads and events, or
+// the user's rejections), never the outbox.
+func dropScope(ctx context.Context, tx *sql.Tx, scope, user string) error {
+	stmts := []string{`DELETE FROM leads WHERE store_id = ?1`, `DELETE FROM lead_events WHERE store_id = ?1`,
+		`DELETE FROM cursors WHERE scope_id = ?1`}
+	if scope == user {
+		stmts = append(stmts, `DELETE FROM rejections`)
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s, scope); err != nil {
+			return fmt.Errorf("drop scope %s: %w", scope, err)
+		}
+	}
+	return nil
+}
+
+// dropDecided removes the outbox entries whose recorded version their scope's
+// cursor has reached; a rejected one leaves a conflict (unless its rejection
+// row already did).
+func dropDecided(ctx context.Context, tx *sql.Tx, now int64) error {
+	const decided = `SELECT o.mutation_id FROM outbox o JOIN cursors c ON c.scope_id = o.result_scope
+WHERE c.version >= o.result_version`
+	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO conflicts (mutation_id, name, lead_id, code, reason, created_at)
+SELECT mutation_id, name, coalesce(json_extract(args, '$.lead_id'), ''), result_code, result_reason, ?
+FROM outbox WHERE result_applied = 0 AND mutation_id IN (`+decided+`)`, now)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM outbox WHERE mutation_id IN (`+decided+`)`)
+	return err
+}
+
+// redo re-applies every queued mutation in id order on the rows just pulled.
+func redo(ctx context.Context, tx *sql.Tx, db *DB) error {
+	rows, err := tx.QueryContext(ctx, `SELECT mutation_id, store_id, name, version, args FROM outbox ORDER BY mutation_id`)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		id          int64
+		store, name string
+		version     int
+		args        []byte
+	}
+	var entries []entry
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.id, &e.store, &e.name, &e.version, &e.args); err != nil {
+			rows.Close()
+			return err
+		}
+		entries = append(entries, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	now := db.now()
+	for _, e := range entries {
+		m, err := mutation.Decode(e.name, e.version, e.args)
+		if err != nil {
+			continue // the server will reject it; it stays queued until then
+		}
+		store, err := uuid.Parse(e.store)
+		if err != nil {
+			continue
+		}
+		err = applyLocal(ctx, tx, e.id, store, m, now)
+		var rej *mutation.Rejection
+		if err != nil && !errors.As(err, &rej) && !errors.Is(err, ErrNoMembership) {
+			return err
+		}
+	}
+	return nil
+}
+
+// applier writes a page's changes with prepared statements.
+type applier struct {
+	client                                    string
+	lead, event, delLead, delEvents, delEvent *sql.Stmt
+	rejection, conflict, settle               *sql.Stmt
+}
+
+func newApplier(ctx context.Context, tx *sql.Tx, client string) (*applier, error) {
+	a := &applier{client: client}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&a.lead, upsertLeadSQL},
+		{&a.event, upsertEventSQL},
+		{&a.delLead, `DELETE FROM leads WHERE id = ?`},
+		{&a.delEvents, `DELETE FROM lead_events WHERE lead_id = ?`},
+		{&a.delEvent, `DELETE FROM lead_events WHERE id = ?`},
+		{&a.rejection, `INSERT OR REPLACE INTO rejections (id, client_id, mutation_id, mutation_name, store_id, lead_id, code,
+  reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&a.conflict, `INSERT OR IGNORE INTO conflicts (mutation_id, name, lead_id, code, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&a.settle, `DELETE FROM outbox WHERE mutation_id = ?`},
+	} {
+		s, err := tx.PrepareContext(ctx, p.sql)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		*p.stmt = s
+	}
+	return a, nil
+}
+
+func (a *applier) close() {
+	for _, s := range []*sql.Stmt{a.lead, a.event, a.delLead, a.delEvents, a.delEvent, a.rejection, a.conflict, a.settle} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
+	var err error
+	switch ch.Table {
+	case "leads":
+		if ch.Deleted {
+			if _, err = a.delLead.ExecContext(ctx, ch.Id); err == nil {
+				_, err = a.delEvents.ExecContext(ctx, ch.Id)
+			}
+			return err
+		}
+		l := ch.GetLead()
+		if l == nil {
+			return errors.New("a lead change without its row")
+		}
+		_, err = a.lead.ExecContext(ctx, pulledLeadArgs(l, ch.Version, ch.Redacted)...)
+	case "lead_events":
+		if ch.Deleted {
+			_, err = a.delEvent.ExecContext(ctx, ch.Id)
+			return err
+		}
+		e := ch.GetLeadEvent()
+		if e == nil {
+			return errors.New("a lead event change without its row")
+		}
+		args, err := pulledEventArgs(e, ch.Version)
+		if err != nil {
+			return err
+		}
+		_, err = a.event.ExecContext(ctx, args...)
+		return err
+	case "rejections":
+		r := ch.GetRejection()
+		if ch.Deleted || r == nil {
+			return nil
+		}
+		at := pbMicros(r.At)
+		if _, err = a.rejection.ExecContext(ctx, r.Id, r.ClientId, r.MutationId, r.MutationName, r.StoreId, r.LeadId,
+			r.Code, r.Reason, at); err != nil {
+			return err
+		}
+		if r.ClientId != a.client {
+			return nil // another device of this user
+		}
+		if _, err = a.conflict.ExecContext(ctx, r.MutationId, r.MutationName, r.LeadId, r.Code, r.Reason, at); err != nil {
+			return err
+		}
+		_, err = a.settle.ExecContext(ctx, r.MutationId)
+	default:
+		// A table of a newer server: nothing to keep it in yet.
+	}
+	return err
+}
