@@ -49,6 +49,12 @@ type Options struct {
 }
 
 // Server is a running fake.
+// Faults are the fake's fault modes (see fake.Faults).
+type Faults = fake.Faults
+
+// DefaultFaults are the faults tests run with by default.
+var DefaultFaults = fake.DefaultFaults
+
 type Server struct {
 	*httptest.Server
 	Sim      *fake.Sim

@@ -41,6 +41,12 @@ type Options struct {
 const PageSize = 50
 
 // Server is a running fake.
+// Faults are the fake's fault modes (see fake.Faults).
+type Faults = fake.Faults
+
+// DefaultFaults are the faults tests run with by default.
+var DefaultFaults = fake.DefaultFaults
+
 type Server struct {
 	*httptest.Server
 	// BaseURL is the API root to give the client (…/api/v1).
