@@ -187,4 +187,3 @@ func (p proc) run(script, crash string, delay time.Duration) ([]string, bool) {
 	}
 	return lines, false
 }
-
