@@ -95,7 +95,8 @@ func New(opts Options) *App {
 
 // Startup is the Wails OnStartup hook: calls made on behalf of the UI run under
 // ctx from now on, events go to the Wails runtime (unless Options.Runtime was
-// set), the server is probed every ProbeInterval and SIGTERM or an interrupt
+// set), the server is probed every ProbeInterval, the replica is kept in sync
+// with the server in the background, and SIGTERM or an interrupt
 // quits the app cleanly, until ctx ends.
 func (a *App) Startup(ctx context.Context) {
 	a.core.mu.Lock()
@@ -106,6 +107,7 @@ func (a *App) Startup(ctx context.Context) {
 	rt := a.core.runtime
 	a.core.mu.Unlock()
 	go a.Sync.watch(ctx)
+	go a.Sync.run(ctx)
 	go quitOnSignal(ctx, rt)
 }
 
@@ -221,7 +223,7 @@ func (c *core) serverFailed(s signedIn, err error) error {
 			c.emit(EventSessionExpired, nil)
 		}
 	case errors.Is(err, serverclient.ErrUnreachable):
-		c.emit(EventSyncStatus, statusOf(s.saved, false, err.Error()))
+		c.emit(EventSyncStatus, c.statusOf(s.ctx, s.db, s.saved, false, err.Error()))
 	}
 	return err
 }
@@ -232,7 +234,7 @@ func (c *core) reached(s signedIn) (Status, error) {
 	if err := s.db.RecordContact(s.ctx, s.saved.LastContact); err != nil {
 		return Status{}, err
 	}
-	st := statusOf(s.saved, true, "")
+	st := c.statusOf(s.ctx, s.db, s.saved, true, "")
 	c.emit(EventSyncStatus, st)
 	return st, nil
 }

@@ -56,7 +56,7 @@ func (s *Session) SignIn(serverURL, email, password string) (Account, error) {
 	if err := db.SaveSession(ctx, sess); err != nil {
 		return Account{}, err
 	}
-	s.core.emit(EventSyncStatus, statusOf(sess, true, ""))
+	s.core.emit(EventSyncStatus, s.core.statusOf(ctx, db, sess, true, ""))
 	return accountOf(sess), nil
 }
 

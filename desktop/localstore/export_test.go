@@ -1,6 +1,7 @@
 package localstore
 
 import (
+	"database/sql"
 	"fmt"
 	"testing"
 )
@@ -14,3 +15,6 @@ func Pragma(t testing.TB, db *DB, name string) string {
 	}
 	return v
 }
+
+// SQL is db's connection pool, for baselines that bypass the package.
+func SQL(db *DB) *sql.DB { return db.sql }

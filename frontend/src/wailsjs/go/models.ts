@@ -12,6 +12,7 @@ export namespace app {
 	    lastContactAt: string;
 	    pending: number;
 	    conflicts: number;
+	    lastSyncAt?: string;
 	    detail: string;
 	}
 	export interface Store {
