@@ -60,7 +60,7 @@ func (t *Table) Event(code, raw string) Event {
 func Fold(s string) string {
 	var b strings.Builder
 	space := false
-	for _, r := range norm.NFD.String(s) {
+	for _, r := range norm.NFD.String(strings.ToValidUTF8(s, "\uFFFD")) {
 		switch {
 		case unicode.Is(unicode.Mn, r):
 			continue
