@@ -318,3 +318,56 @@ func TestPagesAndRebaseAcrossPages(t *testing.T) {
 	require.Zero(t, r.status().Pending)
 	require.Equal(t, 1, r.events(ids[0], mutation.EventNote))
 }
+
+func TestResyncKeepsPendingWork(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "resync")
+	env.SeedLeads(tn.StoreID, 4, "Resync")
+	agent := newReplica(t, env, tn.Agent, 0)
+	agent.sync()
+	mine, err := agent.c.Claim(t.Context(), tn.StoreID, 1)
+	require.NoError(t, err)
+	id := uuid.MustParse(mine[0])
+	agent.do(tn.StoreID, &mutation.AddNote{Lead: id, EventID: uuid.New(), Note: "kept through a resync"})
+
+	// Narrowed permissions change the epoch: the store is dropped and pulled again.
+	_, err = tn.Seller.Accounts.SetMemberPermissions(t.Context(), connect.NewRequest(&leadifyv1.SetMemberPermissionsRequest{
+		StoreId: tn.StoreID.String(), UserId: tn.Agent.UserID.String(), Revoked: []string{"leads.view_pool"}}))
+	require.NoError(t, err)
+	require.NoError(t, agent.c.Pull(t.Context()))
+	n, err := agent.db.LeadCount(t.Context(), tn.StoreID)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the agent's own lead is replicated without the pool")
+	require.Equal(t, 1, agent.status().Pending)
+	require.Equal(t, 1, agent.events(id, mutation.EventNote), "the pending note is re-applied on the fresh rows")
+
+	agent.sync()
+	require.Zero(t, agent.status().Pending)
+	require.Zero(t, agent.status().Conflicts)
+	require.Equal(t, 1, agent.events(id, mutation.EventNote))
+}
+
+// Run, driven by Subscribe, brings another replica's change in without being asked.
+func TestRunFollowsPokes(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "follow")
+	ids := env.SeedLeads(tn.StoreID, 2, "Follow")
+	a, b := newReplica(t, env, tn.Seller, 0), newReplica(t, env, tn.Seller, 0)
+	a.sync()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- b.c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool { return !b.status().LastSync.IsZero() }, 20*time.Second, 10*time.Millisecond,
+		"the first sync, before the change")
+
+	a.do(tn.StoreID, &mutation.ConfirmLead{Lead: ids[1], EventID: uuid.New()})
+	a.sync()
+	require.Eventually(t, func() bool {
+		l, ok := b.lead(ids[1])
+		return ok && l.Status == lead.StatusConfirmed
+	}, 20*time.Second, 20*time.Millisecond)
+	require.True(t, b.status().Online)
+}
