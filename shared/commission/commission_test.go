@@ -30,7 +30,7 @@ func fixed(id string, prio int, amt money.Amount) commission.Rule {
 func order(amount money.Amount) commission.Order {
 	return commission.Order{Trigger: commission.TriggerDelivered, ParcelID: "p1", Store: "s1", Agent: "a1",
 		Carrier: "coliix", City: "casablanca", Category: "beauty", Amount: amount, At: jan.AddDate(0, 1, 0),
-		MonthlyVolume: 1}
+		AgentVolume: 1, StoreVolume: 1}
 }
 
 func TestEvaluate(t *testing.T) {
@@ -86,7 +86,7 @@ func TestEvaluate(t *testing.T) {
 		{"tier middle with fixed", []commission.Rule{tiered}, order(200_00), []string{"tier=1500"}, "7,00 % × 200,00 MAD + forfait 1,00 MAD = 15,00 MAD"},
 		{"tier gap pays nothing and stops", []commission.Rule{tiered, pct("z", 9, 100)}, order(700_00), nil, ""},
 		{"tier open ended", []commission.Rule{tiered}, order(2000_00), []string{"tier=20000"}, "dès 1 000,00 MAD"},
-		{"volume tier", []commission.Rule{volume}, func() commission.Order { o := order(1_00); o.MonthlyVolume = 150; return o }(), []string{"vol=800"}, "100 commandes et plus"},
+		{"volume tier", []commission.Rule{volume}, func() commission.Order { o := order(1_00); o.AgentVolume = 150; return o }(), []string{"vol=800"}, "100 commandes et plus"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -81,7 +81,10 @@ func (r *Rule) apply(o Order) (Entry, bool, error) {
 	case KindTiered:
 		basis := int64(o.Amount)
 		if r.TierBasis == BasisMonthlyVolume {
-			basis = o.MonthlyVolume
+			basis = o.StoreVolume
+			if r.Beneficiary == BeneficiaryAgent {
+				basis = o.AgentVolume
+			}
 		}
 		t, found := findTier(r.Tiers, basis)
 		if !found {

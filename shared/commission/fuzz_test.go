@@ -39,7 +39,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the rule:\n%s\n%s", enc, enc2)
 		}
 		for _, amt := range []money.Amount{0, 1, 249_00, 1 << 62} {
-			o := commission.Order{Trigger: r.Trigger, Amount: amt, At: r.ValidFrom, MonthlyVolume: 10}
+			o := commission.Order{Trigger: r.Trigger, Amount: amt, At: r.ValidFrom, AgentVolume: 10, StoreVolume: 10}
 			entries, err := commission.Evaluate([]commission.Rule{r}, o)
 			if err != nil {
 				if !errors.Is(err, money.ErrOverflow) {

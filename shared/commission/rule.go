@@ -114,10 +114,11 @@ type Order struct {
 	Category string
 	Amount   money.Amount // the order's cash-on-delivery amount
 	At       time.Time    // when the triggering event happened
-	// MonthlyVolume is the number of orders of the same trigger the agent
-	// (for agent rules) or the store (for platform rules) had in At's month
-	// up to and including this one; tiered rules by volume read it.
-	MonthlyVolume int64
+	// AgentVolume and StoreVolume are the numbers of orders of the same
+	// trigger the agent and the store had in At's month up to and including
+	// this one; tiered rules by volume read the agent's for agent rules and
+	// the store's for platform rules.
+	AgentVolume, StoreVolume int64
 }
 
 // Entry is what one rule pays for one order.
