@@ -1,0 +1,155 @@
+package localstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/leadify/leadify/desktop/localstore"
+	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+	"github.com/leadify/leadify/shared/lead"
+	"github.com/leadify/leadify/shared/mutation"
+)
+
+// fixture is a replica with one seller membership and one lead.
+type fixture struct {
+	db                 *localstore.DB
+	store, lead, agent uuid.UUID
+}
+
+func newFixture(t *testing.T) fixture {
+	db, _ := open(t)
+	f := fixture{db: db, store: uuid.New(), lead: uuid.New(), agent: uuid.New()}
+	require.NoError(t, db.SetIdentity(t.Context(), uuid.New(), "Salma", []localstore.Membership{{StoreID: f.store,
+		Role: mutation.RoleSeller, Permissions: []string{"leads.call", "leads.confirm", "leads.edit"}}}))
+	f.page(t, 1, "new", "Hassan", false)
+	return f
+}
+
+// page applies a store page carrying the lead at version v.
+func (f fixture) page(t *testing.T, v int64, status, name string, more bool) {
+	t.Helper()
+	at := timestamppb.New(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	require.NoError(t, f.db.ApplyPage(t.Context(), &leadifyv1.PullResponse{Scopes: []*leadifyv1.ScopeChanges{{
+		ScopeId: f.store.String(), Epoch: 1, Cursor: v, HasMore: more, Changes: []*leadifyv1.Change{{Version: v,
+			Id: f.lead.String(), Table: "leads", Row: &leadifyv1.Change_Lead{Lead: &leadifyv1.LeadRow{Id: f.lead.String(),
+				StoreId: f.store.String(), Status: status, CustomerName: name, Address: "1 Rue Atlas", CreatedAt: at, UpdatedAt: at}}}}}}}))
+}
+
+func (f fixture) get(t *testing.T) mutation.Lead {
+	t.Helper()
+	l, _, ok, err := f.db.Lead(t.Context(), f.lead)
+	require.NoError(t, err)
+	require.True(t, ok)
+	return l
+}
+
+func TestPendingMutationsRebaseOnPulledRows(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.db.Do(t.Context(), f.store, &mutation.EditLead{Lead: f.lead, EventID: uuid.New(),
+		Edits: mutation.Edits{Address: &mutation.Change[string]{Old: "1 Rue Atlas", New: "9 Rue Neuve"}}})
+	require.NoError(t, err)
+
+	// Another user renamed the customer: both edits show, the version is the server's.
+	f.page(t, 2, "new", "Hassan Alami", false)
+	l := f.get(t)
+	require.Equal(t, "Hassan Alami", l.CustomerName)
+	require.Equal(t, "9 Rue Neuve", l.Address, "the pending edit is re-applied")
+	require.Equal(t, int64(2), l.Version)
+
+	// The server confirmed the lead meanwhile, and a later page undoes the
+	// edit onto the re-captured image, not the first one.
+	f.page(t, 3, "confirmed", "Hassan Alami", false)
+	l = f.get(t)
+	require.Equal(t, lead.StatusConfirmed, l.Status)
+	require.Equal(t, "9 Rue Neuve", l.Address)
+	st, err := f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Pending)
+
+	// The edit is applied at version 4: once the cursor passes it, it is dropped.
+	out, err := f.db.Outbox(t.Context(), 0, true, 10)
+	require.NoError(t, err)
+	require.NoError(t, f.db.RecordResults(t.Context(), []*leadifyv1.MutationResult{{MutationId: out[0].MutationID,
+		Applied: true, ScopeId: f.store.String(), Version: 4}}))
+	f.page(t, 3, "confirmed", "Hassan Alami", false)
+	st, err = f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Pending, "not before the cursor reaches its version")
+	f.page(t, 4, "confirmed", "Hassan Alami", false)
+	st, err = f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, st.Pending)
+	require.Equal(t, "1 Rue Atlas", f.get(t).Address, "the server's row wins once the mutation is decided")
+}
+
+func TestLocalRejectionQueuesNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.db.Do(t.Context(), f.store, &mutation.EditLead{Lead: f.lead, EventID: uuid.New(),
+		Edits: mutation.Edits{Address: &mutation.Change[string]{Old: "wrong", New: "x"}}})
+	var rej *mutation.Rejection
+	require.ErrorAs(t, err, &rej)
+	require.Equal(t, mutation.CodeStale, rej.Code)
+	_, err = f.db.Do(t.Context(), uuid.New(), &mutation.AddNote{Lead: f.lead, EventID: uuid.New(), Note: "x"})
+	require.ErrorIs(t, err, localstore.ErrNoMembership)
+	st, err := f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, st.Pending)
+}
+
+func TestResyncDropsRowsKeepsOutbox(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.db.Do(t.Context(), f.store, &mutation.AddNote{Lead: f.lead, EventID: uuid.New(), Note: "pending"})
+	require.NoError(t, err)
+	require.NoError(t, f.db.ApplyPage(t.Context(), &leadifyv1.PullResponse{Scopes: []*leadifyv1.ScopeChanges{{
+		ScopeId: f.store.String(), Epoch: 2, ResyncRequired: true}}}))
+	_, _, ok, err := f.db.Lead(t.Context(), f.lead)
+	require.NoError(t, err)
+	require.False(t, ok, "the scope's rows are dropped")
+	st, err := f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Pending, "the outbox is kept")
+	cs, err := f.db.Cursors(t.Context())
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, int64(2), cs[0].Epoch)
+}
+
+// FuzzApplyPage feeds arbitrary pages (outside input: the server's answer)
+// to a replica with pending work: ApplyPage either applies a page or fails
+// without changing anything, and never panics.
+func FuzzApplyPage(f *testing.F) {
+	store, leadID := uuid.New(), uuid.New()
+	seed, _ := proto.Marshal(&leadifyv1.PullResponse{Scopes: []*leadifyv1.ScopeChanges{{ScopeId: store.String(), Epoch: 1,
+		Cursor: 1, Changes: []*leadifyv1.Change{{Version: 1, Id: leadID.String(), Table: "leads",
+			Row: &leadifyv1.Change_Lead{Lead: &leadifyv1.LeadRow{Id: leadID.String(), StoreId: store.String(), Status: "new"}}}}}}})
+	f.Add(seed)
+	f.Add([]byte{})
+	db, err := localstore.Open(f.Context(), f.TempDir()+"/fuzz.db")
+	require.NoError(f, err)
+	f.Cleanup(func() { _ = db.Close() })
+	require.NoError(f, db.SetIdentity(f.Context(), uuid.New(), "Salma", []localstore.Membership{{StoreID: store,
+		Role: mutation.RoleSeller, Permissions: []string{"leads.call"}}}))
+	var first leadifyv1.PullResponse
+	require.NoError(f, proto.Unmarshal(seed, &first))
+	require.NoError(f, db.ApplyPage(f.Context(), &first))
+	_, err = db.Do(f.Context(), store, &mutation.AddNote{Lead: leadID, EventID: uuid.New(), Note: "pending"})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var page leadifyv1.PullResponse
+		if proto.Unmarshal(data, &page) != nil {
+			return
+		}
+		_ = db.ApplyPage(t.Context(), &page)
+		st, err := db.SyncState(t.Context())
+		require.NoError(t, err)
+		require.LessOrEqual(t, st.Pending, 1)
+	})
+}
