@@ -146,7 +146,8 @@ func lifecycle(rng *rand.Rand, o fake.Outcome) []fake.Step {
 }
 
 func (s *Server) notify(p fake.Parcel, st fake.Step) {
-	if s.opts.WebhookURL == "" {
+	hook := s.webhookURL()
+	if hook == "" {
 		return
 	}
 	v := url.Values{
@@ -154,7 +155,7 @@ func (s *Server) notify(p fake.Parcel, st fake.Step) {
 		"STATUT_S": {st.Sub}, "STATUT_S_NAME": {subNames[st.Sub]}, "COMMENT": {st.Note},
 		"DATE": {st.At.In(carrier.Morocco).Format("2006-01-02 15:04:05")},
 	}
-	req, _ := http.NewRequest(http.MethodPost, s.opts.WebhookURL, strings.NewReader(v.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, hook, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	s.Webhooks.Send(req)
 }
@@ -345,4 +346,18 @@ func (s *Server) delete(w http.ResponseWriter, code string) {
 		return
 	}
 	reply(w, map[string]string{"type": "success", "msg": "Colis supprimé"})
+}
+
+// SetWebhookURL registers the URL status callbacks are sent to (empty
+// stops them), as a seller does in the carrier's dashboard.
+func (s *Server) SetWebhookURL(u string) {
+	s.mu.Lock()
+	s.opts.WebhookURL = u
+	s.mu.Unlock()
+}
+
+func (s *Server) webhookURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.WebhookURL
 }

@@ -115,16 +115,17 @@ func coliixTime(t time.Time) string {
 var moroccoZone = carrier.Morocco
 
 func (s *Server) notify(p fake.Parcel, st fake.Step) {
-	if s.opts.WebhookURL == "" {
+	hook := s.webhookURL()
+	if hook == "" {
 		return
 	}
 	v := url.Values{"code": {p.Code}, "state": {st.Status}, "datereported": {coliixTime(st.At)}, "note": {st.Note}}
 	var req *http.Request
 	if s.opts.WebhookPost {
-		req, _ = http.NewRequest(http.MethodPost, s.opts.WebhookURL, strings.NewReader(v.Encode()))
+		req, _ = http.NewRequest(http.MethodPost, hook, strings.NewReader(v.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
-		u := s.opts.WebhookURL
+		u := hook
 		if strings.Contains(u, "?") {
 			u += "&" + v.Encode()
 		} else {
@@ -223,4 +224,18 @@ func (s *Server) track(w http.ResponseWriter, code string) {
 		out["delivery"] = map[string]string{"name": "Livreur Casa", "phone": "0600000000"}
 	}
 	reply(w, out)
+}
+
+// SetWebhookURL registers the URL status callbacks are sent to (empty
+// stops them), as a seller does in the carrier's dashboard.
+func (s *Server) SetWebhookURL(u string) {
+	s.mu.Lock()
+	s.opts.WebhookURL = u
+	s.mu.Unlock()
+}
+
+func (s *Server) webhookURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.WebhookURL
 }

@@ -128,11 +128,12 @@ func sendTime(t time.Time) string {
 }
 
 func (s *Server) notify(p fake.Parcel, st fake.Step) {
-	if s.opts.WebhookURL == "" {
+	hook := s.webhookURL()
+	if hook == "" {
 		return
 	}
 	b, _ := json.Marshal(map[string]string{"code": p.Code, "status": st.Status, "date": sendTime(st.At), "comment": st.Note, "reference": p.OrderRef})
-	req, _ := http.NewRequest(http.MethodPost, s.opts.WebhookURL, bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, hook, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	s.Webhooks.Send(req)
 }
@@ -273,4 +274,18 @@ func (s *Server) track(w http.ResponseWriter, code string) {
 	}
 	cur := p.Current()
 	ok(w, map[string]any{"code": p.Code, "reference": p.OrderRef, "status": cur.Status, "last_action_at": sendTime(cur.At), "history": hist})
+}
+
+// SetWebhookURL registers the URL status callbacks are sent to (empty
+// stops them), as a seller does in the carrier's dashboard.
+func (s *Server) SetWebhookURL(u string) {
+	s.mu.Lock()
+	s.opts.WebhookURL = u
+	s.mu.Unlock()
+}
+
+func (s *Server) webhookURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.WebhookURL
 }

@@ -1,0 +1,238 @@
+package parcels
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/leadify/leadify/syncserver/carrier"
+	"github.com/leadify/leadify/syncserver/carrier/ameex"
+	"github.com/leadify/leadify/syncserver/carrier/coliix"
+	"github.com/leadify/leadify/syncserver/carrier/sendit"
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/syncer"
+)
+
+// MaxWebhookBytes bounds a webhook body.
+const MaxWebhookBytes = 64 << 10
+
+// MaxWebhookAttempts is how often a stored webhook is processed before it is
+// marked dead (listed for admins, replayable).
+const MaxWebhookAttempts = 8
+
+// WebhookPath is the route pattern of carrier webhooks; key is
+// "<account id>.<token>".
+const WebhookPath = "/webhooks/carriers/{carrier}/{key}"
+
+// NewWebhookToken returns a random webhook token and its SHA-256, the form
+// stored in carrier_accounts.webhook_token_hash.
+func NewWebhookToken() (token string, hash []byte) {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	h := sha256.Sum256([]byte(token))
+	return token, h[:]
+}
+
+// WebhookURL is the URL a carrier account's webhooks are sent to, under
+// the server's public base URL.
+func WebhookURL(base, carrierName string, account uuid.UUID, token string) string {
+	return strings.TrimRight(base, "/") + "/webhooks/carriers/" + carrierName + "/" + account.String() + "." + token
+}
+
+// ServeWebhook accepts a carrier webhook: GET or form POST for Coliix, POST
+// for the others. It answers 200 once the delivery is durably stored (or was
+// already), 404 for an unknown account or a wrong token (the same answer, so
+// that ids cannot be probed), 413 for an oversized body and 503 when the
+// inbox could not commit (the carrier retries).
+func (s *Service) ServeWebhook(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("carrier")
+	if name != coliix.Name && name != ameex.Name && name != sendit.Name {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost && !(r.Method == http.MethodGet && name == coliix.Name) {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	idText, token, ok := strings.Cut(r.PathValue("key"), ".")
+	account, err := uuid.Parse(idText)
+	if !ok || err != nil || token == "" {
+		http.NotFound(w, r)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxWebhookBytes+1))
+	if err != nil {
+		http.Error(w, "read body", http.StatusBadRequest)
+		return
+	}
+	if len(body) > MaxWebhookBytes {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	hash := sha256.Sum256([]byte(token))
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	out, err := s.Inbox.Submit(ctx, Delivery{AccountID: account, TokenHash: hash[:], Carrier: name, Method: r.Method,
+		ContentType: r.Header.Get("Content-Type"), Query: r.URL.RawQuery, Body: body})
+	switch {
+	case err != nil:
+		s.Log.Error("webhook not stored", "carrier", name, "account", account, "err", err)
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+	case out == Unauthorized:
+		s.Log.Warn("webhook refused: unknown account or wrong token", "carrier", name, "account", account, "remote", r.RemoteAddr)
+		http.NotFound(w, r)
+	default:
+		_, _ = w.Write([]byte("ok\n"))
+	}
+}
+
+// parseDelivery reads a stored webhook with its carrier's parser.
+func parseDelivery(name, method, contentType, query string, body []byte) (carrier.Event, error) {
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return carrier.Event{}, fmt.Errorf("query: %w", err)
+	}
+	form := func() (url.Values, error) {
+		if method != http.MethodPost {
+			return q, nil
+		}
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("form body: %w", err)
+		}
+		for k, vs := range q {
+			if _, ok := v[k]; !ok {
+				v[k] = vs
+			}
+		}
+		return v, nil
+	}
+	switch name {
+	case coliix.Name:
+		v, err := form()
+		if err != nil {
+			return carrier.Event{}, err
+		}
+		return coliix.ParseWebhook(v)
+	case ameex.Name:
+		v, err := form()
+		if err != nil {
+			return carrier.Event{}, err
+		}
+		return ameex.ParseWebhook(v)
+	case sendit.Name:
+		return sendit.ParseWebhook(contentType, body)
+	}
+	return carrier.Event{}, fmt.Errorf("unknown carrier %q", name)
+}
+
+// ProcessArgs is the job processing stored webhooks of one store.
+type ProcessArgs struct {
+	Store uuid.UUID   `json:"store"`
+	IDs   []uuid.UUID `json:"ids"`
+}
+
+// Kind implements river.JobArgs.
+func (ProcessArgs) Kind() string { return "carrier_webhooks" }
+
+func (s *Service) enqueueProcessing(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery) error {
+	byStore := map[uuid.UUID][]uuid.UUID{}
+	for _, d := range stored {
+		byStore[d.Store] = append(byStore[d.Store], d.ID)
+	}
+	params := make([]river.InsertManyParams, 0, len(byStore))
+	for store, ids := range byStore {
+		params = append(params, river.InsertManyParams{Args: ProcessArgs{Store: store, IDs: ids}, InsertOpts: &river.InsertOpts{MaxAttempts: MaxWebhookAttempts + 2}})
+	}
+	_, err := s.River().InsertManyTx(ctx, tx.Tx, params)
+	return err
+}
+
+type processWorker struct {
+	river.WorkerDefaults[ProcessArgs]
+	s *Service
+}
+
+var errRetryLater = errors.New("webhooks left to retry")
+
+// Work processes each webhook once: a processed one is skipped, a parse
+// failure is dead at once, an unknown tracking code is retried with River's
+// backoff until MaxWebhookAttempts.
+func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
+	retry := 0
+	for _, id := range job.Args.IDs {
+		again, err := w.s.processWebhook(ctx, job.Args.Store, id)
+		if err != nil {
+			return err
+		}
+		if again {
+			retry++
+		}
+	}
+	if retry > 0 {
+		return fmt.Errorf("%d of %d: %w", retry, len(job.Args.IDs), errRetryLater)
+	}
+	return nil
+}
+
+// processWebhook applies one stored webhook in one transaction with its
+// effects, so it takes effect exactly once. It reports whether it must be
+// tried again later.
+func (s *Service) processWebhook(ctx context.Context, store, id uuid.UUID) (retry bool, err error) {
+	err = syncer.Write(ctx, s.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
+		retry = false
+		var (
+			account                         uuid.UUID
+			name, method, ct, query, status string
+			body                            []byte
+			attempts                        int
+		)
+		err := w.Tx.QueryRow(ctx, `SELECT account_id, carrier, method, content_type, query, body, status, attempts
+FROM webhook_inbox WHERE store_id = $1 AND id = $2 FOR UPDATE`, store, id).Scan(&account, &name, &method, &ct, &query, &body, &status, &attempts)
+		if err != nil {
+			return fmt.Errorf("load webhook %v: %w", id, postgres.Translate(err))
+		}
+		if status != "pending" {
+			return nil
+		}
+		ev, perr := parseDelivery(name, method, ct, query, body)
+		if perr != nil {
+			s.Log.Warn("webhook unreadable, dead", "store", store, "id", id, "err", perr)
+			return markInbox(ctx, w, store, id, "dead", perr.Error())
+		}
+		_, aerr := s.applyReports(ctx, w, store, account, ev.Code, []carrier.Event{ev}, SourceWebhook)
+		switch {
+		case errors.Is(aerr, ErrUnknownParcel):
+			attempts++
+			if attempts >= MaxWebhookAttempts {
+				return markInbox(ctx, w, store, id, "dead", "unknown tracking code "+ev.Code)
+			}
+			retry = true
+			_, err := w.Tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = $3, last_error = $4 WHERE store_id = $1 AND id = $2`,
+				store, id, attempts, "unknown tracking code "+ev.Code)
+			return err
+		case aerr != nil:
+			return aerr
+		}
+		return markInbox(ctx, w, store, id, "done", "")
+	})
+	return retry, err
+}
+
+func markInbox(ctx context.Context, w *syncer.Writer, store, id uuid.UUID, status, msg string) error {
+	_, err := w.Tx.Exec(ctx, `UPDATE webhook_inbox SET status = $3, last_error = $4, attempts = attempts + 1, processed_at = now()
+WHERE store_id = $1 AND id = $2`, store, id, status, msg)
+	return err
+}

@@ -1,0 +1,44 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/leadify/leadify/syncserver/parcels"
+)
+
+// Fallback polling: every pollInterval, parcels without a carrier report for
+// pollStale are tracked.
+const (
+	pollInterval = 10 * time.Minute
+	pollStale    = 6 * time.Hour
+)
+
+func newParcels(s *Server) *parcels.Service {
+	p := parcels.New(s.Pool, s.Events, s.cfg.Secrets, s.log.With("component", "parcels"), func() *river.Client[pgx.Tx] { return s.River })
+	p.Now = s.cfg.Now
+	return p
+}
+
+// carriersCapability creates parcels at carriers (jobs, with per-account
+// concurrency held by the workers' Service), receives carrier webhooks into
+// the inbox, and polls silent parcels.
+var carriersCapability = capability{
+	name: "carriers",
+	workers: func(s *Server, w *river.Workers) error {
+		return newParcels(s).Register(w)
+	},
+	periodic: func(s *Server) []*river.PeriodicJob {
+		return []*river.PeriodicJob{parcels.PeriodicPoll(pollInterval, pollStale)}
+	},
+	routes: func(s *Server, mux *http.ServeMux, _ connect.HandlerOption) error {
+		p := newParcels(s)
+		mux.HandleFunc("GET "+parcels.WebhookPath, p.ServeWebhook)
+		mux.HandleFunc("POST "+parcels.WebhookPath, p.ServeWebhook)
+		return nil
+	},
+}
