@@ -40,6 +40,8 @@ type Config struct {
 	DisableJobs bool // insert-only: no job is worked by this instance
 	// Now is the server clock; nil means time.Now (simulations own it).
 	Now func() time.Time
+	// Bugs plants known sync bugs, for the simulation's own tests.
+	Bugs syncer.Bugs
 }
 
 // Server is one sync-server instance.
@@ -82,7 +84,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	s.Auth = auth.NewService(pool, cfg.AuthLimits)
 	s.Events = events.NewBus(pool)
 
-	s.Sync = syncer.NewService(pool, cfg.Now)
+	s.Sync = syncer.NewService(pool, cfg.Now, cfg.Bugs)
 	s.Hub = syncer.NewHub(pool, cfg.Log)
 	s.cfg = cfg
 

@@ -24,6 +24,7 @@ import (
 	"github.com/leadify/leadify/syncserver/postgres/queries"
 	"github.com/leadify/leadify/syncserver/secrets"
 	"github.com/leadify/leadify/syncserver/server"
+	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // Password is the password of every user the helpers create.
@@ -47,6 +48,9 @@ func WithAuthLimits(l auth.Limits) Option { return func(c *server.Config) { c.Au
 
 // WithClock sets the server clock (lease expiry, timestamps).
 func WithClock(now func() time.Time) Option { return func(c *server.Config) { c.Now = now } }
+
+// WithBugs plants known sync bugs (simulation tests only).
+func WithBugs(b syncer.Bugs) Option { return func(c *server.Config) { c.Bugs = b } }
 
 // Start runs a server on a new database until the test ends.
 func Start(t testing.TB, opts ...Option) *Env {

@@ -169,7 +169,7 @@ func (s *Service) storeChanges(ctx context.Context, tx *postgres.Tx, v viewer, s
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
 				Redacted: true, Row: &leadifyv1.Change_Lead{Lead: LeadPB(&r, raw.items, []byte("{}"))}})
 		default:
-			if !initial { // an empty replica has nothing to delete
+			if !initial && !s.bugs.SkipVisibilityDelete { // an empty replica has nothing to delete
 				out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads", Deleted: true})
 			}
 		}
@@ -207,7 +207,7 @@ WHERE e.store_id = $1 AND e.version > $2 AND e.version <= $3 ORDER BY e.version`
 		if v.event(parent) == viewFull {
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: ev.Version, Id: ev.ID.String(), Table: "lead_events",
 				Row: &leadifyv1.Change_LeadEvent{LeadEvent: EventPB(&ev)}})
-		} else if !initial {
+		} else if !initial && !s.bugs.SkipVisibilityDelete {
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: ev.Version, Id: ev.ID.String(), Table: "lead_events", Deleted: true})
 		}
 	}

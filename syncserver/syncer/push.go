@@ -58,6 +58,7 @@ type pending struct {
 	result *leadifyv1.MutationResult
 	reject *mutation.Rejection
 	apply  mutation.Result
+	replay bool // a repeat applied again: only under Bugs.ApplyRepeats
 }
 
 // Push applies a batch of a client's mutations. Mutation ids must continue the
@@ -86,12 +87,14 @@ func (s *Service) Push(ctx context.Context, a *auth.Actor, clientID uuid.UUID, m
 			return ErrForeignClient
 		}
 		var repeats []int64
-		var fresh []*pending
+		var fresh, replays []*pending
 		next := last + 1
 		for _, pb := range muts {
 			switch {
 			case pb.MutationId <= 0:
 				return &InvalidError{fmt.Sprintf("mutation id %d: ids start at 1", pb.MutationId)}
+			case pb.MutationId <= last && s.bugs.ApplyRepeats:
+				replays = append(replays, &pending{pb: pb, replay: true})
 			case pb.MutationId <= last:
 				repeats = append(repeats, pb.MutationId)
 			case pb.MutationId == next:
@@ -110,6 +113,11 @@ func (s *Service) Push(ctx context.Context, a *auth.Actor, clientID uuid.UUID, m
 				return err
 			}
 			results = append(results, recorded...)
+		}
+		if len(replays) > 0 {
+			if err := s.apply(ctx, w, a, clientID, replays); err != nil {
+				return err
+			}
 		}
 		if len(fresh) == 0 {
 			return nil
@@ -281,6 +289,9 @@ func (s *Service) apply(ctx context.Context, w *Writer, a *auth.Actor, clientID 
 		}
 		for _, e := range p.apply.Events {
 			e.Version = v
+			if p.replay {
+				e.ID = uuid.New()
+			}
 			events = append(events, e)
 		}
 		p.result = &leadifyv1.MutationResult{MutationId: p.pb.MutationId, Applied: true, ScopeId: p.store.String(), Version: v}
@@ -311,6 +322,9 @@ func (s *Service) apply(ctx context.Context, w *Writer, a *auth.Actor, clientID 
 	}
 	b := &pgx.Batch{}
 	for _, p := range fresh {
+		if p.replay {
+			continue
+		}
 		r := p.result
 		b.Queue(`INSERT INTO sync_mutations (client_id, mutation_id, name, applied, scope_id, version, code, reason)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, clientID, r.MutationId, p.pb.Name, r.Applied, uuid.MustParse(r.ScopeId), r.Version, r.Code, r.Reason)

@@ -10,17 +10,28 @@ import (
 // clients one version behind.
 const SchemaVersion = 1
 
+// Bugs plants known bugs in the sync server, for the simulation to prove it
+// catches them. All false in production.
+type Bugs struct {
+	// ApplyRepeats applies a repeated mutation again instead of answering it
+	// from the record.
+	ApplyRepeats bool
+	// SkipVisibilityDelete does not send a delete when a row leaves a user's view.
+	SkipVisibilityDelete bool
+}
+
 // Service is the server side of sync.
 type Service struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	bugs Bugs
 }
 
 // NewService returns a Service. now is the server clock (time.Now outside
 // simulations).
-func NewService(pool *pgxpool.Pool, now func() time.Time) *Service {
+func NewService(pool *pgxpool.Pool, now func() time.Time, bugs Bugs) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{pool: pool, now: now}
+	return &Service{pool: pool, now: now, bugs: bugs}
 }

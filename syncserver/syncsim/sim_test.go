@@ -1,0 +1,47 @@
+package syncsim_test
+
+import (
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/leadify/leadify/syncserver/syncer"
+	"github.com/leadify/leadify/syncserver/syncsim"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// TestSimulation runs the simulation: a short run in CI, as long as asked by
+// `go tool task sim SEED=… STEPS=…` (LEADIFY_SIM_SEED, LEADIFY_SIM_STEPS).
+func TestSimulation(t *testing.T) {
+	t.Parallel()
+	seed := uint64(envInt("LEADIFY_SIM_SEED", 1))
+	rep := syncsim.Run(t, syncsim.Config{Seed: seed, Steps: envInt("LEADIFY_SIM_STEPS", 400), Logf: t.Logf})
+	t.Log(rep)
+	if len(rep.Violations) > 0 {
+		t.Fatalf("%d violations (seed %d)", len(rep.Violations), seed)
+	}
+}
+
+// Each planted bug must be caught.
+func TestSimulationCatchesPlantedBugs(t *testing.T) {
+	t.Parallel()
+	for name, bugs := range map[string]syncer.Bugs{
+		"apply-repeats":          {ApplyRepeats: true},
+		"skip-visibility-delete": {SkipVisibilityDelete: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rep := syncsim.Run(t, syncsim.Config{Seed: 7, Steps: envInt("LEADIFY_SIM_BUG_STEPS", 1500), QuietEvery: 100, Bugs: bugs})
+			t.Log(rep)
+			if len(rep.Violations) == 0 {
+				t.Fatalf("planted bug %s was not caught in %d steps", name, rep.Steps)
+			}
+		})
+	}
+}
