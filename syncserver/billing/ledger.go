@@ -1,0 +1,205 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/leadify/leadify/shared/commission"
+	"github.com/leadify/leadify/syncserver/syncer"
+)
+
+// Entry statuses in the ledger.
+const (
+	StatusPending  = "pending"  // confirmed, parcel not yet delivered
+	StatusEarned   = "earned"   // due
+	StatusPaid     = "paid"     // paid out or invoiced
+	StatusReversed = "reversed" // cancelled by a reversal entry (both carry it)
+)
+
+// versioner hands out versions of a sync scope; *syncer.Writer is one.
+type versioner interface {
+	Reserve(scope uuid.UUID, n int) (int64, error)
+}
+
+// entryRow is a ledger row to write. Reversal rows carry only their key: the
+// amounts are copied from the entry they reverse, so that a reversal cancels
+// exactly what was written, whatever the rules say today.
+type entryRow struct {
+	RuleID     uuid.UUID
+	ParcelID   uuid.UUID
+	Kind       commission.EntryKind
+	Agent      uuid.UUID
+	Status     string
+	Entry      commission.Entry
+	OccurredAt time.Time
+}
+
+var entryColumns = []string{"store_id", "id", "version", "rule_id", "parcel_id", "kind", "beneficiary", "agent_id",
+	"status", "base", "amount", "rule_name", "calculation", "occurred_at"}
+
+const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS commission_entries_in (LIKE commission_entries INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
+
+// writeEntries appends rows to the store's ledger inside tx and returns how
+// many entries were new. Rows whose (rule, parcel, kind) is already in the
+// ledger are skipped, so writing the same rows twice changes nothing; a
+// reversal of an entry that does not exist is dropped. Earn entries that get
+// reversed here move to status reversed (a paid one stays paid and its
+// reversal is earned: a clawback on the next payout). Versions come from v.
+func writeEntries(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, rows []entryRow) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	// COPY cannot write a table under row-level security: copy into a
+	// transaction-local table, then insert from it (RLS checks every row).
+	if _, err := tx.Exec(ctx, stageDDL); err != nil {
+		return 0, fmt.Errorf("staging table: %w", err)
+	}
+	src := make([][]any, len(rows))
+	for i, r := range rows {
+		var agent *uuid.UUID
+		if r.Agent != uuid.Nil {
+			agent = &r.Agent
+		}
+		src[i] = []any{store, uuid.Must(uuid.NewV7()), int64(0), r.RuleID, r.ParcelID, string(r.Kind), string(r.Entry.Beneficiary),
+			agent, r.Status, int64(r.Entry.Base), int64(r.Entry.Amount), r.Entry.RuleName, r.Entry.Calculation, r.OccurredAt}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"commission_entries_in"}, entryColumns, pgx.CopyFromRows(src)); err != nil {
+		return 0, fmt.Errorf("copy entries: %w", err)
+	}
+	n, err := insertStaged(ctx, tx, v, store)
+	if _, terr := tx.Exec(ctx, `TRUNCATE commission_entries_in`); err == nil && terr != nil {
+		err = terr
+	}
+	return n, err
+}
+
+func insertStaged(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID) (int, error) {
+	// Drop keys already in the ledger, and duplicates within the batch.
+	if _, err := tx.Exec(ctx, `DELETE FROM commission_entries_in s USING commission_entries e
+WHERE e.store_id = s.store_id AND e.rule_id = s.rule_id AND e.parcel_id = s.parcel_id AND e.kind = s.kind`); err != nil {
+		return 0, fmt.Errorf("skip known entries: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM commission_entries_in s USING commission_entries_in d
+WHERE d.rule_id = s.rule_id AND d.parcel_id = s.parcel_id AND d.kind = s.kind AND d.id < s.id`); err != nil {
+		return 0, fmt.Errorf("skip duplicate entries: %w", err)
+	}
+	earned, err := insertKind(ctx, tx, v, store, commission.KindEarn)
+	if err != nil {
+		return 0, err
+	}
+	// Reversals copy what they reverse, now that the batch's earns are in.
+	if _, err := tx.Exec(ctx, `UPDATE commission_entries_in s SET reverses = e.id, beneficiary = e.beneficiary,
+  agent_id = e.agent_id, base = e.base, amount = -e.amount, rule_name = e.rule_name,
+  calculation = 'annulation : ' || e.calculation,
+  status = CASE e.status WHEN 'paid' THEN 'earned' ELSE 'reversed' END
+FROM commission_entries e
+WHERE s.kind = 'reversal' AND e.store_id = s.store_id AND e.rule_id = s.rule_id AND e.parcel_id = s.parcel_id AND e.kind = 'earn'`); err != nil {
+		return 0, fmt.Errorf("resolve reversals: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM commission_entries_in WHERE kind = 'reversal' AND reverses IS NULL`); err != nil {
+		return 0, fmt.Errorf("drop reversals of nothing: %w", err)
+	}
+	reversed, err := insertKind(ctx, tx, v, store, commission.KindReversal)
+	if err != nil {
+		return 0, err
+	}
+	if reversed > 0 {
+		if err := markReversed(ctx, tx, v, store); err != nil {
+			return 0, err
+		}
+	}
+	return earned + reversed, nil
+}
+
+// insertKind moves the staged rows of one kind into the ledger with fresh
+// versions and returns how many it moved.
+func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, kind commission.EntryKind) (int, error) {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM commission_entries_in WHERE kind = $1`, string(kind)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s entries: %w", kind, err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	first, err := v.Reserve(store, n)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO commission_entries (store_id, id, version, rule_id, parcel_id, kind, beneficiary,
+  agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at)
+SELECT store_id, id, $2 + row_number() OVER (ORDER BY occurred_at, parcel_id, rule_id) - 1, rule_id, parcel_id, kind,
+  beneficiary, agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at
+FROM commission_entries_in WHERE kind = $1`, string(kind), first)
+	if err != nil {
+		return 0, fmt.Errorf("insert %s entries: %w", kind, err)
+	}
+	return n, nil
+}
+
+// markReversed moves the earn entries reversed by this batch to status
+// reversed, unless they were already paid.
+func markReversed(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID) error {
+	return restatus(ctx, tx, v, store, StatusReversed, `SELECT e.id FROM commission_entries e
+JOIN commission_entries_in s ON s.store_id = e.store_id AND s.reverses = e.id
+WHERE e.status IN ('pending', 'earned')`)
+}
+
+// restatus sets status on the entries whose ids the query returns, each with
+// a new version. The query must select from commission_entries only ids of
+// store.
+func restatus(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, status, idQuery string, args ...any) error {
+	rows, err := tx.Query(ctx, idQuery, args...)
+	if err != nil {
+		return fmt.Errorf("select entries to mark %s: %w", status, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("select entries to mark %s: %w", status, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	first, err := v.Reserve(store, len(ids))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE commission_entries e SET status = $3, version = $4 + u.ord - 1, updated_at = now()
+FROM unnest($2::uuid[]) WITH ORDINALITY AS u(id, ord)
+WHERE e.store_id = $1 AND e.id = u.id`, store, ids, status, first)
+	if err != nil {
+		return fmt.Errorf("mark entries %s: %w", status, err)
+	}
+	return nil
+}
+
+// txVersioner reserves versions directly inside a transaction that did not
+// come from syncer.Write (a domain-event consumer's), and announces them at
+// commit: NOTIFY inside a transaction is delivered when it commits.
+type txVersioner struct {
+	ctx    context.Context
+	tx     pgx.Tx
+	marked bool
+}
+
+// Reserve takes n versions from the scope's counter (locking it) and queues
+// the notification subscribers pull on.
+func (t *txVersioner) Reserve(scope uuid.UUID, n int) (int64, error) {
+	if !t.marked {
+		if _, err := t.tx.Exec(t.ctx, `SELECT set_config('app.sync_writer', 'on', true)`); err != nil {
+			return 0, fmt.Errorf("mark sync writer: %w", err)
+		}
+		t.marked = true
+	}
+	var last int64
+	if err := t.tx.QueryRow(t.ctx, `UPDATE sync_scopes SET seq = seq + $2 WHERE scope_id = $1 RETURNING seq`, scope, n).Scan(&last); err != nil {
+		return 0, fmt.Errorf("reserve versions in %v: %w", scope, err)
+	}
+	if _, err := t.tx.Exec(t.ctx, `SELECT pg_notify($1, $2)`, syncer.NotifyChannel, fmt.Sprintf("%s:%d", scope, last)); err != nil {
+		return 0, fmt.Errorf("notify: %w", err)
+	}
+	return last - int64(n) + 1, nil
+}

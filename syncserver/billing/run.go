@@ -1,0 +1,193 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leadify/leadify/shared/commission"
+	"github.com/leadify/leadify/shared/parcel"
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/syncer"
+)
+
+// Runner runs commissions: it streams a store's parcels of one month from its
+// Source, evaluates them with the store's rules, and appends the entries to
+// the ledger in chunks of at most syncer.BulkChunk rows per transaction.
+type Runner struct {
+	Pool   *pgxpool.Pool
+	Source ParcelSource
+}
+
+// RunResult counts what a run saw and wrote.
+type RunResult struct {
+	Parcels int // parcels streamed
+	Entries int // entries evaluated (earns and reversals)
+	Written int // entries new to the ledger: 0 on a re-run
+}
+
+// MonthOf returns the calendar month [from, to) containing t, in UTC.
+func MonthOf(t time.Time) (from, to time.Time) {
+	t = t.UTC()
+	from = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return from, from.AddDate(0, 1, 0)
+}
+
+// Run evaluates the month containing month for the store. It is re-runnable:
+// entries are keyed by (rule, parcel, kind), so a second run writes nothing,
+// and a run after new deliveries writes only theirs. Confirmation rules pay
+// for parcels confirmed in the month (pending until delivery); delivery rules
+// for parcels delivered in it. A parcel already refused, returned or
+// cancelled gets its entries and their reversals together. Fails on a stored
+// rule that does not decode, an amount overflow, or a database error; chunks
+// committed before a failure stay, and the next run completes them.
+func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (RunResult, error) {
+	from, to := MonthOf(month)
+	var rules []commission.Rule
+	err := postgres.InSnapshot(ctx, r.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
+		var err error
+		rules, err = LoadRules(ctx, tx, store)
+		return err
+	})
+	if err != nil {
+		return RunResult{}, err
+	}
+	ev, err := newEvaluator(rules, from, to)
+	if err != nil {
+		return RunResult{}, err
+	}
+	var res RunResult
+	var chunk []entryRow
+	flush := func() error {
+		n, err := r.write(ctx, store, chunk)
+		res.Written += n
+		chunk = chunk[:0]
+		return err
+	}
+	err = r.Source.Parcels(ctx, store, from, to, func(p DeliveredParcel) error {
+		res.Parcels++
+		before := len(chunk)
+		var err error
+		if chunk, err = ev.rows(chunk, p); err != nil {
+			return fmt.Errorf("parcel %v: %w", p.ID, err)
+		}
+		res.Entries += len(chunk) - before
+		if len(chunk) >= syncer.BulkChunk {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	return res, flush()
+}
+
+func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := syncer.Write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
+		var err error
+		if n, err = writeEntries(ctx, w.Tx, w, store, rows); err != nil {
+			return err
+		}
+		return promote(ctx, w.Tx, w, store, rows)
+	})
+	return n, err
+}
+
+// promote moves pending (confirmation) entries of delivered parcels to earned.
+func promote(ctx context.Context, tx *postgres.Tx, v versioner, store uuid.UUID, rows []entryRow) error {
+	var delivered []uuid.UUID
+	for _, r := range rows {
+		if r.Kind == commission.KindEarn && r.Status == StatusEarned {
+			delivered = append(delivered, r.ParcelID)
+		}
+	}
+	if len(delivered) == 0 {
+		return nil
+	}
+	return restatus(ctx, tx, v, store, StatusEarned, `SELECT id FROM commission_entries
+WHERE store_id = $1 AND parcel_id = ANY($2) AND kind = 'earn' AND status = 'pending'`, store, delivered)
+}
+
+// evaluator turns parcels into ledger rows, keeping the month's volumes.
+type evaluator struct {
+	rules    []commission.Rule
+	from, to time.Time
+	agentVol map[commission.Trigger]map[uuid.UUID]int64
+	storeVol map[commission.Trigger]int64
+	ruleIDs  map[string]uuid.UUID
+	entries  []commission.Entry
+}
+
+func newEvaluator(rules []commission.Rule, from, to time.Time) (*evaluator, error) {
+	e := &evaluator{rules: rules, from: from, to: to, ruleIDs: map[string]uuid.UUID{},
+		agentVol: map[commission.Trigger]map[uuid.UUID]int64{commission.TriggerConfirmed: {}, commission.TriggerDelivered: {}},
+		storeVol: map[commission.Trigger]int64{}}
+	for _, r := range rules {
+		id, err := uuid.Parse(r.ID)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q: id is not a uuid: %w", r.ID, err)
+		}
+		e.ruleIDs[r.ID] = id
+	}
+	return e, nil
+}
+
+func failed(s parcel.Status) bool {
+	return s == parcel.StatusRefused || s == parcel.StatusReturned || s == parcel.StatusCancelled
+}
+
+// rows appends the ledger rows of one parcel to dst.
+func (e *evaluator) rows(dst []entryRow, p DeliveredParcel) ([]entryRow, error) {
+	type occurrence struct {
+		trigger commission.Trigger
+		at      time.Time
+		status  string
+	}
+	var occ []occurrence
+	if inPeriod(p.ConfirmedAt, e.from, e.to) {
+		st := StatusPending
+		if p.Status == parcel.StatusDelivered {
+			st = StatusEarned
+		}
+		occ = append(occ, occurrence{commission.TriggerConfirmed, p.ConfirmedAt, st})
+	}
+	if p.Status == parcel.StatusDelivered && inPeriod(p.DeliveredAt, e.from, e.to) {
+		occ = append(occ, occurrence{commission.TriggerDelivered, p.DeliveredAt, StatusEarned})
+	}
+	for _, o := range occ {
+		e.storeVol[o.trigger]++
+		vol := e.agentVol[o.trigger]
+		if p.Agent != uuid.Nil {
+			vol[p.Agent]++
+		}
+		order := commission.Order{Trigger: o.trigger, ParcelID: p.ID.String(), Store: p.Store.String(),
+			Agent: p.Agent.String(), Carrier: p.Carrier, City: p.City, Category: p.Category, Amount: p.COD, At: o.at,
+			AgentVolume: vol[p.Agent], StoreVolume: e.storeVol[o.trigger]}
+		var err error
+		if e.entries, err = commission.Evaluate(e.rules, order); err != nil {
+			return dst, err
+		}
+		for _, en := range e.entries {
+			row := entryRow{RuleID: e.ruleIDs[en.RuleID], ParcelID: p.ID, Kind: commission.KindEarn, Status: o.status,
+				Entry: en, OccurredAt: o.at}
+			if en.Beneficiary == commission.BeneficiaryAgent {
+				row.Agent = p.Agent
+			}
+			dst = append(dst, row)
+			if failed(p.Status) {
+				rev := row
+				rev.Kind, rev.OccurredAt = commission.KindReversal, p.DeliveredAt
+				dst = append(dst, rev)
+			}
+		}
+	}
+	return dst, nil
+}

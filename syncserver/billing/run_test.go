@@ -1,0 +1,154 @@
+package billing_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leadify/leadify/shared/commission"
+	"github.com/leadify/leadify/shared/money"
+	"github.com/leadify/leadify/shared/parcel"
+	"github.com/leadify/leadify/syncserver/billing"
+	"github.com/leadify/leadify/syncserver/events"
+	"github.com/leadify/leadify/syncserver/postgres"
+)
+
+func TestRunIsIdempotentAndBalances(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00),
+		agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
+	src := parcels(f.store, f.agent, 2500, 1) // more than one chunk
+	r := &billing.Runner{Pool: f.pool, Source: src}
+	ctx := context.Background()
+
+	res, err := r.Run(ctx, f.store, march)
+	require.NoError(t, err)
+	require.Equal(t, 2500, res.Parcels)
+	require.Equal(t, res.Entries, res.Written)
+
+	// What the ledger must hold, computed independently of the run.
+	var wantAgent, wantPlatform money.Amount
+	var delivered, failed int
+	for _, p := range src {
+		if p.Status != parcel.StatusDelivered {
+			failed++
+			continue
+		}
+		delivered++
+		wantAgent += 15_00
+		fee, err := p.COD.MulRate(300)
+		require.NoError(t, err)
+		wantPlatform += fee
+	}
+	got := f.ledger(f.store)
+	require.Equal(t, wantAgent, got.Agent)
+	require.Equal(t, wantPlatform, got.Platform)
+	require.Equal(t, 3*delivered+failed, got.Earn, "failed parcels only earned their confirmation")
+	require.Equal(t, failed, got.Reversal)
+	require.Equal(t, 2*failed, got.ByStatus[billing.StatusReversed])
+
+	again, err := r.Run(ctx, f.store, march)
+	require.NoError(t, err)
+	require.Zero(t, again.Written, "a re-run writes nothing")
+	require.Equal(t, got, f.ledger(f.store))
+
+	// The rest of the month arrives: only the new parcels are written.
+	more := parcels(f.store, f.agent, 10, 2)
+	for i := range more {
+		more[i].DeliveredAt = march.AddDate(0, 0, 20)
+	}
+	r.Source = append(append(billing.SliceSource{}, src...), more...)
+	third, err := r.Run(ctx, f.store, march)
+	require.NoError(t, err)
+	require.Positive(t, third.Written)
+	require.Less(t, third.Written, 50)
+}
+
+func TestReversalByEvent(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00), platformRule(uuid.New(), 250))
+	src := parcels(f.store, f.agent, 20, 3)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	ctx := context.Background()
+	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	require.NoError(t, err)
+	before := f.ledger(f.store)
+
+	ev := events.Event{Store: f.store, Kind: events.ParcelReturned, AggregateID: src[0].ID, OccurredAt: march.AddDate(0, 0, 3)}
+	reverse := func() {
+		require.NoError(t, postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+			return billing.ReverseParcel(ctx, tx, ev)
+		}))
+	}
+	reverse()
+	reverse() // a redelivered event changes nothing
+	after := f.ledger(f.store)
+	require.Equal(t, before.Earn, after.Earn)
+	require.Equal(t, 2, after.Reversal)
+	fee, err := src[0].COD.MulRate(250)
+	require.NoError(t, err)
+	require.Equal(t, before.Agent-5_00, after.Agent)
+	require.Equal(t, before.Platform-fee, after.Platform)
+
+	// Each reversal names its entry and cancels it to the centime.
+	require.NoError(t, postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+		var n int
+		err := tx.QueryRow(ctx, `SELECT count(*) FROM commission_entries r JOIN commission_entries e
+  ON e.store_id = r.store_id AND e.id = r.reverses
+WHERE r.kind = 'reversal' AND e.amount + r.amount = 0 AND e.base = r.base AND e.status = 'reversed'`).Scan(&n)
+		require.Equal(t, 2, n)
+		return err
+	}))
+}
+
+func TestLedgerIsAppendOnly(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.saveRules(f.store, platformRule(uuid.New(), 250))
+	ctx := context.Background()
+	_, err := (&billing.Runner{Pool: f.pool, Source: parcels(f.store, f.agent, 3, 4)}).Run(ctx, f.store, march)
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		`UPDATE commission_entries SET amount = amount + 1`,
+		`DELETE FROM commission_entries`,
+	} {
+		err := postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+			_, err := tx.Exec(ctx, `SELECT set_config('app.sync_writer', 'on', true)`)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, stmt)
+			return err
+		})
+		require.Error(t, err, stmt)
+	}
+}
+
+func TestSaveRuleRejects(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := uuid.New()
+	f.saveRules(f.store, platformRule(id, 250))
+	ctx := context.Background()
+	save := func(r commission.Rule) error {
+		return postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+			return billing.SaveRule(ctx, tx, f.store, uuid.Nil, r)
+		})
+	}
+	changed := platformRule(id, 300)
+	require.ErrorIs(t, save(changed), commission.ErrInvalid, "history is never rewritten")
+	contradicting := platformRule(uuid.New(), 500)
+	require.ErrorContains(t, save(contradicting), "contradicts")
+	closed := platformRule(id, 250)
+	closed.ValidUntil = march
+	require.NoError(t, save(closed), "closing a rule is allowed")
+	successor := platformRule(uuid.New(), 300)
+	successor.ValidFrom = march
+	require.NoError(t, save(successor))
+	bad := platformRule(uuid.New(), -1)
+	require.ErrorIs(t, save(bad), commission.ErrInvalid)
+}
