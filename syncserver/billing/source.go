@@ -32,7 +32,7 @@ type DeliveredParcel struct {
 	// Fees charged by the carrier: delivery, cash-on-delivery handling, and
 	// the return fee of a refused or returned parcel.
 	DeliveryFee, CODFee, ReturnFee money.Amount
-	ConfirmedAt time.Time
+	ConfirmedAt                    time.Time
 	// DeliveredAt is when the parcel reached its final status (delivered,
 	// refused, returned or cancelled).
 	DeliveredAt time.Time
