@@ -110,6 +110,15 @@ func (in *Inbox) Submit(ctx context.Context, d Delivery) (Outcome, error) {
 	}
 }
 
+// StoreNow stores d in a transaction of its own, without group commit: the
+// baseline the benchmarks compare group commit with.
+func (in *Inbox) StoreNow(ctx context.Context, d Delivery) (Outcome, error) {
+	p := &pending{ctx: ctx, d: d, done: make(chan result, 1)}
+	in.flush(ctx, []*pending{p})
+	r := <-p.done
+	return r.out, r.err
+}
+
 // Run commits batches until ctx ends. Submit calls it once by itself.
 func (in *Inbox) Run(ctx context.Context) {
 	in.start.Do(func() {})

@@ -55,7 +55,7 @@ func (f fixture) hookURL(carrierName string) string {
 }
 
 // confirm seeds n leads and confirms them through the versioned-write helper.
-func (f fixture) confirm(t *testing.T, n int) []uuid.UUID {
+func (f fixture) confirm(t testing.TB, n int) []uuid.UUID {
 	t.Helper()
 	ids := f.env.SeedLeads(f.store, n, "parcel")
 	err := syncer.Write(context.Background(), f.env.DB.App, postgres.StoreScope(f.store), func(w *syncer.Writer) error {
@@ -100,7 +100,7 @@ func (f fixture) parcels(t *testing.T) map[uuid.UUID]parcelState {
 	return out
 }
 
-func (f fixture) count(t *testing.T, query string, args ...any) int {
+func (f fixture) count(t testing.TB, query string, args ...any) int {
 	t.Helper()
 	var n int
 	f.env.InStore(func(tx *postgres.Tx) error { return tx.QueryRow(context.Background(), query, args...).Scan(&n) }, f.store)
