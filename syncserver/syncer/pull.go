@@ -53,16 +53,24 @@ func (s *Service) Pull(ctx context.Context, a *auth.Actor, cursors []*leadifyv1.
 		at[c.ScopeId] = c
 	}
 	err := postgres.InSnapshot(ctx, s.pool, a.Scope(), func(tx *postgres.Tx) error {
+		states, err := scopeStates(ctx, tx, followed)
+		if err != nil {
+			return err
+		}
 		budget := maxRows
 		for _, sc := range followed {
-			if budget <= 0 {
-				break
-			}
 			c := at[sc.Id]
 			if c == nil {
 				c = &leadifyv1.Cursor{ScopeId: sc.Id, Epoch: sc.Epoch}
 			}
-			ch, err := s.pullScope(ctx, tx, a, sc, c, budget)
+			st := states[sc.Id]
+			if budget <= 0 {
+				// This page is full: the scope waits for the next one.
+				resp.Scopes = append(resp.Scopes, &leadifyv1.ScopeChanges{ScopeId: sc.Id, Kind: sc.Kind, Epoch: c.Epoch,
+					Cursor: c.Version, HasMore: st.seq > c.Version || c.Epoch != sc.Epoch})
+				continue
+			}
+			ch, err := s.pullScope(ctx, tx, a, sc, c, st, budget)
 			if err != nil {
 				return fmt.Errorf("pull %s: %w", sc.Id, err)
 			}
@@ -74,17 +82,37 @@ func (s *Service) Pull(ctx context.Context, a *auth.Actor, cursors []*leadifyv1.
 	return resp, err
 }
 
-func (s *Service) pullScope(ctx context.Context, tx *postgres.Tx, a *auth.Actor, sc *leadifyv1.Scope, c *leadifyv1.Cursor, max int) (*leadifyv1.ScopeChanges, error) {
-	id := uuid.MustParse(sc.Id)
-	out := &leadifyv1.ScopeChanges{ScopeId: sc.Id, Kind: sc.Kind, Epoch: sc.Epoch}
-	var seq, purged int64
-	err := tx.QueryRow(ctx, `SELECT seq, purged_below FROM sync_scopes WHERE scope_id = $1`, id).Scan(&seq, &purged)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, nil
+// scopeState is a scope's counter and purge mark in the pull's snapshot.
+type scopeState struct{ seq, purged int64 }
+
+// scopeStates reads every followed scope's counter in one query: most pulls
+// find most scopes unchanged and stop there.
+func scopeStates(ctx context.Context, tx *postgres.Tx, scopes []*leadifyv1.Scope) (map[string]scopeState, error) {
+	ids := make([]uuid.UUID, len(scopes))
+	for i, sc := range scopes {
+		ids[i] = uuid.MustParse(sc.Id)
 	}
+	rows, err := tx.Query(ctx, `SELECT scope_id, seq, purged_below FROM sync_scopes WHERE scope_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
+	out := map[string]scopeState{}
+	for rows.Next() {
+		var id uuid.UUID
+		var st scopeState
+		if err := rows.Scan(&id, &st.seq, &st.purged); err != nil {
+			return nil, err
+		}
+		out[id.String()] = st
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) pullScope(ctx context.Context, tx *postgres.Tx, a *auth.Actor, sc *leadifyv1.Scope, c *leadifyv1.Cursor, st scopeState, max int) (*leadifyv1.ScopeChanges, error) {
+	id := uuid.MustParse(sc.Id)
+	out := &leadifyv1.ScopeChanges{ScopeId: sc.Id, Kind: sc.Kind, Epoch: sc.Epoch}
+	seq, purged := st.seq, st.purged
 	from := c.Version
 	if c.Epoch != sc.Epoch || (from > 0 && from < purged) || from > seq {
 		out.ResyncRequired = true
@@ -97,14 +125,24 @@ func (s *Service) pullScope(ctx context.Context, tx *postgres.Tx, a *auth.Actor,
 	case leadifyv1.ScopeKind_SCOPE_KIND_USER:
 		tables = []string{"rejections"}
 	}
-	bound, more, err := pageBound(ctx, tx, tables, scopeColumn(sc.Kind), id, from, seq, max)
-	if err != nil {
-		return nil, err
+	if seq == from {
+		out.Cursor = from
+		return out, nil
+	}
+	// A mutation writes a row and a few events under one version: a short gap
+	// cannot hold a full page, so the bound is the counter itself.
+	bound, more := seq, false
+	if seq-from > int64(max/8) {
+		var err error
+		if bound, more, err = pageBound(ctx, tx, tables, scopeColumn(sc.Kind), id, from, seq, max); err != nil {
+			return nil, err
+		}
 	}
 	out.Cursor, out.HasMore = bound, more
 	if bound <= from {
 		return out, nil
 	}
+	var err error
 	switch sc.Kind {
 	case leadifyv1.ScopeKind_SCOPE_KIND_STORE:
 		err = s.storeChanges(ctx, tx, viewerFor(a, id), id, from, bound, out)

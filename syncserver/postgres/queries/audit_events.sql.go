@@ -32,7 +32,7 @@ func (q *Queries) ClaimConsumption(ctx context.Context, db DBTX, arg ClaimConsum
 }
 
 const getCarrierAccount = `-- name: GetCarrierAccount :one
-SELECT id, store_id, carrier, label, credentials, created_at, updated_at FROM carrier_accounts WHERE id = $1
+SELECT id, store_id, carrier, label, credentials, created_at, updated_at, webhook_token_hash, concurrency, deleted_at FROM carrier_accounts WHERE id = $1
 `
 
 func (q *Queries) GetCarrierAccount(ctx context.Context, db DBTX, id uuid.UUID) (CarrierAccount, error) {
@@ -46,6 +46,9 @@ func (q *Queries) GetCarrierAccount(ctx context.Context, db DBTX, id uuid.UUID) 
 		&i.Credentials,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WebhookTokenHash,
+		&i.Concurrency,
+		&i.DeletedAt,
 	)
 	return i, err
 }

@@ -318,7 +318,7 @@ func (q *Queries) RevokeSession(ctx context.Context, db DBTX, id uuid.UUID) erro
 }
 
 const sessionByTokenHash = `-- name: SessionByTokenHash :one
-SELECT s.id AS session_id, s.expires_at, s.revoked_at, u.id, u.email, u.full_name, u.password_hash, u.platform_admin, u.disabled_at, u.created_at, u.updated_at
+SELECT s.id AS session_id, s.expires_at, s.revoked_at, s.last_seen_at, u.id, u.email, u.full_name, u.password_hash, u.platform_admin, u.disabled_at, u.created_at, u.updated_at
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
 `
@@ -327,6 +327,7 @@ type SessionByTokenHashRow struct {
 	SessionID     uuid.UUID
 	ExpiresAt     time.Time
 	RevokedAt     *time.Time
+	LastSeenAt    time.Time
 	ID            uuid.UUID
 	Email         string
 	FullName      string
@@ -344,6 +345,7 @@ func (q *Queries) SessionByTokenHash(ctx context.Context, db DBTX, tokenHash []b
 		&i.SessionID,
 		&i.ExpiresAt,
 		&i.RevokedAt,
+		&i.LastSeenAt,
 		&i.ID,
 		&i.Email,
 		&i.FullName,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type AuditLog struct {
@@ -22,13 +23,44 @@ type AuditLog struct {
 }
 
 type CarrierAccount struct {
-	ID          uuid.UUID
+	ID               uuid.UUID
+	StoreID          uuid.UUID
+	Carrier          string
+	Label            string
+	Credentials      string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	WebhookTokenHash []byte
+	Concurrency      int32
+	DeletedAt        *time.Time
+}
+
+type CommissionEntry struct {
 	StoreID     uuid.UUID
-	Carrier     string
-	Label       string
-	Credentials string
+	ID          uuid.UUID
+	Version     int64
+	RuleID      uuid.UUID
+	ParcelID    uuid.UUID
+	Kind        string
+	Beneficiary string
+	AgentID     *uuid.UUID
+	Status      string
+	Base        int64
+	Amount      int64
+	RuleName    string
+	Calculation string
+	Reverses    *uuid.UUID
+	OccurredAt  time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+}
+
+type CommissionRule struct {
+	StoreID   uuid.UUID
+	ID        uuid.UUID
+	Rule      []byte
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
 }
 
 type DomainEvent struct {
@@ -47,6 +79,43 @@ type EventConsumption struct {
 	EventID    uuid.UUID
 	Consumer   string
 	ConsumedAt time.Time
+}
+
+type Invoice struct {
+	StoreID     uuid.UUID
+	ID          uuid.UUID
+	Version     int64
+	SellerID    uuid.UUID
+	Number      *int64
+	PeriodStart pgtype.Date
+	PeriodEnd   pgtype.Date
+	Status      string
+	Body        []byte
+	Total       int64
+	Paid        int64
+	Digest      []byte
+	Signature   []byte
+	Pdf         []byte
+	IssuedAt    *time.Time
+	EmailedAt   *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type InvoiceCounter struct {
+	SellerID uuid.UUID
+	Last     int64
+}
+
+type InvoicePayment struct {
+	StoreID   uuid.UUID
+	ID        uuid.UUID
+	InvoiceID uuid.UUID
+	Amount    int64
+	PaidAt    time.Time
+	Reference string
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
 }
 
 type Lead struct {
@@ -96,6 +165,43 @@ type LoginThrottle struct {
 	Failures    int32
 	WindowStart time.Time
 	LockedUntil *time.Time
+}
+
+type Parcel struct {
+	StoreID      uuid.UUID
+	ID           uuid.UUID
+	Version      int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	DeletedAt    *time.Time
+	LeadID       uuid.UUID
+	AccountID    uuid.UUID
+	Carrier      string
+	Tracking     string
+	Status       string
+	RawStatus    string
+	StatusKnown  bool
+	Creation     string
+	Attempts     int32
+	Error        string
+	Cod          int64
+	CityID       string
+	LastReportAt *time.Time
+}
+
+type ParcelEvent struct {
+	StoreID    uuid.UUID
+	ID         uuid.UUID
+	ParcelID   uuid.UUID
+	Version    int64
+	CreatedAt  time.Time
+	ReportedAt *time.Time
+	Source     string
+	RawStatus  string
+	Status     string
+	Known      bool
+	Applied    bool
+	Note       string
 }
 
 type Rejection struct {
@@ -211,4 +317,21 @@ type User struct {
 	DisabledAt    *time.Time
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+}
+
+type WebhookInbox struct {
+	StoreID     uuid.UUID
+	ID          uuid.UUID
+	AccountID   uuid.UUID
+	Carrier     string
+	Digest      []byte
+	Method      string
+	ContentType string
+	Query       string
+	Body        []byte
+	ReceivedAt  time.Time
+	Status      string
+	Attempts    int32
+	LastError   string
+	ProcessedAt *time.Time
 }

@@ -17,7 +17,7 @@ INSERT INTO sessions (id, user_id, token_hash, device_name, client_ip, expires_a
 VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: SessionByTokenHash :one
-SELECT s.id AS session_id, s.expires_at, s.revoked_at, u.*
+SELECT s.id AS session_id, s.expires_at, s.revoked_at, s.last_seen_at, u.*
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1;
 
