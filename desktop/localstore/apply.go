@@ -36,12 +36,22 @@ func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error
 			return err
 		}
 		var client, user string
-		if err := tx.QueryRowContext(ctx, `SELECT client_id, user_id FROM replica_meta`).Scan(&client, &user); err != nil {
+		err := tx.QueryRowContext(ctx, `SELECT client_id, user_id FROM replica_meta`).Scan(&client, &user)
+		if err != nil {
 			return err
 		}
-		pending, err := undo(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("undo pending mutations: %w", err)
+		var pending int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&pending); err != nil {
+			return err
+		}
+		var touched map[string]bool // nil: every lead
+		if pending > 0 {
+			if touched, err = touchedLeads(ctx, tx, page, client); err != nil {
+				return fmt.Errorf("find the leads the page touches: %w", err)
+			}
+			if err := undo(ctx, tx, touched); err != nil {
+				return fmt.Errorf("undo pending mutations: %w", err)
+			}
 		}
 		for _, id := range page.RemovedScopes {
 			if err := dropScope(ctx, tx, id, user); err != nil {
@@ -77,7 +87,7 @@ func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error
 			return fmt.Errorf("drop decided mutations: %w", err)
 		}
 		if pending > 0 {
-			if err := redo(ctx, tx, db); err != nil {
+			if err := redo(ctx, tx, db, touched); err != nil {
 				return fmt.Errorf("re-apply pending mutations: %w", err)
 			}
 		}
@@ -91,45 +101,102 @@ func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error
 	return nil
 }
 
-// undo restores the before-images of every pending mutation, newest first,
-// and forgets them. It returns how many outbox entries there are.
-func undo(ctx context.Context, tx *sql.Tx) (int, error) {
-	var pending int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&pending); err != nil || pending == 0 {
-		return pending, err
+// touchedLeads returns the leads whose pending mutations must be undone and
+// re-applied around page: the leads it writes or deletes (directly or through
+// their events), and those of the outbox entries it decides (their scope's
+// cursor passes their version, or their rejection arrives). The mutations on
+// other leads stay applied: the rows under them do not change. It returns nil
+// (every lead) when the page drops a scope.
+func touchedLeads(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResponse, client string) (map[string]bool, error) {
+	if len(page.RemovedScopes) > 0 {
+		return nil, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT tbl, row_id, image FROM before_images ORDER BY mutation_id DESC`)
+	touched := map[string]bool{}
+	var err error
+	add := func(query string, args ...any) {
+		if err != nil {
+			return
+		}
+		var rows *sql.Rows
+		if rows, err = tx.QueryContext(ctx, query, args...); err != nil {
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id sql.NullString
+			if err = rows.Scan(&id); err != nil {
+				return
+			}
+			touched[id.String] = true
+		}
+		err = rows.Err()
+	}
+	for _, sc := range page.Scopes {
+		if sc.ResyncRequired {
+			return nil, nil
+		}
+		add(`SELECT json_extract(args, '$.lead_id') FROM outbox WHERE result_scope = ? AND result_version <= ?`, sc.ScopeId, sc.Cursor)
+		for _, ch := range sc.Changes {
+			switch {
+			case ch.Table == "leads":
+				touched[ch.Id] = true
+			case ch.Table == "lead_events" && ch.GetLeadEvent() != nil:
+				touched[ch.GetLeadEvent().LeadId] = true
+			case ch.Table == "lead_events":
+				add(`SELECT lead_id FROM lead_events WHERE id = ?`, ch.Id)
+			case ch.Table == "rejections" && ch.GetRejection().GetClientId() == client:
+				add(`SELECT json_extract(args, '$.lead_id') FROM outbox WHERE mutation_id = ?`, ch.GetRejection().MutationId)
+			}
+		}
+	}
+	return touched, err
+}
+
+// undo restores the before-images of the pending mutations on the touched
+// leads (all when touched is nil), newest first, and forgets them.
+func undo(ctx context.Context, tx *sql.Tx, touched map[string]bool) error {
+	rows, err := tx.QueryContext(ctx, `SELECT b.mutation_id, b.tbl, b.row_id, b.image, json_extract(o.args, '$.lead_id')
+FROM before_images b JOIN outbox o ON o.mutation_id = b.mutation_id ORDER BY b.mutation_id DESC`)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	type image struct {
+		mutation  int64
 		table, id string
 		data      []byte
 	}
 	var images []image
 	for rows.Next() {
 		var im image
-		if err := rows.Scan(&im.table, &im.id, &im.data); err != nil {
+		var lead sql.NullString
+		if err := rows.Scan(&im.mutation, &im.table, &im.id, &im.data, &lead); err != nil {
 			rows.Close()
-			return 0, err
+			return err
 		}
-		images = append(images, im)
+		if touched == nil || touched[lead.String] {
+			images = append(images, im)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return err
 	}
+	q := newStmtCache(tx)
+	defer q.close()
 	for _, im := range images {
-		if err := restore(ctx, tx, im.table, im.id, im.data); err != nil {
-			return 0, err
+		if err := restore(ctx, q, im.table, im.id, im.data); err != nil {
+			return err
+		}
+		if _, err := q.ExecContext(ctx, `DELETE FROM before_images WHERE mutation_id = ? AND tbl = ? AND row_id = ?`,
+			im.mutation, im.table, im.id); err != nil {
+			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM before_images`)
-	return pending, err
+	return nil
 }
 
 // restore puts back one before-image (nil: the row did not exist).
-func restore(ctx context.Context, tx *sql.Tx, table, id string, data []byte) error {
+func restore(ctx context.Context, tx execer, table, id string, data []byte) error {
 	switch table {
 	case "leads":
 		if data == nil {
@@ -187,9 +254,11 @@ FROM outbox WHERE result_applied = 0 AND mutation_id IN (`+decided+`)`, now)
 	return err
 }
 
-// redo re-applies every queued mutation in id order on the rows just pulled.
-func redo(ctx context.Context, tx *sql.Tx, db *DB) error {
-	rows, err := tx.QueryContext(ctx, `SELECT mutation_id, store_id, name, version, args FROM outbox ORDER BY mutation_id`)
+// redo re-applies the queued mutations on the touched leads (all when
+// touched is nil), in id order, on the rows just pulled.
+func redo(ctx context.Context, tx *sql.Tx, db *DB, touched map[string]bool) error {
+	rows, err := tx.QueryContext(ctx, `SELECT mutation_id, store_id, name, version, args, json_extract(args, '$.lead_id')
+FROM outbox ORDER BY mutation_id`)
 	if err != nil {
 		return err
 	}
@@ -202,17 +271,23 @@ func redo(ctx context.Context, tx *sql.Tx, db *DB) error {
 	var entries []entry
 	for rows.Next() {
 		var e entry
-		if err := rows.Scan(&e.id, &e.store, &e.name, &e.version, &e.args); err != nil {
+		var lead sql.NullString
+		if err := rows.Scan(&e.id, &e.store, &e.name, &e.version, &e.args, &lead); err != nil {
 			rows.Close()
 			return err
 		}
-		entries = append(entries, e)
+		if touched == nil || touched[lead.String] {
+			entries = append(entries, e)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	now := db.now()
+	q := newStmtCache(tx)
+	defer q.close()
+	envs := map[uuid.UUID]mutation.Env{}
 	for _, e := range entries {
 		m, err := mutation.Decode(e.name, e.version, e.args)
 		if err != nil {
@@ -222,9 +297,19 @@ func redo(ctx context.Context, tx *sql.Tx, db *DB) error {
 		if err != nil {
 			continue
 		}
-		err = applyLocal(ctx, tx, e.id, store, m, now)
+		env, ok := envs[store]
+		if !ok {
+			if env, err = envFor(ctx, q, store, now); err != nil && !errors.Is(err, ErrNoMembership) {
+				return err
+			}
+			envs[store] = env
+		}
+		if env.Actor.UserID == uuid.Nil {
+			continue // no membership any more: the server will say
+		}
+		err = applyLocal(ctx, q, e.id, store, m, env)
 		var rej *mutation.Rejection
-		if err != nil && !errors.As(err, &rej) && !errors.Is(err, ErrNoMembership) {
+		if err != nil && !errors.As(err, &rej) {
 			return err
 		}
 	}

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/leadify/leadify/desktop/localstore"
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+	"github.com/leadify/leadify/shared/mutation"
 )
 
 // benchLeads is the initial-sync size; LEADIFY_BENCH_LEADS overrides it.
@@ -118,4 +120,48 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkRebase10kPending applies one 5,000-row page to a replica of N
+// leads holding 10,000 pending mutations, 5,000 of them on the page's leads:
+// undo those, apply, re-apply them.
+func BenchmarkRebase10kPending(b *testing.B) {
+	n := benchLeads(b)
+	ps := pages(n)
+	ctx := context.Background()
+	db := openBench(b)
+	store := uuid.MustParse(ps[0].Scopes[0].ScopeId)
+	if err := db.SetIdentity(ctx, uuid.New(), "Salma", []localstore.Membership{{StoreID: store,
+		Role: "seller", Permissions: []string{"leads.call"}}}); err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range ps {
+		if err := db.ApplyPage(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var leads []uuid.UUID
+	for _, p := range ps {
+		for _, ch := range p.Scopes[0].Changes {
+			leads = append(leads, uuid.MustParse(ch.Id))
+		}
+	}
+	for i := range 10_000 {
+		if _, err := db.Do(ctx, store, &mutation.AddNote{Lead: leads[i%len(leads)], EventID: uuid.New(), Note: "pending"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The worst case: the page rewrites 5,000 leads that have pending mutations.
+	last := proto.Clone(ps[0]).(*leadifyv1.PullResponse)
+	sc := last.Scopes[0]
+	for _, ch := range sc.Changes {
+		ch.Version += int64(n)
+		ch.GetLead().Status = "no_answer"
+	}
+	sc.Cursor += int64(n)
+	for b.Loop() {
+		if err := db.ApplyPage(ctx, last); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -154,7 +154,11 @@ func (db *DB) Do(ctx context.Context, store uuid.UUID, m mutation.Mutation) (int
 VALUES (?, ?, ?, ?, ?, ?)`, id, store.String(), name, version, args, micros(db.now())); err != nil {
 			return fmt.Errorf("queue mutation: %w", err)
 		}
-		if err := applyLocal(ctx, tx, id, store, m, db.now()); err != nil {
+		env, err := envFor(ctx, tx, store, db.now())
+		if err != nil {
+			return err
+		}
+		if err := applyLocal(ctx, tx, id, store, m, env); err != nil {
 			return err // rolls the queued entry back too
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE replica_meta SET next_mutation_id = ?`, id+1); err != nil {
@@ -174,11 +178,7 @@ func (db *DB) now() time.Time { return time.Now().UTC().Truncate(time.Microsecon
 
 // applyLocal applies m (outbox entry id) to the replica, saving before-images
 // first. It returns the mutation's *mutation.Rejection when it does not apply.
-func applyLocal(ctx context.Context, tx *sql.Tx, id int64, store uuid.UUID, m mutation.Mutation, now time.Time) error {
-	env, err := envFor(ctx, tx, store, now)
-	if err != nil {
-		return err
-	}
+func applyLocal(ctx context.Context, tx execer, id int64, store uuid.UUID, m mutation.Mutation, env mutation.Env) error {
 	cur, redacted, err := readLead(ctx, tx, m.LeadID().String())
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func applyLocal(ctx context.Context, tx *sql.Tx, id int64, store uuid.UUID, m mu
 
 // saveImage records a row's before-image for mutation id; the first image of
 // a row wins (it is the state before the mutation).
-func saveImage(ctx context.Context, tx *sql.Tx, id int64, table, rowID string, image []byte) error {
+func saveImage(ctx context.Context, tx execer, id int64, table, rowID string, image []byte) error {
 	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO before_images (mutation_id, tbl, row_id, image) VALUES (?, ?, ?, ?)`,
 		id, table, rowID, image)
 	if err != nil {

@@ -153,3 +153,37 @@ func FuzzApplyPage(f *testing.F) {
 		require.LessOrEqual(t, st.Pending, 1)
 	})
 }
+
+// A page that does not carry a lead still settles the lead's decided
+// mutations (undone onto the server's row) and leaves its pending ones alone.
+func TestRebaseTouchesOnlyAffectedLeads(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	other := fixture{db: f.db, store: f.store, lead: uuid.New()}
+	other.page(t, 2, "new", "Khadija", false)
+	edit := func(x fixture, to string) {
+		_, err := f.db.Do(t.Context(), f.store, &mutation.EditLead{Lead: x.lead, EventID: uuid.New(),
+			Edits: mutation.Edits{Address: &mutation.Change[string]{Old: "1 Rue Atlas", New: to}}})
+		require.NoError(t, err)
+	}
+	edit(f, "decided")
+	edit(other, "still pending")
+	out, err := f.db.Outbox(t.Context(), 0, true, 10)
+	require.NoError(t, err)
+	require.NoError(t, f.db.RecordResults(t.Context(), []*leadifyv1.MutationResult{{MutationId: out[0].MutationID,
+		Applied: true, ScopeId: f.store.String(), Version: 3}}))
+
+	third := fixture{db: f.db, store: f.store, lead: uuid.New()}
+	third.page(t, 3, "new", "Youssef", false)
+	st, err := f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Pending)
+	require.Equal(t, "1 Rue Atlas", f.get(t).Address, "decided: back to the server's row")
+	require.Equal(t, "still pending", other.get(t).Address)
+
+	// The pending edit's before-image still holds: a page on its lead rebases it.
+	other.page(t, 4, "confirmed", "Khadija", false)
+	l := other.get(t)
+	require.Equal(t, "still pending", l.Address)
+	require.Equal(t, lead.StatusConfirmed, l.Status)
+}
