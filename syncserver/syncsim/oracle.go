@@ -31,7 +31,9 @@ func (s *Sim) quiet(ctx context.Context) {
 			}
 		}
 	}
+	before := len(s.report.Violations)
 	s.check(ctx)
+	s.cfg.Logf("quiet point %d at step %d: %d new violations", s.report.QuietPoints, s.report.Steps, len(s.report.Violations)-before)
 	for _, c := range s.clients {
 		c.tr.faults = true
 	}
