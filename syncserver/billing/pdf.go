@@ -151,9 +151,9 @@ func RenderPDF(w io.Writer, doc Document) error {
 	return pdf.Output(w)
 }
 
-func (r *renderer) fill(c rgb)  { r.pdf.SetFillColor(c.r, c.g, c.b) }
-func (r *renderer) text(c rgb)  { r.pdf.SetTextColor(c.r, c.g, c.b) }
-func (r *renderer) draw(c rgb)  { r.pdf.SetDrawColor(c.r, c.g, c.b) }
+func (r *renderer) fill(c rgb) { r.pdf.SetFillColor(c.r, c.g, c.b) }
+func (r *renderer) text(c rgb) { r.pdf.SetTextColor(c.r, c.g, c.b) }
+func (r *renderer) draw(c rgb) { r.pdf.SetDrawColor(c.r, c.g, c.b) }
 func (r *renderer) font(style string, size float64) {
 	r.pdf.SetFont("dejavu", style, size)
 }
