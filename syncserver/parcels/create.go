@@ -86,7 +86,7 @@ func (s *Service) CreateParcel(ctx context.Context, args CreateArgs) error {
 	if err != nil || pc == nil {
 		return err
 	}
-	c, err := s.client(pc.account)
+	c, err := s.Client(pc.account)
 	if err != nil {
 		return s.finish(ctx, args.Store, pc.parcelID, CreationFailed, "", err.Error())
 	}
@@ -165,7 +165,7 @@ WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE`, args.Store, 
 				return err
 			}
 		}
-		account, err := loadAccount(ctx, w.Tx, accountID)
+		account, err := LoadAccount(ctx, w.Tx, accountID)
 		if err != nil {
 			return err
 		}

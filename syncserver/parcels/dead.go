@@ -43,18 +43,16 @@ FROM webhook_inbox WHERE status = 'dead' ORDER BY received_at DESC LIMIT $1`, li
 }
 
 // Replay puts a dead webhook back to pending and enqueues its processing in
-// the same transaction. It returns postgres.ErrNotFound if scope sees no
-// dead webhook with this id in store.
-func (s *Service) Replay(ctx context.Context, scope postgres.Scope, store, id uuid.UUID) error {
-	return postgres.InTx(ctx, s.Pool, scope, func(tx *postgres.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', attempts = 0, last_error = '', processed_at = NULL
+// tx. It returns postgres.ErrNotFound if tx's scope sees no dead webhook
+// with this id in store.
+func (s *Service) Replay(ctx context.Context, tx *postgres.Tx, store, id uuid.UUID) error {
+	tag, err := tx.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', attempts = 0, last_error = '', processed_at = NULL
 WHERE store_id = $1 AND id = $2 AND status = 'dead'`, store, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("dead webhook %v: %w", id, postgres.ErrNotFound)
-		}
-		return s.enqueueProcessing(ctx, tx, []StoredDelivery{{Store: store, ID: id}})
-	})
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("dead webhook %v: %w", id, postgres.ErrNotFound)
+	}
+	return s.enqueueProcessing(ctx, tx, []StoredDelivery{{Store: store, ID: id}})
 }

@@ -87,13 +87,13 @@ func (s *Service) pollAccount(ctx context.Context, store, accountID uuid.UUID, p
 	var account Account
 	err := postgres.InTx(ctx, s.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
 		var err error
-		account, err = loadAccount(ctx, tx, accountID)
+		account, err = LoadAccount(ctx, tx, accountID)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
-	c, err := s.client(account)
+	c, err := s.Client(account)
 	if err != nil {
 		return 0, err
 	}

@@ -107,7 +107,10 @@ type Account struct {
 	UpdatedAt   time.Time
 }
 
-func loadAccount(ctx context.Context, tx *postgres.Tx, id uuid.UUID) (Account, error) {
+// LoadAccount reads a carrier account visible in tx's scope. It returns
+// postgres.ErrNotFound for an account that does not exist, is deleted or
+// belongs to a store outside the scope.
+func LoadAccount(ctx context.Context, tx *postgres.Tx, id uuid.UUID) (Account, error) {
 	var a Account
 	err := tx.QueryRow(ctx, `SELECT id, store_id, carrier, credentials, concurrency, updated_at FROM carrier_accounts
 WHERE id = $1 AND deleted_at IS NULL`, id).Scan(&a.ID, &a.StoreID, &a.Carrier, &a.Sealed, &a.Concurrency, &a.UpdatedAt)
@@ -117,8 +120,9 @@ WHERE id = $1 AND deleted_at IS NULL`, id).Scan(&a.ID, &a.StoreID, &a.Carrier, &
 	return a, nil
 }
 
-// client returns the (cached) carrier client of an account.
-func (s *Service) client(a Account) (carrier.Carrier, error) {
+// Client returns the carrier client of an account, cached until the
+// account's row changes. It fails when the credentials cannot be opened.
+func (s *Service) Client(a Account) (carrier.Carrier, error) {
 	s.mu.Lock()
 	cc, ok := s.clients[a.ID]
 	s.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
+	"github.com/leadify/leadify/syncserver/api"
 	"github.com/leadify/leadify/syncserver/parcels"
 )
 
@@ -35,8 +37,9 @@ var carriersCapability = capability{
 	periodic: func(s *Server) []*river.PeriodicJob {
 		return []*river.PeriodicJob{parcels.PeriodicPoll(pollInterval, pollStale)}
 	},
-	routes: func(s *Server, mux *http.ServeMux, _ connect.HandlerOption) error {
+	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
 		p := newParcels(s)
+		mux.Handle(leadifyv1connect.NewCarrierServiceHandler(api.NewCarriersHandler(s.Pool, p, s.log), opts))
 		mux.HandleFunc("GET "+parcels.WebhookPath, p.ServeWebhook)
 		mux.HandleFunc("POST "+parcels.WebhookPath, p.ServeWebhook)
 		return nil

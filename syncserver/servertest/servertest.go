@@ -103,6 +103,7 @@ type Clients struct {
 	Auth     leadifyv1connect.AuthServiceClient
 	Accounts leadifyv1connect.AccountsServiceClient
 	Sync     leadifyv1connect.SyncServiceClient
+	Carriers leadifyv1connect.CarrierServiceClient
 }
 
 // Bearer returns an interceptor that sends the token on unary calls and streams.
@@ -139,7 +140,8 @@ func (e *Env) ClientsFor(token string, opts ...connect.ClientOption) *Clients {
 	return &Clients{Token: token,
 		Auth:     leadifyv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
 		Accounts: leadifyv1connect.NewAccountsServiceClient(e.HTTP, e.URL, opts...),
-		Sync:     leadifyv1connect.NewSyncServiceClient(e.HTTP, e.URL, opts...)}
+		Sync:     leadifyv1connect.NewSyncServiceClient(e.HTTP, e.URL, opts...),
+		Carriers: leadifyv1connect.NewCarrierServiceClient(e.HTTP, e.URL, opts...)}
 }
 
 // Login signs a user in and returns their clients; it fails the test on error.
