@@ -293,8 +293,10 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	// Rolled back on every way out but a commit — a panic included, so a
+	// crashed call never leaves SQLite's write lock held.
+	defer func() { _ = tx.Rollback() }()
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -16,9 +16,11 @@ import (
 )
 
 // crashPoints are where a client may be killed: before and after a push
-// reaches the server, between pulling a page and applying it, and right after
-// local commits.
-var crashPoints = []string{"push:before-send", "push:after-reply", "pull:before-apply", "do:after-commit", "apply:after-commit"}
+// reaches the server, between pulling a page and applying it, inside the
+// apply (after undo and apply, before the cursor moves with the commit),
+// and around local commits.
+var crashPoints = []string{"push:before-send", "push:after-reply", "pull:before-apply", "apply:before-commit",
+	"apply:after-commit", "do:before-commit", "do:after-commit", "results:before-commit"}
 
 func (s *Sim) step(ctx context.Context) {
 	action := s.pick(map[string]int{
