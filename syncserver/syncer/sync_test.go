@@ -494,3 +494,35 @@ func TestPurgeForcesResyncBelowPurgedVersions(t *testing.T) {
 	require.Len(t, fresh.leads, 2)
 	require.NotContains(t, fresh.leads, ids[0].String())
 }
+
+// Every table whose rows carry a sync version is guarded: a new synced table
+// without the sync_guard trigger fails here.
+func TestEverySyncedTableIsGuarded(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	notSynced := map[string]string{
+		"sync_mutations":  "the record of pushed mutations; version is where each one wrote",
+		"river_migration": "River's own schema version",
+	}
+	rows, err := env.DB.App.Query(context.Background(), `SELECT c.table_name,
+  EXISTS (SELECT 1 FROM information_schema.triggers tr WHERE tr.event_object_table = c.table_name
+          AND tr.action_statement LIKE '%sync_guard()%')
+FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
+WHERE c.table_schema = 'public' AND c.column_name = 'version' AND t.table_type = 'BASE TABLE'
+ORDER BY 1`)
+	require.NoError(t, err)
+	defer rows.Close()
+	synced := 0
+	for rows.Next() {
+		var table string
+		var guarded bool
+		require.NoError(t, rows.Scan(&table, &guarded))
+		if _, ok := notSynced[table]; ok {
+			continue
+		}
+		synced++
+		require.True(t, guarded, "synced table %s has no sync_guard trigger", table)
+	}
+	require.NoError(t, rows.Err())
+	require.GreaterOrEqual(t, synced, 3, "leads, lead_events and rejections at least")
+}
