@@ -1,0 +1,617 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leadify/leadify/shared/lead"
+	"github.com/leadify/leadify/shared/money"
+	"github.com/leadify/leadify/shared/mutation"
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/syncer"
+)
+
+// Target names where a run writes: the store, its seller (customers and
+// duplicate detection span all of the seller's stores), and the source whose
+// row keys it upserts by.
+type Target struct {
+	StoreID  uuid.UUID
+	SellerID uuid.UUID
+	SourceID uuid.UUID
+	// Source is the leads' source when a row names none ("sheet", "file").
+	Source string
+}
+
+// Progress is a run's state after a committed chunk.
+type Progress struct {
+	RowsDone int // rows read and committed, header excluded
+	Counts   Counts
+}
+
+// RunOptions tune a run.
+type RunOptions struct {
+	// RunID is the intake_runs row to count into; uuid.Nil creates one.
+	RunID uuid.UUID
+	// Skip rows already committed by an interrupted run of RunID: rows up to
+	// this many (header excluded) are read and dropped.
+	Skip int
+	// KeepRows returns every row's result in the report (bounded uploads).
+	KeepRows bool
+	// OnChunk is called after each committed chunk.
+	OnChunk func(Progress)
+	// Chunk bounds the rows per transaction; 0 or more than syncer.BulkChunk
+	// means syncer.BulkChunk.
+	Chunk int
+}
+
+// Importer writes parsed rows as leads.
+type Importer struct {
+	Pool *pgxpool.Pool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (im *Importer) now() time.Time {
+	if im.Now != nil {
+		return im.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Run streams src through the mapping into the target store, committing at
+// most opts.Chunk rows per transaction, and returns the report. A bad row is
+// reported and never stops the run; Run fails only when the source or the
+// database does (the run is then marked failed, and the committed chunks
+// stay: a later run with the same RunID and Skip resumes after them).
+func (im *Importer) Run(ctx context.Context, t Target, m *Mapping, src Source, opts RunOptions) (*Report, error) {
+	chunk := opts.Chunk
+	if chunk <= 0 || chunk > syncer.BulkChunk {
+		chunk = syncer.BulkChunk
+	}
+	stores, window, err := im.sellerStores(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	run := &runState{im: im, t: t, stores: stores, window: window, opts: opts,
+		report: &Report{HasOrderID: m.HasOrderID()}, seen: map[uint64]int{}}
+	if run.runID = opts.RunID; run.runID == uuid.Nil {
+		run.runID = uuid.New()
+		err := postgres.InTx(ctx, im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO intake_runs (store_id, id, source_id, state) VALUES ($1, $2, $3, 'running')`,
+				t.StoreID, run.runID, t.SourceID)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start run: %w", postgres.Translate(err))
+		}
+	}
+	run.report.RunID = run.runID.String()
+	err = run.stream(ctx, m, src, chunk)
+	state, msg := "done", ""
+	if err != nil {
+		state, msg = "failed", err.Error()
+	}
+	ferr := postgres.InTx(context.WithoutCancel(ctx), im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE intake_runs SET state = $3, finished_at = now(), error = $4, rows_total = rows_done
+WHERE store_id = $1 AND id = $2`, t.StoreID, run.runID, state, msg)
+		return err
+	})
+	if err != nil {
+		return run.report, err
+	}
+	return run.report, ferr
+}
+
+func (im *Importer) sellerStores(ctx context.Context, t Target) ([]uuid.UUID, time.Duration, error) {
+	var stores []uuid.UUID
+	var hours int
+	err := postgres.InTx(ctx, im.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT duplicate_window_hours FROM sellers WHERE id = $1`, t.SellerID).Scan(&hours); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM stores WHERE seller_id = $1 AND deleted_at IS NULL`, t.SellerID)
+		if err != nil {
+			return err
+		}
+		stores, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("seller %v: %w", t.SellerID, postgres.Translate(err))
+	}
+	return stores, time.Duration(hours) * time.Hour, nil
+}
+
+type runState struct {
+	im     *Importer
+	t      Target
+	stores []uuid.UUID
+	window time.Duration
+	opts   RunOptions
+	runID  uuid.UUID
+	report *Report
+	// seen maps the hash of every row key read in this run to its row, so a
+	// key repeated within the sheet is reported, not written twice.
+	seen     map[uint64]int
+	seed     maphash.Seed
+	rowsDone int
+}
+
+func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int) error {
+	r.seed = maphash.MakeSeed()
+	var rows []Row
+	var pending []RowResult // results decided without the database
+	read := 0
+	for {
+		rec, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+				// A malformed CSV line: report it and read on.
+				read++
+				if read > r.opts.Skip {
+					pending = append(pending, RowResult{Num: rec.Num, Outcome: OutcomeRejected, Reason: ReasonTruncated, Detail: err.Error()})
+				}
+				continue
+			}
+			return fmt.Errorf("read row %d: %w", rec.Num, err)
+		}
+		read++
+		row := m.Parse(rec.Num, rec.Cells, rec.Ragged)
+		if read <= r.opts.Skip {
+			if row.Accepted() {
+				r.seen[maphash.String(r.seed, row.Key)] = row.Num
+			}
+			continue
+		}
+		switch {
+		case row.Reject == ReasonEmpty:
+			pending = append(pending, RowResult{Num: row.Num, Outcome: OutcomeEmpty})
+		case !row.Accepted():
+			pending = append(pending, RowResult{Num: row.Num, Key: row.Key, Outcome: OutcomeRejected, Reason: row.Reject, Detail: row.Detail})
+		default:
+			h := maphash.String(r.seed, row.Key)
+			if first, dup := r.seen[h]; dup {
+				pending = append(pending, RowResult{Num: row.Num, Key: row.Key, Outcome: OutcomeRejected, Reason: ReasonDuplicateKey,
+					Detail: fmt.Sprintf("row %d has the same key %s", first, row.Key)})
+				continue
+			}
+			r.seen[h] = row.Num
+			rows = append(rows, row)
+		}
+		if len(rows)+len(pending) >= chunk {
+			if err := r.flush(ctx, rows, pending, read); err != nil {
+				return err
+			}
+			rows, pending = rows[:0], pending[:0]
+		}
+	}
+	if len(rows)+len(pending) > 0 || r.rowsDone < read {
+		return r.flush(ctx, rows, pending, read)
+	}
+	return nil
+}
+
+// existing is a row key already imported from the source.
+type existing struct {
+	lead     uuid.UUID
+	checksum []byte
+}
+
+// candidate is a lead a new row may duplicate.
+type candidate struct {
+	id      uuid.UUID
+	created time.Time
+}
+
+// flush commits one chunk: new rows become leads (or duplicates of an earlier
+// lead of the same customer and product), changed rows update their lead
+// while it is still open, unchanged rows cost nothing, and the run's counters
+// and checkpoint advance in the same transaction.
+func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, read int) error {
+	now := r.im.now()
+	t := r.t
+	var results []RowResult
+	err := syncer.Write(ctx, r.im.Pool, postgres.StoreScope(r.stores...), func(w *syncer.Writer) error {
+		results = append(results[:0], pending...)
+		if err := w.Lock(t.StoreID); err != nil {
+			return err
+		}
+		known, err := r.knownKeys(ctx, w.Tx, rows)
+		if err != nil {
+			return err
+		}
+		cands, err := r.candidates(ctx, w.Tx, rows, known, now)
+		if err != nil {
+			return err
+		}
+		var fresh []mutation.Lead
+		var changed []Row
+		var changedIDs []uuid.UUID
+		for i := range rows {
+			row := &rows[i]
+			if k, ok := known[row.Key]; ok {
+				if bytes.Equal(k.checksum, row.Checksum[:]) {
+					results = append(results, RowResult{Num: row.Num, Key: row.Key, Outcome: OutcomeUnchanged, LeadID: k.lead.String()})
+					continue
+				}
+				changed = append(changed, *row)
+				changedIDs = append(changedIDs, k.lead)
+				continue
+			}
+			l := r.lead(row, now)
+			res := RowResult{Num: row.Num, Key: row.Key, Outcome: OutcomeImported, LeadID: l.ID.String()}
+			ck := candKey(row)
+			if ck != "" {
+				for _, c := range cands[ck] {
+					if absDur(c.created.Sub(l.CreatedAt)) <= r.window {
+						l.Status, l.DuplicateOf = lead.StatusDuplicate, c.id
+						res.Outcome, res.DuplicateOf = OutcomeDuplicate, c.id.String()
+						break
+					}
+				}
+				if l.Status != lead.StatusDuplicate {
+					cands[ck] = append(cands[ck], candidate{id: l.ID, created: l.CreatedAt})
+				}
+			}
+			fresh = append(fresh, l)
+			results = append(results, res)
+		}
+		updated, err := r.update(ctx, w, changed, changedIDs, now)
+		if err != nil {
+			return err
+		}
+		for i, row := range changed {
+			o := OutcomeUnchanged
+			if updated[changedIDs[i]] {
+				o = OutcomeUpdated
+			}
+			results = append(results, RowResult{Num: row.Num, Key: row.Key, Outcome: o, LeadID: changedIDs[i].String()})
+		}
+		if len(fresh) > 0 {
+			first, err := w.Reserve(t.StoreID, len(fresh))
+			if err != nil {
+				return err
+			}
+			for i := range fresh {
+				fresh[i].Version = first + int64(i)
+			}
+			if err := w.InsertLeads(fresh); err != nil {
+				return err
+			}
+		}
+		if err := r.putKeys(ctx, w.Tx, rows, known, fresh, changed, changedIDs); err != nil {
+			return err
+		}
+		if err := r.putCustomers(ctx, w.Tx, fresh, now); err != nil {
+			return err
+		}
+		return r.checkpoint(ctx, w.Tx, results, read)
+	})
+	if err != nil {
+		return fmt.Errorf("write rows: %w", postgres.Translate(err))
+	}
+	r.rowsDone = read
+	for _, res := range results {
+		r.report.Counts.Add(res.Outcome)
+	}
+	if r.opts.KeepRows {
+		r.report.Rows = append(r.report.Rows, results...)
+	}
+	if r.opts.OnChunk != nil {
+		r.opts.OnChunk(Progress{RowsDone: read, Counts: r.report.Counts})
+	}
+	return nil
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// candKey identifies an order for duplicate detection: customer and product.
+func candKey(row *Row) string {
+	if row.Phone.E164 == "" {
+		return ""
+	}
+	return row.Phone.E164 + "\x00" + strings.ToLower(strings.TrimSpace(row.Product))
+}
+
+func (r *runState) knownKeys(ctx context.Context, tx *postgres.Tx, rows []Row) (map[string]existing, error) {
+	keys := make([]string, len(rows))
+	for i := range rows {
+		keys[i] = rows[i].Key
+	}
+	known := map[string]existing{}
+	if len(keys) == 0 {
+		return known, nil
+	}
+	q, err := tx.Query(ctx, `SELECT row_key, lead_id, checksum FROM intake_rows
+WHERE store_id = $1 AND source_id = $2 AND row_key = ANY($3)`, r.t.StoreID, r.t.SourceID, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read row keys: %w", err)
+	}
+	var k string
+	var e existing
+	_, err = pgx.ForEachRow(q, []any{&k, &e.lead, &e.checksum}, func() error {
+		known[k] = existing{lead: e.lead, checksum: bytes.Clone(e.checksum)}
+		return nil
+	})
+	return known, err
+}
+
+// candidates returns the seller's open and closed leads (duplicates aside)
+// that new rows of this chunk may repeat, by customer and product.
+func (r *runState) candidates(ctx context.Context, tx *postgres.Tx, rows []Row, known map[string]existing, now time.Time) (map[string][]candidate, error) {
+	var phones []string
+	lo, hi := now, now
+	for i := range rows {
+		if _, ok := known[rows[i].Key]; ok {
+			continue
+		}
+		phones = append(phones, rows[i].Phone.E164)
+		c := r.createdAt(&rows[i], now)
+		lo, hi = minTime(lo, c), maxTime(hi, c)
+	}
+	out := map[string][]candidate{}
+	if len(phones) == 0 || r.window <= 0 {
+		return out, nil
+	}
+	q, err := tx.Query(ctx, `SELECT id, phone_e164, lower(btrim(coalesce(items->0->>'name', ''))), created_at FROM leads
+WHERE store_id = ANY($1) AND phone_e164 = ANY($2) AND created_at BETWEEN $3 AND $4
+  AND deleted_at IS NULL AND status <> 'duplicate'
+ORDER BY created_at, id`, r.stores, phones, lo.Add(-r.window), hi.Add(r.window))
+	if err != nil {
+		return nil, fmt.Errorf("find duplicates: %w", err)
+	}
+	var c candidate
+	var ph, product string
+	_, err = pgx.ForEachRow(q, []any{&c.id, &ph, &product, &c.created}, func() error {
+		k := ph + "\x00" + product
+		out[k] = append(out[k], c)
+		return nil
+	})
+	return out, err
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// createdAt is when the order was placed: the row's date, unless it is blank,
+// unreadable or in the future (then the import time).
+func (r *runState) createdAt(row *Row, now time.Time) time.Time {
+	if row.Date.IsZero() || row.Date.After(now) {
+		return now
+	}
+	return row.Date.UTC()
+}
+
+// lead builds the new lead a row becomes.
+func (r *runState) lead(row *Row, now time.Time) mutation.Lead {
+	l := mutation.Lead{ID: uuid.New(), StoreID: r.t.StoreID, CreatedAt: r.createdAt(row, now), UpdatedAt: now,
+		Status: lead.StatusNew}
+	r.fill(&l, row)
+	return l
+}
+
+// fill copies a row's values onto a lead.
+func (r *runState) fill(l *mutation.Lead, row *Row) {
+	l.CustomerName = row.Name
+	l.PhoneRaw, l.PhoneE164 = row.Phone.Raw, row.Phone.E164
+	l.CityID, l.CityRaw = row.City.ID, row.CityRaw
+	l.Address = row.Address
+	l.COD = row.Price
+	l.Source = row.Source
+	if l.Source == "" {
+		l.Source = r.t.Source
+	}
+	l.ExternalRef = row.OrderID
+	l.Items = nil
+	if row.Product != "" || row.SKU != "" {
+		l.Items = []mutation.Item{{SKU: row.SKU, Name: row.Product, Qty: row.Qty, UnitPrice: money.Amount(int64(row.Price) / int64(row.Qty))}}
+	}
+	l.Custom = nil
+	if len(row.Custom) > 0 || row.Note != "" || row.DateRaw != "" {
+		l.Custom = make(map[string]string, len(row.Custom)+2)
+		for k, v := range row.Custom {
+			l.Custom[k] = v
+		}
+		if row.Note != "" {
+			l.Custom["note"] = row.Note
+		}
+		if d := strings.TrimSpace(row.DateRaw); d != "" {
+			l.Custom["order_date"] = d
+		}
+	}
+}
+
+// update rewrites the leads of changed rows that are still open (not yet
+// confirmed, cancelled or marked); the others keep what an agent made of them.
+func (r *runState) update(ctx context.Context, w *syncer.Writer, changed []Row, ids []uuid.UUID, now time.Time) (map[uuid.UUID]bool, error) {
+	done := map[uuid.UUID]bool{}
+	if len(changed) == 0 {
+		return done, nil
+	}
+	q, err := w.Tx.Query(ctx, `SELECT id FROM leads WHERE store_id = $1 AND id = ANY($2) AND deleted_at IS NULL
+  AND status IN ('new', 'no_answer', 'callback', 'unreachable')`, r.t.StoreID, ids)
+	if err != nil {
+		return nil, err
+	}
+	open, err := pgx.CollectRows(q, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, err
+	}
+	if len(open) == 0 {
+		return done, nil
+	}
+	isOpen := map[uuid.UUID]bool{}
+	for _, id := range open {
+		isOpen[id] = true
+	}
+	first, err := w.Reserve(r.t.StoreID, len(open))
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	v := first
+	for i := range changed {
+		if !isOpen[ids[i]] {
+			continue
+		}
+		var l mutation.Lead
+		r.fill(&l, &changed[i])
+		items := l.Items
+		if items == nil {
+			items = []mutation.Item{}
+		}
+		custom := l.Custom
+		if custom == nil {
+			custom = map[string]string{}
+		}
+		b.Queue(`UPDATE leads SET version = $3, updated_at = $4, customer_name = $5, phone_raw = $6, phone_e164 = $7,
+  city_id = $8, city_raw = $9, address = $10, items = $11, cod = $12, source = $13, external_ref = $14, custom = $15
+WHERE store_id = $1 AND id = $2`, r.t.StoreID, ids[i], v, now, l.CustomerName, l.PhoneRaw, l.PhoneE164, l.CityID,
+			l.CityRaw, l.Address, items, int64(l.COD), l.Source, l.ExternalRef, custom)
+		done[ids[i]] = true
+		v++
+	}
+	return done, w.Tx.SendBatch(ctx, b).Close()
+}
+
+// putKeys records the row keys and checksums of new and changed rows.
+func (r *runState) putKeys(ctx context.Context, tx *postgres.Tx, rows []Row, known map[string]existing,
+	fresh []mutation.Lead, changed []Row, changedIDs []uuid.UUID) error {
+	var keys []string
+	var leads []uuid.UUID
+	var sums [][]byte
+	f := 0
+	for i := range rows {
+		if _, ok := known[rows[i].Key]; ok {
+			continue
+		}
+		keys, leads, sums = append(keys, rows[i].Key), append(leads, fresh[f].ID), append(sums, rows[i].Checksum[:])
+		f++
+	}
+	for i := range changed {
+		keys, leads, sums = append(keys, changed[i].Key), append(leads, changedIDs[i]), append(sums, changed[i].Checksum[:])
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO intake_rows (store_id, source_id, row_key, lead_id, checksum)
+SELECT $1, $2, k, l, c FROM unnest($3::text[], $4::uuid[], $5::bytea[]) AS u(k, l, c)
+ON CONFLICT (store_id, source_id, row_key) DO UPDATE SET lead_id = excluded.lead_id, checksum = excluded.checksum`,
+		r.t.StoreID, r.t.SourceID, keys, leads, sums)
+	if err != nil {
+		return fmt.Errorf("record row keys: %w", err)
+	}
+	return nil
+}
+
+// putCustomers counts new leads into their customers (one per seller and
+// phone).
+func (r *runState) putCustomers(ctx context.Context, tx *postgres.Tx, fresh []mutation.Lead, now time.Time) error {
+	type agg struct {
+		name  string
+		n     int32
+		first time.Time
+	}
+	by := map[string]*agg{}
+	for _, l := range fresh {
+		if l.PhoneE164 == "" {
+			continue
+		}
+		a := by[l.PhoneE164]
+		if a == nil {
+			a = &agg{first: l.CreatedAt}
+			by[l.PhoneE164] = a
+		}
+		a.n++
+		a.first = minTime(a.first, l.CreatedAt)
+		if l.CustomerName != "" {
+			a.name = l.CustomerName
+		}
+	}
+	if len(by) == 0 {
+		return nil
+	}
+	phones := make([]string, 0, len(by))
+	names := make([]string, 0, len(by))
+	counts := make([]int32, 0, len(by))
+	firsts := make([]time.Time, 0, len(by))
+	for p, a := range by {
+		phones, names, counts, firsts = append(phones, p), append(names, a.name), append(counts, a.n), append(firsts, a.first)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO customers (seller_id, phone_e164, name, first_seen, last_seen, orders)
+SELECT $1, p, n, f, $2, c FROM unnest($3::text[], $4::text[], $5::int[], $6::timestamptz[]) AS u(p, n, c, f)
+ON CONFLICT (seller_id, phone_e164) DO UPDATE SET orders = customers.orders + excluded.orders,
+  last_seen = excluded.last_seen, first_seen = least(customers.first_seen, excluded.first_seen),
+  name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE customers.name END`,
+		r.t.SellerID, now, phones, names, counts, firsts)
+	if err != nil {
+		return fmt.Errorf("record customers: %w", err)
+	}
+	return nil
+}
+
+// checkpoint records the chunk's notable rows and advances the run.
+func (r *runState) checkpoint(ctx context.Context, tx *postgres.Tx, results []RowResult, read int) error {
+	var c Counts
+	var nums []int32
+	var keys, outcomes, reasons, details []string
+	var leads []*uuid.UUID
+	for _, res := range results {
+		c.Add(res.Outcome)
+		if res.Outcome == OutcomeImported || res.Outcome == OutcomeUnchanged || res.Outcome == OutcomeEmpty {
+			continue
+		}
+		nums, keys, outcomes = append(nums, int32(res.Num)), append(keys, res.Key), append(outcomes, string(res.Outcome))
+		reasons, details = append(reasons, string(res.Reason)), append(details, res.Detail)
+		var id *uuid.UUID
+		if u, err := uuid.Parse(res.LeadID); err == nil {
+			id = &u
+		}
+		leads = append(leads, id)
+	}
+	if len(nums) > 0 {
+		_, err := tx.Exec(ctx, `INSERT INTO intake_run_rows (store_id, run_id, row_num, row_key, outcome, reason, detail, lead_id)
+SELECT $1, $2, n, k, o, r, d, l FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[]) AS u(n, k, o, r, d, l)
+ON CONFLICT (store_id, run_id, row_num) DO NOTHING`, r.t.StoreID, r.runID, nums, keys, outcomes, reasons, details, leads)
+		if err != nil {
+			return fmt.Errorf("record row results: %w", err)
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE intake_runs SET rows_done = $3, imported = imported + $4, updated = updated + $5,
+  unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9
+WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, read, c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty)
+	if err != nil {
+		return fmt.Errorf("checkpoint run: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package intake_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+	"github.com/leadify/leadify/syncserver/intake"
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/servertest"
+)
+
+type bundle struct {
+	env    *servertest.Env
+	tenant *servertest.Tenant
+	im     *intake.Importer
+	target intake.Target
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "intake"+uuid.NewString()[:6])
+	b := &bundle{env: env, tenant: tn, im: &intake.Importer{Pool: env.DB.App}}
+	var src uuid.UUID
+	env.InStore(func(tx *postgres.Tx) error {
+		var err error
+		src, err = intake.FileSource(context.Background(), tx, tn.StoreID)
+		return err
+	}, tn.StoreID)
+	b.target = intake.Target{StoreID: tn.StoreID, SellerID: tn.SellerID, SourceID: src, Source: "file"}
+	return b
+}
+
+func (b *bundle) importCSV(t *testing.T, data string, opts intake.RunOptions) *intake.Report {
+	t.Helper()
+	src, err := intake.NewCSV(strings.NewReader(data))
+	require.NoError(t, err)
+	m, err := intake.Resolve(intake.Suggest(src.Header()), src.Header())
+	require.NoError(t, err)
+	opts.KeepRows = true
+	rep, err := b.im.Run(context.Background(), b.target, m, src, opts)
+	require.NoError(t, err)
+	return rep
+}
+
+func (b *bundle) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	b.env.InStore(func(tx *postgres.Tx) error { return tx.QueryRow(context.Background(), query, args...).Scan(&n) }, b.tenant.StoreID)
+	return n
+}
+
+func TestImportSampleTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	data, err := os.ReadFile("../../../shared/fixtures/leads-sample.csv")
+	require.NoError(t, err)
+
+	var chunks int
+	rep := b.importCSV(t, string(data), intake.RunOptions{Chunk: 100, OnChunk: func(intake.Progress) { chunks++ }})
+	c := rep.Counts
+	t.Logf("first import: %+v", c)
+	require.Equal(t, 989, c.Rows())
+	require.Equal(t, 989, len(rep.Rows))
+	require.GreaterOrEqual(t, chunks, 10)
+	require.Positive(t, c.Imported)
+	require.Positive(t, c.Duplicate, "the sample repeats orders under new order ids")
+	require.Positive(t, c.Rejected)
+	require.Zero(t, c.Updated)
+	leads := b.count(t, `SELECT count(*) FROM leads WHERE store_id = $1`, b.tenant.StoreID)
+	require.Equal(t, c.Imported+c.Duplicate, leads)
+	dups := b.count(t, `SELECT count(*) FROM leads WHERE store_id = $1 AND status = 'duplicate' AND duplicate_of IS NOT NULL`, b.tenant.StoreID)
+	require.Equal(t, c.Duplicate, dups)
+	for _, r := range rep.Rows {
+		if r.Outcome == intake.OutcomeRejected {
+			require.NotEmpty(t, r.Reason, "row %d", r.Num)
+		}
+	}
+	// Raw text is kept beside the parsed value.
+	var raw, e164, cityRaw, cityID string
+	b.env.InStore(func(tx *postgres.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT phone_raw, phone_e164, city_raw, city_id FROM leads
+WHERE store_id = $1 AND external_ref = 'ORD-000002'`, b.tenant.StoreID).Scan(&raw, &e164, &cityRaw, &cityID)
+	}, b.tenant.StoreID)
+	require.Equal(t, []string{"06 51 81 90 93", "+212651819093", "فاس", "fes"}, []string{raw, e164, cityRaw, cityID})
+
+	customers := b.count(t, `SELECT count(*) FROM customers WHERE seller_id = $1`, b.tenant.SellerID)
+	require.Positive(t, customers)
+	require.LessOrEqual(t, customers, leads)
+
+	// The same file again: nothing is written, nothing doubles.
+	again := b.importCSV(t, string(data), intake.RunOptions{})
+	t.Logf("second import: %+v", again.Counts)
+	require.Equal(t, c.Imported+c.Duplicate, again.Counts.Unchanged)
+	require.Equal(t, c.Rejected, again.Counts.Rejected)
+	require.Zero(t, again.Counts.Imported+again.Counts.Updated+again.Counts.Duplicate)
+	require.Equal(t, leads, b.count(t, `SELECT count(*) FROM leads WHERE store_id = $1`, b.tenant.StoreID))
+}
+
+func TestImportUpdatesOpenLeads(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rep := b.importCSV(t, "N° Commande,Téléphone,Ville,Prix,Produit\nA1,0612345678,Rabat,100,Robe\nA2,0612345679,Fes,200,Sac\n", intake.RunOptions{})
+	require.Equal(t, 2, rep.Counts.Imported)
+	var version int64
+	b.env.InStore(func(tx *postgres.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT version FROM leads WHERE store_id = $1 AND external_ref = 'A1'`, b.tenant.StoreID).Scan(&version)
+	}, b.tenant.StoreID)
+
+	// A1's price changes, A2 stays, A3 is new; the rows moved.
+	rep = b.importCSV(t, "N° Commande,Téléphone,Ville,Prix,Produit\nA3,0611111111,Rabat,50,Gaine\nA2,0612345679,Fes,200,Sac\nA1,0612345678,Rabat,150,Robe\n", intake.RunOptions{})
+	require.Equal(t, intake.Counts{Imported: 1, Updated: 1, Unchanged: 1}, rep.Counts)
+	var cod, v2 int64
+	b.env.InStore(func(tx *postgres.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT cod, version FROM leads WHERE store_id = $1 AND external_ref = 'A1'`, b.tenant.StoreID).Scan(&cod, &v2)
+	}, b.tenant.StoreID)
+	require.EqualValues(t, 15000, cod)
+	require.Greater(t, v2, version)
+}
+
+func TestImportDuplicateAcrossStoresOfSeller(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rep := b.importCSV(t, "Phone,Product,Date\n0612345678,Robe,2026-11-01\n", intake.RunOptions{})
+	require.Equal(t, 1, rep.Counts.Imported)
+	original := rep.Rows[0].LeadID
+
+	// The seller's second store gets the same customer ordering the same
+	// product two days later, and a different product.
+	second := b.secondStore(t)
+	rep = b.importInto(t, second, "Phone,Product,Date\n06 12 34 56 78,robe,2026-11-03\n0612345678,Sac,2026-11-03\n")
+	require.Equal(t, intake.Counts{Duplicate: 1, Imported: 1}, rep.Counts)
+	require.Equal(t, original, rep.Rows[0].DuplicateOf)
+}
+
+// secondStore creates another store of the tenant's seller.
+func (b *bundle) secondStore(t *testing.T) uuid.UUID {
+	t.Helper()
+	st, err := b.tenant.Seller.Accounts.CreateStore(context.Background(), connect.NewRequest(&leadifyv1.CreateStoreRequest{
+		SellerId: b.tenant.SellerID.String(), Settings: &leadifyv1.StoreSettings{Name: "second"}}))
+	require.NoError(t, err)
+	return uuid.MustParse(st.Msg.Store.Id)
+}
+
+func (b *bundle) importInto(t *testing.T, store uuid.UUID, data string) *intake.Report {
+	t.Helper()
+	var src uuid.UUID
+	b.env.InStore(func(tx *postgres.Tx) error {
+		var err error
+		src, err = intake.FileSource(context.Background(), tx, store)
+		return err
+	}, store)
+	other := &bundle{env: b.env, tenant: b.tenant, im: b.im,
+		target: intake.Target{StoreID: store, SellerID: b.tenant.SellerID, SourceID: src, Source: "file"}}
+	return other.importCSV(t, data, intake.RunOptions{})
+}
