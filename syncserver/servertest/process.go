@@ -93,5 +93,5 @@ func StartProcess(t testing.TB, env ...string) *Env {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &Env{T: t, DB: db, URL: url, HTTP: h2cClient()}
+	return &Env{T: t, DB: db, URL: url, HTTP: h2cClient(), PID: cmd.Process.Pid}
 }

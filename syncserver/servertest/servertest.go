@@ -38,6 +38,8 @@ type Env struct {
 	URL    string
 	// HTTP is a client that speaks HTTP/1.1 and h2c (for gRPC) to URL.
 	HTTP *http.Client
+	// PID is the server's process id when it runs as its own process (StartProcess).
+	PID int
 }
 
 // Option adjusts the server configuration.

@@ -122,7 +122,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // The baseline does the same row work (a lead updated, an event appended per
 // mutation) in plain transactions of 100 with pgx batches.
 func BenchmarkPush(b *testing.B) {
-	for _, stores := range []int{1, 20} {
+	for _, stores := range []int{1, 100} {
 		b.Run(fmt.Sprintf("stores=%d", stores), func(b *testing.B) {
 			env := servertest.StartProcess(b)
 			admin := env.Admin()

@@ -5,14 +5,19 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/leadify/leadify/desktop/localstore"
 	"github.com/leadify/leadify/desktop/syncclient"
@@ -149,4 +154,106 @@ func BenchmarkPropagation(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(len(latencies)), "deliveries")
+}
+
+// BenchmarkInitialSync replicates a store of LEADIFY_BENCH_ROWS leads (default
+// 100,000; `go tool task bench` uses 1,000,000) from a leadify-server process
+// into an empty SQLite replica with the real sync client: rows/s, wall time,
+// and the peak memory of the client (Go heap in use) and of the server
+// process (VmHWM). Baselines: desktop/localstore BenchmarkRawInsert (raw SQLite
+// insert) and syncserver/syncer BenchmarkPullInitialSync (COPY out).
+func BenchmarkInitialSync(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("LEADIFY_BENCH_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	env := servertest.StartProcess(b)
+	tn := env.NewTenant(env.Admin(), "initial")
+	env.SeedLeads(tn.StoreID, n, "Initial sync customer")
+	vacuum(b, env)
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "replica.db")
+		db, err := localstore.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc, err := syncclient.New(syncclient.Config{BaseURL: env.URL, Token: tn.Seller.Token, DB: db, PageRows: 5000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		stop := make(chan struct{})
+		peak := make(chan uint64)
+		go func() {
+			var max uint64
+			var ms runtime.MemStats
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				runtime.ReadMemStats(&ms)
+				max = maxU(max, ms.HeapInuse+ms.StackInuse)
+				select {
+				case <-stop:
+					peak <- max
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		start := time.Now()
+		if err := sc.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		close(stop)
+		clientPeak := <-peak
+		got, err := db.LeadCount(ctx, tn.StoreID)
+		if err != nil || got != n {
+			b.Fatalf("replicated %d of %d leads: %v", got, n, err)
+		}
+		db.Close()
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "rows/s")
+		b.ReportMetric(elapsed.Seconds(), "wall-s")
+		b.ReportMetric(float64(clientPeak)/(1<<20), "client-peak-MB")
+		b.ReportMetric(float64(serverHWM(b, env))/(1<<20), "server-peak-MB")
+	}
+}
+
+func maxU(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// serverHWM is the leadify-server process's peak resident memory.
+func serverHWM(b *testing.B, env *servertest.Env) uint64 {
+	if env.PID == 0 {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", env.PID))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// vacuum brings a freshly seeded database to the statistics autovacuum
+// would have long before anyone syncs it.
+func vacuum(b *testing.B, env *servertest.Env) {
+	conn, err := pgx.Connect(context.Background(), env.DB.OwnerURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "VACUUM ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
 }
