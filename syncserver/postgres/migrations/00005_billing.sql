@@ -134,7 +134,18 @@ CREATE INDEX invoice_payments_invoice_idx ON invoice_payments (store_id, invoice
 ALTER TABLE invoice_payments ENABLE ROW LEVEL SECURITY;
 CREATE POLICY invoice_payments_isolation ON invoice_payments USING (app_can_see_store(store_id));
 
+-- The server's invoice-signing keys (platform-wide, not store data): the
+-- private key sealed with the secrets keyring, bound to its row id. The
+-- newest is active; older ones still verify the invoices they signed.
+CREATE TABLE invoice_signing_keys (
+  id              text PRIMARY KEY,
+  public_key      bytea NOT NULL,
+  private_sealed  text NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now()
+);
+
 -- +goose Down
+DROP TABLE invoice_signing_keys;
 DROP TABLE invoice_payments;
 DROP TABLE invoices;
 DROP TABLE invoice_counters;
