@@ -170,4 +170,3 @@ func addr(arg string) string {
 	_, a, _ := strings.Cut(arg, ":")
 	return strings.TrimSpace(a)
 }
-
