@@ -26,6 +26,7 @@ type capability struct {
 var capabilities = []capability{
 	accountsCapability,
 	syncCapability,
+	intakeCapability,
 	carriersCapability,
 }
 

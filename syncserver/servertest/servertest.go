@@ -105,6 +105,7 @@ type Clients struct {
 	Auth     leadifyv1connect.AuthServiceClient
 	Accounts leadifyv1connect.AccountsServiceClient
 	Sync     leadifyv1connect.SyncServiceClient
+	Intake   leadifyv1connect.IntakeServiceClient
 	Carriers leadifyv1connect.CarrierServiceClient
 }
 
@@ -143,6 +144,7 @@ func (e *Env) ClientsFor(token string, opts ...connect.ClientOption) *Clients {
 		Auth:     leadifyv1connect.NewAuthServiceClient(e.HTTP, e.URL, opts...),
 		Accounts: leadifyv1connect.NewAccountsServiceClient(e.HTTP, e.URL, opts...),
 		Sync:     leadifyv1connect.NewSyncServiceClient(e.HTTP, e.URL, opts...),
+		Intake:   leadifyv1connect.NewIntakeServiceClient(e.HTTP, e.URL, opts...),
 		Carriers: leadifyv1connect.NewCarrierServiceClient(e.HTTP, e.URL, opts...)}
 }
 
