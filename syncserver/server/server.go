@@ -84,7 +84,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	s.Auth = auth.NewService(pool, cfg.AuthLimits)
 	s.Events = events.NewBus(pool)
 
-	s.Sync = syncer.NewService(pool, cfg.Now, cfg.Bugs)
+	s.Sync = syncer.NewService(pool, s.Events, cfg.Now, cfg.Bugs)
 	s.Hub = syncer.NewHub(pool, cfg.Log)
 	s.cfg = cfg
 

@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+	"github.com/leadify/leadify/shared/lead"
 	"github.com/leadify/leadify/shared/mutation"
 	"github.com/leadify/leadify/syncserver/auth"
+	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/postgres"
 )
 
@@ -306,6 +308,9 @@ func (s *Service) apply(ctx context.Context, w *Writer, a *auth.Actor, clientID 
 	for _, l := range finalLeads {
 		toWrite = append(toWrite, l)
 	}
+	if err := s.publish(ctx, w, a, fresh); err != nil {
+		return err
+	}
 	if err := w.PutLeads(toWrite...); err != nil {
 		return fmt.Errorf("write leads: %w", err)
 	}
@@ -390,6 +395,38 @@ func (s *Service) checkAssignee(ctx context.Context, tx *postgres.Tx, p *pending
 	err := tx.QueryRow(ctx, `SELECT role FROM store_members WHERE store_id = $1 AND user_id = $2`, p.store, agent).Scan(&role)
 	if err != nil || role != "agent" {
 		return &mutation.Rejection{Code: mutation.CodeInvalid, Reason: "That person is not an agent of this store."}
+	}
+	return nil
+}
+
+// publish announces, in the push's transaction, the lead status changes other
+// capabilities react to: a confirmation (parcel creation, stock, commissions)
+// and a cancellation after confirmation (their reversal).
+func (s *Service) publish(ctx context.Context, w *Writer, a *auth.Actor, fresh []*pending) error {
+	if s.events == nil {
+		return nil
+	}
+	for _, p := range fresh {
+		if p.reject != nil || p.replay {
+			continue
+		}
+		for _, e := range p.apply.Events {
+			var kind events.Kind
+			switch {
+			case e.ToStatus == lead.StatusConfirmed:
+				kind = events.LeadConfirmed
+			case e.ToStatus == lead.StatusCancelled && e.FromStatus == lead.StatusConfirmed:
+				kind = events.LeadCancelled
+			default:
+				continue
+			}
+			l := p.apply.Lead
+			if err := s.events.Publish(ctx, w.Tx, events.Event{ID: e.ID, Store: l.StoreID, Kind: kind, AggregateType: "lead",
+				AggregateID: l.ID, Actor: a.UserID, Payload: map[string]any{"cod": l.COD, "city_id": l.CityID,
+					"assigned_to": l.AssignedTo, "mutation": p.pb.Name}}); err != nil {
+				return fmt.Errorf("publish %s: %w", kind, err)
+			}
+		}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leadify/leadify/syncserver/events"
 )
 
 // SchemaVersion is the sync schema this server speaks; it also accepts
@@ -22,16 +24,18 @@ type Bugs struct {
 
 // Service is the server side of sync.
 type Service struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
-	bugs Bugs
+	pool   *pgxpool.Pool
+	events *events.Bus
+	now    func() time.Time
+	bugs   Bugs
 }
 
 // NewService returns a Service. now is the server clock (time.Now outside
 // simulations).
-func NewService(pool *pgxpool.Pool, now func() time.Time, bugs Bugs) *Service {
+// Lead status changes other capabilities react to are published on bus.
+func NewService(pool *pgxpool.Pool, bus *events.Bus, now func() time.Time, bugs Bugs) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{pool: pool, now: now, bugs: bugs}
+	return &Service{pool: pool, events: bus, now: now, bugs: bugs}
 }

@@ -16,6 +16,7 @@ import (
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/shared/lead"
 	"github.com/leadify/leadify/shared/mutation"
+	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
 	"github.com/leadify/leadify/syncserver/syncer"
@@ -525,4 +526,36 @@ ORDER BY 1`)
 	}
 	require.NoError(t, rows.Err())
 	require.GreaterOrEqual(t, synced, 3, "leads, lead_events and rejections at least")
+}
+
+// Confirming a lead publishes lead.confirmed in the push's transaction (parcel
+// creation, stock and commissions hang on it); cancelling it afterwards
+// publishes lead.cancelled.
+func TestPushPublishesLeadStatusEvents(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "events")
+	env.SeedLeads(tn.StoreID, 1, "Evented")
+	got := make(chan events.Event, 4)
+	env.Server.Events.Subscribe("test.lead-status", func(_ context.Context, _ *postgres.Tx, ev events.Event) error {
+		got <- ev
+		return nil
+	}, events.LeadConfirmed, events.LeadCancelled)
+	id := uuid.MustParse(claim(t, tn.Agent, tn.StoreID, 1)[0])
+	r := newReplica(t, tn.Agent)
+	res := r.push(r.mutation(tn.StoreID, mutation.ConfirmLead{Lead: id, EventID: uuid.New()}),
+		r.mutation(tn.StoreID, mutation.CancelLead{Lead: id, EventID: uuid.New(), Reason: "changed mind"}))
+	require.True(t, res.Results[0].Applied && res.Results[1].Applied)
+	var kinds []events.Kind
+	for range 2 {
+		select {
+		case ev := <-got:
+			require.Equal(t, id, ev.AggregateID)
+			require.Equal(t, tn.StoreID, ev.Store)
+			kinds = append(kinds, ev.Kind)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("events so far: %v", kinds)
+		}
+	}
+	require.ElementsMatch(t, []events.Kind{events.LeadConfirmed, events.LeadCancelled}, kinds)
 }
