@@ -20,6 +20,8 @@ import (
 	"github.com/leadify/leadify/syncserver/carrier/ameex/ameextest"
 	"github.com/leadify/leadify/syncserver/carrier/coliix"
 	"github.com/leadify/leadify/syncserver/carrier/coliix/coliixtest"
+	"github.com/leadify/leadify/syncserver/carrier/sendit"
+	"github.com/leadify/leadify/syncserver/carrier/sendit/sendittest"
 	"github.com/leadify/leadify/syncserver/parcels"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
@@ -300,4 +302,90 @@ func TestUnmappedCityFails(t *testing.T) {
 func sampleFor(id uuid.UUID) carrier.Parcel {
 	c, _ := city.Resolve("casablanca")
 	return carrier.Parcel{OrderRef: id.String(), Name: "x", Phone: "0612345678", City: c, Address: "a", Goods: "g", COD: 12000}
+}
+
+// The sweep finds leads confirmed in stores that create parcels
+// automatically and creates each parcel once, however often it runs.
+func TestSweepCreatesParcelsForAutoStores(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var fake *ameextest.Server
+	f := newFixture(t, ameex.Name, func(string) parcels.Credentials {
+		fake = ameextest.NewServer(t, ameextest.Options{MissingCodeRate: -1})
+		return parcels.Credentials{BaseURL: fake.URL, APIID: "test-id", APIKey: "test-key"}
+	})
+	leads := f.confirm(t, 3)
+	n, err := f.svc.Sweep(ctx, time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, n, "the store does not create parcels automatically")
+	f.env.InStore(func(tx *postgres.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE stores SET auto_create_parcels = true, default_carrier = 'ameex' WHERE id = $1`, f.store)
+		return err
+	}, f.store)
+	n, err = f.svc.Sweep(ctx, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, len(leads), n)
+	_, err = f.svc.Sweep(ctx, time.Hour)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return f.count(t, `SELECT count(*) FROM parcels WHERE creation = 'created'`) == len(leads)
+	}, 20*time.Second, 20*time.Millisecond)
+	n, err = f.svc.Sweep(ctx, time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Len(t, fake.Sim.All(), len(leads))
+}
+
+// Coliix webhooks arrive as GETs with the token in the path; Sendit's as
+// JSON posts. Both reach the parcel through the inbox.
+func TestColiixAndSenditWebhooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("coliix", func(t *testing.T) {
+		t.Parallel()
+		var fake *coliixtest.Server
+		f := newFixture(t, coliix.Name, func(string) parcels.Credentials {
+			fake = coliixtest.NewServer(t, coliixtest.Options{DeliveryRate: 1, CancelRate: -1})
+			return parcels.Credentials{BaseURL: fake.Endpoint, Token: "test-token"}
+		})
+		lead := f.confirm(t, 1)[0]
+		require.NoError(t, f.svc.CreateParcel(ctx, parcels.CreateArgs{Store: f.store, Lead: lead}))
+		fake.SetWebhookURL(f.hookURL(coliix.Name))
+		for fake.Sim.Advance() > 0 {
+		}
+		fake.Webhooks.Flush()
+		require.Eventually(t, func() bool {
+			return f.count(t, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`) == 0 && f.parcels(t)[lead].status == "delivered"
+		}, 20*time.Second, 20*time.Millisecond)
+		// "Confirmer par le livreur" came before "Livré" and did not deliver.
+		require.Equal(t, 1, f.count(t, `SELECT count(*) FROM parcel_events WHERE raw_status = 'Confirmer par le livreur' AND status = 'out_for_delivery'`))
+		require.Equal(t, 1, f.count(t, `SELECT count(*) FROM domain_events WHERE kind = 'parcel.delivered'`))
+	})
+	t.Run("sendit", func(t *testing.T) {
+		t.Parallel()
+		var fake *sendittest.Server
+		f := newFixture(t, sendit.Name, func(string) parcels.Credentials {
+			fake = sendittest.NewServer(t, sendittest.Options{DeliveryRate: -1, CancelRate: -1})
+			return parcels.Credentials{BaseURL: fake.BaseURL, PublicKey: "test-public", SecretKey: "test-secret"}
+		})
+		lead := f.confirm(t, 1)[0]
+		require.NoError(t, f.svc.CreateParcel(ctx, parcels.CreateArgs{Store: f.store, Lead: lead}))
+		fake.SetWebhookURL(f.hookURL(sendit.Name))
+		for fake.Sim.Advance() > 0 {
+		}
+		fake.Webhooks.Flush()
+		require.Eventually(t, func() bool {
+			return f.count(t, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`) == 0 && f.parcels(t)[lead].status == "returned"
+		}, 20*time.Second, 20*time.Millisecond)
+		require.Equal(t, 1, f.count(t, `SELECT count(*) FROM domain_events WHERE kind = 'parcel.returned'`))
+		// A late "IN_TRANSIT" after the return is history, not a move.
+		resp, err := http.Post(f.hookURL(sendit.Name), "application/json",
+			strings.NewReader(`{"code":"`+f.parcels(t)[lead].tracking+`","status":"IN_TRANSIT","date":"2030-01-01 10:00:00"}`))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Eventually(t, func() bool {
+			return f.count(t, `SELECT count(*) FROM parcel_events WHERE raw_status = 'IN_TRANSIT' AND NOT applied AND reported_at > '2029-01-01'`) == 1
+		}, 20*time.Second, 20*time.Millisecond)
+		require.Equal(t, "returned", f.parcels(t)[lead].status)
+	})
 }

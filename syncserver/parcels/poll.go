@@ -43,8 +43,9 @@ type staleParcel struct {
 	tracking       string
 }
 
-// Poll tracks, per carrier account, up to PollBatch active parcels with no
-// report for stale (oldest first) in as few calls as the carrier allows,
+// Poll tracks, per carrier account, up to PollBatch parcels whose journey
+// is not over (active, or refused and on the way back) with no report for
+// stale (oldest first) in as few calls as the carrier allows,
 // and applies what the carrier reports like webhooks. It returns how many
 // new reports it recorded; one account failing does not stop the others.
 func (s *Service) Poll(ctx context.Context, stale time.Duration) (int, error) {
@@ -53,7 +54,7 @@ func (s *Service) Poll(ctx context.Context, stale time.Duration) (int, error) {
 		rows, err := tx.Query(ctx, `SELECT store_id, account_id, tracking FROM (
   SELECT store_id, account_id, tracking, row_number() OVER (PARTITION BY account_id ORDER BY coalesce(last_report_at, created_at)) AS rn
   FROM parcels WHERE creation = 'created' AND deleted_at IS NULL
-    AND status IN ('sent', 'picked_up', 'in_transit', 'out_for_delivery', 'postponed')
+    AND status IN ('sent', 'picked_up', 'in_transit', 'out_for_delivery', 'postponed', 'refused')
     AND coalesce(last_report_at, created_at) < $1) p WHERE rn <= $2`, s.now().Add(-stale), PollBatch)
 		if err != nil {
 			return err
@@ -133,6 +134,9 @@ func (s *Service) Register(w *river.Workers) error {
 		return err
 	}
 	if err := river.AddWorkerSafely(w, &pollWorker{s: s}); err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(w, &sweepWorker{s: s}); err != nil {
 		return err
 	}
 	s.Events.Subscribe("parcels.autocreate", s.onLeadConfirmed, events.LeadConfirmed)

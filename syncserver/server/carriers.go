@@ -18,6 +18,10 @@ import (
 const (
 	pollInterval = 10 * time.Minute
 	pollStale    = 6 * time.Hour
+	// Every sweepInterval, leads confirmed within sweepWindow in stores that
+	// create parcels automatically and still without one get a creation job.
+	sweepInterval = time.Minute
+	sweepWindow   = 7 * 24 * time.Hour
 )
 
 func newParcels(s *Server) *parcels.Service {
@@ -35,7 +39,7 @@ var carriersCapability = capability{
 		return newParcels(s).Register(w)
 	},
 	periodic: func(s *Server) []*river.PeriodicJob {
-		return []*river.PeriodicJob{parcels.PeriodicPoll(pollInterval, pollStale)}
+		return []*river.PeriodicJob{parcels.PeriodicPoll(pollInterval, pollStale), parcels.PeriodicSweep(sweepInterval, sweepWindow)}
 	},
 	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
 		p := newParcels(s)
