@@ -1,9 +1,12 @@
 package parcels_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +30,7 @@ type webhookBench struct {
 	store   uuid.UUID
 	account uuid.UUID
 	hash    []byte
+	token   string
 	svc     *parcels.Service
 	seq     atomic.Int64
 }
@@ -42,6 +46,7 @@ func newWebhookBench(b *testing.B) *webhookBench {
 			Store: wb.store, Carrier: ameex.Name, Credentials: parcels.Credentials{BaseURL: "https://api.ameex.app", APIID: "i", APIKey: "k"}})
 		return err
 	}, wb.store)
+	wb.token = token
 	h := sha256.Sum256([]byte(token))
 	wb.hash = h[:]
 	wb.svc = parcels.New(env.DB.App, env.Server.Events, env.Server.Config().Secrets, env.Server.Log(), func() *river.Client[pgx.Tx] { return env.Server.River })
@@ -77,6 +82,29 @@ func BenchmarkWebhookInbox(b *testing.B) {
 			for pb.Next() {
 				if out, err := wb.svc.Inbox.Submit(ctx, wb.delivery()); err != nil || out != parcels.Stored {
 					b.Fatalf("submit: %v %v", out, err)
+				}
+			}
+		})
+		reportRate(b, start, "webhooks/s")
+	})
+	b.Run("group-commit-http", func(b *testing.B) {
+		wb := newWebhookBench(b)
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+		path := parcels.WebhookURL(wb.env.URL, ameex.Name, wb.account, wb.token)
+		b.SetParallelism(32)
+		b.ResetTimer()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				d := wb.delivery()
+				resp, err := hc.Post(path, d.ContentType, bytes.NewReader(d.Body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
 				}
 			}
 		})
