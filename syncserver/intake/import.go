@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -305,6 +306,7 @@ func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, r
 		return fmt.Errorf("write rows: %w", postgres.Translate(err))
 	}
 	r.rowsDone = read
+	slices.SortFunc(results, func(a, b RowResult) int { return a.Num - b.Num })
 	for _, res := range results {
 		r.report.Counts.Add(res.Outcome)
 	}

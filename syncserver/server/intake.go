@@ -14,7 +14,10 @@ import (
 var intakeCapability = capability{
 	name: "intake",
 	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
-		mux.Handle(leadifyv1connect.NewIntakeServiceHandler(api.NewIntakeHandler(s.Pool, s.cfg.Now, s.log), opts))
+		// Uploads carry whole files: this service reads messages up to the
+		// file limit plus room for the rest of the request.
+		mux.Handle(leadifyv1connect.NewIntakeServiceHandler(api.NewIntakeHandler(s.Pool, s.cfg.Now, s.log), opts,
+			connect.WithReadMaxBytes(api.MaxImportFileBytes+1<<20)))
 		return nil
 	},
 }
