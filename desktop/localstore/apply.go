@@ -13,7 +13,7 @@ import (
 	"github.com/leadify/leadify/shared/mutation"
 )
 
-// ApplyPage applies one Pull response to the replica in one transaction
+// ApplyPages applies Pull responses, in order, to the replica in one transaction
 // (DESIGN.md, Sync protocol, point 6):
 //
 //  1. undo the pending mutations (restore their before-images, newest first);
@@ -30,7 +30,11 @@ import (
 //
 // Nothing in the outbox is dropped without an outcome. It fails, changing
 // nothing, on a database error or a malformed row.
-func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error {
+//
+// Applying several pages in one transaction costs one commit (one fsync)
+// instead of one each; the pages must be consecutive answers (each pulled
+// from the cursors the previous one ends at).
+func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := ensureMeta(ctx, tx); err != nil {
 			return err
@@ -46,20 +50,11 @@ func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error
 		}
 		var touched map[string]bool // nil: every lead
 		if pending > 0 {
-			if touched, err = touchedLeads(ctx, tx, page, client); err != nil {
+			if touched, err = touchedLeads(ctx, tx, pages, client); err != nil {
 				return fmt.Errorf("find the leads the page touches: %w", err)
 			}
 			if err := undo(ctx, tx, touched); err != nil {
 				return fmt.Errorf("undo pending mutations: %w", err)
-			}
-		}
-		for _, id := range page.RemovedScopes {
-			if err := dropScope(ctx, tx, id, user); err != nil {
-				return err
-			}
-			// Applied there: the outcome is known even though the rows are gone.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE result_scope = ? AND result_applied = 1`, id); err != nil {
-				return err
 			}
 		}
 		a, err := newApplier(ctx, tx, client)
@@ -67,20 +62,9 @@ func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error
 			return err
 		}
 		defer a.close()
-		for _, sc := range page.Scopes {
-			if sc.ResyncRequired {
-				if err := dropScope(ctx, tx, sc.ScopeId, user); err != nil {
-					return err
-				}
-			}
-			for _, ch := range sc.Changes {
-				if err := a.change(ctx, ch); err != nil {
-					return fmt.Errorf("apply %s %s: %w", ch.Table, ch.Id, err)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO cursors (scope_id, version, epoch) VALUES (?, ?, ?)`,
-				sc.ScopeId, sc.Cursor, sc.Epoch); err != nil {
-				return fmt.Errorf("move cursor: %w", err)
+		for _, page := range pages {
+			if err := a.page(ctx, tx, page, user); err != nil {
+				return err
 			}
 		}
 		if err := dropDecided(ctx, tx, db.now().UnixMicro()); err != nil {
@@ -102,15 +86,12 @@ func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error
 }
 
 // touchedLeads returns the leads whose pending mutations must be undone and
-// re-applied around page: the leads it writes or deletes (directly or through
+// re-applied around pages: the leads it writes or deletes (directly or through
 // their events), and those of the outbox entries it decides (their scope's
 // cursor passes their version, or their rejection arrives). The mutations on
 // other leads stay applied: the rows under them do not change. It returns nil
-// (every lead) when the page drops a scope.
-func touchedLeads(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResponse, client string) (map[string]bool, error) {
-	if len(page.RemovedScopes) > 0 {
-		return nil, nil
-	}
+// (every lead) when a page drops a scope.
+func touchedLeads(ctx context.Context, tx *sql.Tx, pages []*leadifyv1.PullResponse, client string) (map[string]bool, error) {
 	touched := map[string]bool{}
 	var err error
 	add := func(query string, args ...any) {
@@ -131,7 +112,14 @@ func touchedLeads(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResponse,
 		}
 		err = rows.Err()
 	}
-	for _, sc := range page.Scopes {
+	var scopes []*leadifyv1.ScopeChanges
+	for _, page := range pages {
+		if len(page.RemovedScopes) > 0 {
+			return nil, nil
+		}
+		scopes = append(scopes, page.Scopes...)
+	}
+	for _, sc := range scopes {
 		if sc.ResyncRequired {
 			return nil, nil
 		}
@@ -311,6 +299,42 @@ FROM outbox ORDER BY mutation_id`)
 		var rej *mutation.Rejection
 		if err != nil && !errors.As(err, &rej) {
 			return err
+		}
+	}
+	return nil
+}
+
+// ApplyPage applies one Pull response: ApplyPages with one page.
+func (db *DB) ApplyPage(ctx context.Context, page *leadifyv1.PullResponse) error {
+	return db.ApplyPages(ctx, page)
+}
+
+// page drops the scopes page removes or re-syncs, writes its changes and
+// moves its cursors.
+func (a *applier) page(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResponse, user string) error {
+	for _, id := range page.RemovedScopes {
+		if err := dropScope(ctx, tx, id, user); err != nil {
+			return err
+		}
+		// Applied there: the outcome is known even though the rows are gone.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE result_scope = ? AND result_applied = 1`, id); err != nil {
+			return err
+		}
+	}
+	for _, sc := range page.Scopes {
+		if sc.ResyncRequired {
+			if err := dropScope(ctx, tx, sc.ScopeId, user); err != nil {
+				return err
+			}
+		}
+		for _, ch := range sc.Changes {
+			if err := a.change(ctx, ch); err != nil {
+				return fmt.Errorf("apply %s %s: %w", ch.Table, ch.Id, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO cursors (scope_id, version, epoch) VALUES (?, ?, ?)`,
+			sc.ScopeId, sc.Cursor, sc.Epoch); err != nil {
+			return fmt.Errorf("move cursor: %w", err)
 		}
 	}
 	return nil

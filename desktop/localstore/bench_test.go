@@ -82,6 +82,26 @@ func BenchmarkApplyPage(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
+// BenchmarkInitialSync is an initial sync of N leads as syncclient applies
+// it: pages of 5,000 rows gathered four at a time into one ApplyPages
+// transaction (fsync on).
+func BenchmarkInitialSync(b *testing.B) {
+	n := benchLeads(b)
+	ps := pages(n)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		db := openBench(b)
+		b.StartTimer()
+		for i := 0; i < len(ps); i += 4 {
+			if err := db.ApplyPages(ctx, ps[i:min(i+4, len(ps))]...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
 // BenchmarkRawInsert is the baseline: the same rows into the same table and
 // indexes with one prepared statement in one transaction, fsync on.
 func BenchmarkRawInsert(b *testing.B) {

@@ -216,35 +216,71 @@ func (c *Client) Push(ctx context.Context) error {
 	return errors.New("push: no progress")
 }
 
-// Pull pulls and applies pages until no scope has more.
+// applyRows is how many pulled rows Pull gathers before applying them in one
+// transaction: one commit (fsync) per ~20,000 rows rather than per page,
+// with the pages' memory bounded.
+const applyRows = 20_000
+
+// Pull pulls pages until no scope has more, applying them (with the
+// replica's rebase) in transactions of about applyRows rows. Each page is
+// pulled from the cursors the previous one ends at.
 func (c *Client) Pull(ctx context.Context) error {
 	db := c.cfg.DB
 	client, err := db.ClientID(ctx)
 	if err != nil {
 		return err
 	}
+	saved, err := db.Cursors(ctx)
+	if err != nil {
+		return err
+	}
+	cursors := map[string]*leadifyv1.Cursor{}
+	for _, cur := range saved {
+		cursors[cur.ScopeId] = cur
+	}
+	var batch []*leadifyv1.PullResponse
+	rows := 0
 	for {
-		cursors, err := db.Cursors(ctx)
-		if err != nil {
-			return err
+		req := &leadifyv1.PullRequest{ClientId: client.String(), MaxRows: c.cfg.PageRows}
+		for _, cur := range cursors {
+			req.Cursors = append(req.Cursors, cur)
 		}
-		resp, err := c.rpc.Pull(ctx, connect.NewRequest(&leadifyv1.PullRequest{ClientId: client.String(),
-			Cursors: cursors, MaxRows: c.cfg.PageRows}))
+		resp, err := c.rpc.Pull(ctx, connect.NewRequest(req))
 		if err != nil {
-			return fmt.Errorf("pull: %w", err)
-		}
-		c.at("pull:before-apply")
-		if err := db.ApplyPage(ctx, resp.Msg); err != nil {
-			return fmt.Errorf("apply pulled page: %w", err)
+			return errors.Join(fmt.Errorf("pull: %w", err), c.apply(ctx, batch))
 		}
 		more := false
+		for _, id := range resp.Msg.RemovedScopes {
+			delete(cursors, id)
+		}
 		for _, sc := range resp.Msg.Scopes {
+			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch}
+			rows += len(sc.Changes)
 			more = more || sc.HasMore
+		}
+		batch = append(batch, resp.Msg)
+		if !more || rows >= applyRows {
+			if err := c.apply(ctx, batch); err != nil {
+				return err
+			}
+			batch, rows = nil, 0
 		}
 		if !more {
 			return nil
 		}
 	}
+}
+
+// apply applies pulled pages in one transaction.
+func (c *Client) apply(ctx context.Context, pages []*leadifyv1.PullResponse) error {
+	if len(pages) == 0 {
+		return nil
+	}
+	c.at("pull:before-apply")
+	if err := c.cfg.DB.ApplyPages(ctx, pages...); err != nil {
+		return fmt.Errorf("apply pulled pages: %w", err)
+	}
+	return nil
 }
 
 // Sync hand-shakes (once per client, or after a failure), pushes, then pulls,
