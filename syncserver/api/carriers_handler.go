@@ -16,6 +16,7 @@ import (
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
+	"github.com/leadify/leadify/shared/city"
 	"github.com/leadify/leadify/syncserver/audit"
 	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/parcels"
@@ -233,6 +234,52 @@ func (h *carriersHandler) TestCarrierConnection(ctx context.Context, req *connec
 	resp := &leadifyv1.TestCarrierConnectionResponse{Ok: true}
 	if err := c.CheckCredentials(cctx); err != nil {
 		resp.Ok, resp.Message = false, err.Error()
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *carriersHandler) SetCarrierCityRules(ctx context.Context, req *connect.Request[leadifyv1.SetCarrierCityRulesRequest]) (*connect.Response[leadifyv1.SetCarrierCityRulesResponse], error) {
+	a, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	storeID, err := storeFor(a, req.Msg.StoreId, auth.CarriersManage)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range req.Msg.Rules {
+		if _, ok := city.ByID(r.CityId); !ok {
+			return nil, toConnect(ctx, h.log, invalidf("rules: %q is not a city id", r.CityId))
+		}
+		if seen[r.CityId] {
+			return nil, toConnect(ctx, h.log, invalidf("rules: city %q listed twice", r.CityId))
+		}
+		seen[r.CityId] = true
+	}
+	resp := &leadifyv1.SetCarrierCityRulesResponse{}
+	err = postgres.InTx(ctx, h.pool, a.Scope(), func(tx *postgres.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM carrier_city_rules WHERE store_id = $1`, storeID); err != nil {
+			return err
+		}
+		for _, r := range req.Msg.Rules {
+			acc, err := accountFor(ctx, tx, a, r.AccountId, auth.CarriersManage)
+			if err != nil {
+				return err
+			}
+			if acc.StoreID != storeID {
+				return postgres.ErrNotFound
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO carrier_city_rules (store_id, city_id, account_id) VALUES ($1, $2, $3)`, storeID, r.CityId, acc.ID); err != nil {
+				return err
+			}
+			resp.Rules = append(resp.Rules, &leadifyv1.CarrierCityRule{CityId: r.CityId, AccountId: acc.ID.String()})
+		}
+		return audit.Write(ctx, tx, audit.Entry{Actor: a.UserID, Store: storeID, Action: "carrier_city_rules.set", TargetType: "store",
+			TargetID: storeID.String(), Summary: map[string]any{"rules": len(req.Msg.Rules)}})
+	})
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
 	}
 	return connect.NewResponse(resp), nil
 }

@@ -75,10 +75,24 @@ func TestCarrierAccountsAndParcels(t *testing.T) {
 	}
 	_, err = ten.Agent.Carriers.CreateParcels(ctx, connect.NewRequest(&leadifyv1.CreateParcelsRequest{StoreId: ten.StoreID.String(), LeadIds: ids}))
 	require.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "agents do not create parcels by default")
+	// Casablanca goes to a second account by a per-city rule.
+	fake2 := ameextest.NewServer(t, ameextest.Options{MissingCodeRate: -1})
+	second, err := c.CreateCarrierAccount(ctx, connect.NewRequest(&leadifyv1.CreateCarrierAccountRequest{StoreId: ten.StoreID.String(), Carrier: "ameex",
+		Label: "Ameex Casa 2", Credentials: &leadifyv1.CarrierCredentials{BaseUrl: fake2.URL, ApiId: "test-id", ApiKey: "test-key"}}))
+	require.NoError(t, err)
+	_, err = c.SetCarrierCityRules(ctx, connect.NewRequest(&leadifyv1.SetCarrierCityRulesRequest{StoreId: ten.StoreID.String(),
+		Rules: []*leadifyv1.CarrierCityRule{{CityId: "atlantis", AccountId: second.Msg.Account.Id}}}))
+	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+	rules, err := c.SetCarrierCityRules(ctx, connect.NewRequest(&leadifyv1.SetCarrierCityRulesRequest{StoreId: ten.StoreID.String(),
+		Rules: []*leadifyv1.CarrierCityRule{{CityId: "casablanca", AccountId: second.Msg.Account.Id}}}))
+	require.NoError(t, err)
+	require.Len(t, rules.Msg.Rules, 1)
+
 	enq, err := c.CreateParcels(ctx, connect.NewRequest(&leadifyv1.CreateParcelsRequest{StoreId: ten.StoreID.String(), LeadIds: ids}))
 	require.NoError(t, err)
 	require.EqualValues(t, 5, enq.Msg.Enqueued)
-	require.Eventually(t, func() bool { return len(fake.Sim.All()) == 5 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(fake2.Sim.All()) == 5 }, 20*time.Second, 20*time.Millisecond)
+	require.Empty(t, fake.Sim.All(), "the seeded leads are in Casablanca: the rule wins over the default")
 
 	// An unreadable webhook is stored, goes dead, is listed for admins and
 	// can be replayed.

@@ -55,6 +55,10 @@ var carriersCases = map[string]isolationCase{
 	"/leadify.v1.CarrierService/TestCarrierConnection": {wantDenied: true, call: func(_ context.Context, as *servertest.Clients, b *fixtureB) (proto.Message, error) {
 		return unary(as.Carriers.TestCarrierConnection, &leadifyv1.TestCarrierConnectionRequest{AccountId: canaryAccount(b)})
 	}},
+	"/leadify.v1.CarrierService/SetCarrierCityRules": {wantDenied: true, call: func(_ context.Context, as *servertest.Clients, b *fixtureB) (proto.Message, error) {
+		return unary(as.Carriers.SetCarrierCityRules, &leadifyv1.SetCarrierCityRulesRequest{StoreId: b.StoreID.String(),
+			Rules: []*leadifyv1.CarrierCityRule{{CityId: "casablanca", AccountId: canaryAccount(b)}}})
+	}},
 	"/leadify.v1.CarrierService/CreateParcels": {wantDenied: true, call: func(_ context.Context, as *servertest.Clients, b *fixtureB) (proto.Message, error) {
 		return unary(as.Carriers.CreateParcels, &leadifyv1.CreateParcelsRequest{StoreId: b.StoreID.String(), LeadIds: []string{b.Leads[0].String()},
 			AccountId: canaryAccount(b)})

@@ -161,7 +161,7 @@ WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE`, args.Store, 
 		if fresh || creation == CreationFailed {
 			if args.Account != uuid.Nil {
 				accountID = args.Account
-			} else if accountID, err = defaultAccount(ctx, w.Tx, args.Store); err != nil {
+			} else if accountID, err = chooseAccount(ctx, w.Tx, args.Store, l.CityID); err != nil {
 				return err
 			}
 		}
@@ -205,9 +205,19 @@ VALUES ($1, $2, $3, $4, $4, $5, $6, $7, 'created', 'calling', 1, $8, $9)`, args.
 	return pc, err
 }
 
-// defaultAccount picks the store's account for its default carrier, or its
-// only account.
-func defaultAccount(ctx context.Context, tx *postgres.Tx, store uuid.UUID) (uuid.UUID, error) {
+// chooseAccount picks the account the store's rules give for the city: a
+// per-city override, else the account of the store's default carrier, else
+// its first account.
+func chooseAccount(ctx context.Context, tx *postgres.Tx, store uuid.UUID, cityID string) (uuid.UUID, error) {
+	var override uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT r.account_id FROM carrier_city_rules r JOIN carrier_accounts a ON a.id = r.account_id AND a.deleted_at IS NULL
+WHERE r.store_id = $1 AND r.city_id = $2`, store, cityID).Scan(&override)
+	if err == nil {
+		return override, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, err
+	}
 	rows, err := tx.Query(ctx, `SELECT a.id FROM carrier_accounts a JOIN stores s ON s.id = a.store_id
 WHERE a.store_id = $1 AND a.deleted_at IS NULL ORDER BY (a.carrier = s.default_carrier) DESC, a.created_at, a.id LIMIT 2`, store)
 	if err != nil {

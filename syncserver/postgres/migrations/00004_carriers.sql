@@ -98,6 +98,17 @@ CREATE POLICY parcel_events_isolation ON parcel_events USING (app_can_see_store(
 ALTER TABLE webhook_inbox ENABLE ROW LEVEL SECURITY;
 CREATE POLICY webhook_inbox_isolation ON webhook_inbox USING (app_can_see_store(store_id));
 
+-- Per-city overrides of the store's default carrier: leads of city_id (a
+-- canonical city id) go to account_id.
+CREATE TABLE carrier_city_rules (
+  store_id    uuid NOT NULL REFERENCES stores (id),
+  city_id     text NOT NULL,
+  account_id  uuid NOT NULL REFERENCES carrier_accounts (id),
+  PRIMARY KEY (store_id, city_id)
+);
+ALTER TABLE carrier_city_rules ENABLE ROW LEVEL SECURITY;
+CREATE POLICY carrier_city_rules_isolation ON carrier_city_rules USING (app_can_see_store(store_id));
+
 -- +goose Down
-DROP TABLE webhook_inbox, parcel_events, parcels;
+DROP TABLE carrier_city_rules, webhook_inbox, parcel_events, parcels;
 ALTER TABLE carrier_accounts DROP COLUMN webhook_token_hash, DROP COLUMN concurrency, DROP COLUMN deleted_at;

@@ -643,6 +643,154 @@ func (x *TestCarrierConnectionResponse) GetMessage() string {
 	return ""
 }
 
+type CarrierCityRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CityId        string                 `protobuf:"bytes,1,opt,name=city_id,json=cityId,proto3" json:"city_id,omitempty"` // canonical city id, e.g. "el-jadida"
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CarrierCityRule) Reset() {
+	*x = CarrierCityRule{}
+	mi := &file_leadify_v1_carriers_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CarrierCityRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CarrierCityRule) ProtoMessage() {}
+
+func (x *CarrierCityRule) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_carriers_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CarrierCityRule.ProtoReflect.Descriptor instead.
+func (*CarrierCityRule) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CarrierCityRule) GetCityId() string {
+	if x != nil {
+		return x.CityId
+	}
+	return ""
+}
+
+func (x *CarrierCityRule) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+type SetCarrierCityRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Rules         []*CarrierCityRule     `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCarrierCityRulesRequest) Reset() {
+	*x = SetCarrierCityRulesRequest{}
+	mi := &file_leadify_v1_carriers_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCarrierCityRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCarrierCityRulesRequest) ProtoMessage() {}
+
+func (x *SetCarrierCityRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_carriers_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCarrierCityRulesRequest.ProtoReflect.Descriptor instead.
+func (*SetCarrierCityRulesRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetCarrierCityRulesRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *SetCarrierCityRulesRequest) GetRules() []*CarrierCityRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+type SetCarrierCityRulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rules         []*CarrierCityRule     `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCarrierCityRulesResponse) Reset() {
+	*x = SetCarrierCityRulesResponse{}
+	mi := &file_leadify_v1_carriers_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCarrierCityRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCarrierCityRulesResponse) ProtoMessage() {}
+
+func (x *SetCarrierCityRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_carriers_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCarrierCityRulesResponse.ProtoReflect.Descriptor instead.
+func (*SetCarrierCityRulesResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetCarrierCityRulesResponse) GetRules() []*CarrierCityRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
 type CreateParcelsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
@@ -654,7 +802,7 @@ type CreateParcelsRequest struct {
 
 func (x *CreateParcelsRequest) Reset() {
 	*x = CreateParcelsRequest{}
-	mi := &file_leadify_v1_carriers_proto_msgTypes[10]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +814,7 @@ func (x *CreateParcelsRequest) String() string {
 func (*CreateParcelsRequest) ProtoMessage() {}
 
 func (x *CreateParcelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_carriers_proto_msgTypes[10]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +827,7 @@ func (x *CreateParcelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateParcelsRequest.ProtoReflect.Descriptor instead.
 func (*CreateParcelsRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{10}
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateParcelsRequest) GetStoreId() string {
@@ -712,7 +860,7 @@ type CreateParcelsResponse struct {
 
 func (x *CreateParcelsResponse) Reset() {
 	*x = CreateParcelsResponse{}
-	mi := &file_leadify_v1_carriers_proto_msgTypes[11]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +872,7 @@ func (x *CreateParcelsResponse) String() string {
 func (*CreateParcelsResponse) ProtoMessage() {}
 
 func (x *CreateParcelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_carriers_proto_msgTypes[11]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +885,7 @@ func (x *CreateParcelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateParcelsResponse.ProtoReflect.Descriptor instead.
 func (*CreateParcelsResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{11}
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateParcelsResponse) GetEnqueued() int32 {
@@ -764,7 +912,7 @@ type DeadWebhook struct {
 
 func (x *DeadWebhook) Reset() {
 	*x = DeadWebhook{}
-	mi := &file_leadify_v1_carriers_proto_msgTypes[12]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +924,7 @@ func (x *DeadWebhook) String() string {
 func (*DeadWebhook) ProtoMessage() {}
 
 func (x *DeadWebhook) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_carriers_proto_msgTypes[12]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +937,7 @@ func (x *DeadWebhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadWebhook.ProtoReflect.Descriptor instead.
 func (*DeadWebhook) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{12}
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeadWebhook) GetId() string {
@@ -864,7 +1012,7 @@ type ListDeadWebhooksRequest struct {
 
 func (x *ListDeadWebhooksRequest) Reset() {
 	*x = ListDeadWebhooksRequest{}
-	mi := &file_leadify_v1_carriers_proto_msgTypes[13]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1024,7 @@ func (x *ListDeadWebhooksRequest) String() string {
 func (*ListDeadWebhooksRequest) ProtoMessage() {}
 
 func (x *ListDeadWebhooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_carriers_proto_msgTypes[13]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1037,7 @@ func (x *ListDeadWebhooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadWebhooksRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadWebhooksRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{13}
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDeadWebhooksRequest) GetLimit() int32 {
@@ -908,7 +1056,7 @@ type ListDeadWebhooksResponse struct {
 
 func (x *ListDeadWebhooksResponse) Reset() {
 	*x = ListDeadWebhooksResponse{}
-	mi := &file_leadify_v1_carriers_proto_msgTypes[14]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1068,7 @@ func (x *ListDeadWebhooksResponse) String() string {
 func (*ListDeadWebhooksResponse) ProtoMessage() {}
 
 func (x *ListDeadWebhooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_carriers_proto_msgTypes[14]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1081,7 @@ func (x *ListDeadWebhooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadWebhooksResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadWebhooksResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{14}
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListDeadWebhooksResponse) GetWebhooks() []*DeadWebhook {
@@ -953,7 +1101,7 @@ type ReplayWebhookRequest struct {
 
 func (x *ReplayWebhookRequest) Reset() {
 	*x = ReplayWebhookRequest{}
-	mi := &file_leadify_v1_carriers_proto_msgTypes[15]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1113,7 @@ func (x *ReplayWebhookRequest) String() string {
 func (*ReplayWebhookRequest) ProtoMessage() {}
 
 func (x *ReplayWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_carriers_proto_msgTypes[15]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1126,7 @@ func (x *ReplayWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookRequest.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{15}
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReplayWebhookRequest) GetStoreId() string {
@@ -1003,7 +1151,7 @@ type ReplayWebhookResponse struct {
 
 func (x *ReplayWebhookResponse) Reset() {
 	*x = ReplayWebhookResponse{}
-	mi := &file_leadify_v1_carriers_proto_msgTypes[16]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1163,7 @@ func (x *ReplayWebhookResponse) String() string {
 func (*ReplayWebhookResponse) ProtoMessage() {}
 
 func (x *ReplayWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_carriers_proto_msgTypes[16]
+	mi := &file_leadify_v1_carriers_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1176,7 @@ func (x *ReplayWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookResponse.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{16}
+	return file_leadify_v1_carriers_proto_rawDescGZIP(), []int{19}
 }
 
 var File_leadify_v1_carriers_proto protoreflect.FileDescriptor
@@ -1083,7 +1231,16 @@ const file_leadify_v1_carriers_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"I\n" +
 	"\x1dTestCarrierConnectionResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"k\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"I\n" +
+	"\x0fCarrierCityRule\x12\x17\n" +
+	"\acity_id\x18\x01 \x01(\tR\x06cityId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"j\n" +
+	"\x1aSetCarrierCityRulesRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x121\n" +
+	"\x05rules\x18\x02 \x03(\v2\x1b.leadify.v1.CarrierCityRuleR\x05rules\"P\n" +
+	"\x1bSetCarrierCityRulesResponse\x121\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1b.leadify.v1.CarrierCityRuleR\x05rules\"k\n" +
 	"\x14CreateParcelsRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x19\n" +
 	"\blead_ids\x18\x02 \x03(\tR\aleadIds\x12\x1d\n" +
@@ -1112,12 +1269,13 @@ const file_leadify_v1_carriers_proto_rawDesc = "" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x1d\n" +
 	"\n" +
 	"webhook_id\x18\x02 \x01(\tR\twebhookId\"\x17\n" +
-	"\x15ReplayWebhookResponse2\xc7\x05\n" +
+	"\x15ReplayWebhookResponse2\xaf\x06\n" +
 	"\x0eCarrierService\x12i\n" +
 	"\x14CreateCarrierAccount\x12'.leadify.v1.CreateCarrierAccountRequest\x1a(.leadify.v1.CreateCarrierAccountResponse\x12i\n" +
 	"\x14UpdateCarrierAccount\x12'.leadify.v1.UpdateCarrierAccountRequest\x1a(.leadify.v1.UpdateCarrierAccountResponse\x12f\n" +
 	"\x13ListCarrierAccounts\x12&.leadify.v1.ListCarrierAccountsRequest\x1a'.leadify.v1.ListCarrierAccountsResponse\x12l\n" +
-	"\x15TestCarrierConnection\x12(.leadify.v1.TestCarrierConnectionRequest\x1a).leadify.v1.TestCarrierConnectionResponse\x12T\n" +
+	"\x15TestCarrierConnection\x12(.leadify.v1.TestCarrierConnectionRequest\x1a).leadify.v1.TestCarrierConnectionResponse\x12f\n" +
+	"\x13SetCarrierCityRules\x12&.leadify.v1.SetCarrierCityRulesRequest\x1a'.leadify.v1.SetCarrierCityRulesResponse\x12T\n" +
 	"\rCreateParcels\x12 .leadify.v1.CreateParcelsRequest\x1a!.leadify.v1.CreateParcelsResponse\x12]\n" +
 	"\x10ListDeadWebhooks\x12#.leadify.v1.ListDeadWebhooksRequest\x1a$.leadify.v1.ListDeadWebhooksResponse\x12T\n" +
 	"\rReplayWebhook\x12 .leadify.v1.ReplayWebhookRequest\x1a!.leadify.v1.ReplayWebhookResponseB\xa3\x01\n" +
@@ -1137,7 +1295,7 @@ func file_leadify_v1_carriers_proto_rawDescGZIP() []byte {
 	return file_leadify_v1_carriers_proto_rawDescData
 }
 
-var file_leadify_v1_carriers_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_leadify_v1_carriers_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_leadify_v1_carriers_proto_goTypes = []any{
 	(*CarrierCredentials)(nil),            // 0: leadify.v1.CarrierCredentials
 	(*CarrierAccount)(nil),                // 1: leadify.v1.CarrierAccount
@@ -1149,43 +1307,50 @@ var file_leadify_v1_carriers_proto_goTypes = []any{
 	(*ListCarrierAccountsResponse)(nil),   // 7: leadify.v1.ListCarrierAccountsResponse
 	(*TestCarrierConnectionRequest)(nil),  // 8: leadify.v1.TestCarrierConnectionRequest
 	(*TestCarrierConnectionResponse)(nil), // 9: leadify.v1.TestCarrierConnectionResponse
-	(*CreateParcelsRequest)(nil),          // 10: leadify.v1.CreateParcelsRequest
-	(*CreateParcelsResponse)(nil),         // 11: leadify.v1.CreateParcelsResponse
-	(*DeadWebhook)(nil),                   // 12: leadify.v1.DeadWebhook
-	(*ListDeadWebhooksRequest)(nil),       // 13: leadify.v1.ListDeadWebhooksRequest
-	(*ListDeadWebhooksResponse)(nil),      // 14: leadify.v1.ListDeadWebhooksResponse
-	(*ReplayWebhookRequest)(nil),          // 15: leadify.v1.ReplayWebhookRequest
-	(*ReplayWebhookResponse)(nil),         // 16: leadify.v1.ReplayWebhookResponse
-	(*timestamppb.Timestamp)(nil),         // 17: google.protobuf.Timestamp
+	(*CarrierCityRule)(nil),               // 10: leadify.v1.CarrierCityRule
+	(*SetCarrierCityRulesRequest)(nil),    // 11: leadify.v1.SetCarrierCityRulesRequest
+	(*SetCarrierCityRulesResponse)(nil),   // 12: leadify.v1.SetCarrierCityRulesResponse
+	(*CreateParcelsRequest)(nil),          // 13: leadify.v1.CreateParcelsRequest
+	(*CreateParcelsResponse)(nil),         // 14: leadify.v1.CreateParcelsResponse
+	(*DeadWebhook)(nil),                   // 15: leadify.v1.DeadWebhook
+	(*ListDeadWebhooksRequest)(nil),       // 16: leadify.v1.ListDeadWebhooksRequest
+	(*ListDeadWebhooksResponse)(nil),      // 17: leadify.v1.ListDeadWebhooksResponse
+	(*ReplayWebhookRequest)(nil),          // 18: leadify.v1.ReplayWebhookRequest
+	(*ReplayWebhookResponse)(nil),         // 19: leadify.v1.ReplayWebhookResponse
+	(*timestamppb.Timestamp)(nil),         // 20: google.protobuf.Timestamp
 }
 var file_leadify_v1_carriers_proto_depIdxs = []int32{
-	17, // 0: leadify.v1.CarrierAccount.created_at:type_name -> google.protobuf.Timestamp
+	20, // 0: leadify.v1.CarrierAccount.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: leadify.v1.CreateCarrierAccountRequest.credentials:type_name -> leadify.v1.CarrierCredentials
 	1,  // 2: leadify.v1.CreateCarrierAccountResponse.account:type_name -> leadify.v1.CarrierAccount
 	0,  // 3: leadify.v1.UpdateCarrierAccountRequest.credentials:type_name -> leadify.v1.CarrierCredentials
 	1,  // 4: leadify.v1.UpdateCarrierAccountResponse.account:type_name -> leadify.v1.CarrierAccount
 	1,  // 5: leadify.v1.ListCarrierAccountsResponse.accounts:type_name -> leadify.v1.CarrierAccount
-	17, // 6: leadify.v1.DeadWebhook.received_at:type_name -> google.protobuf.Timestamp
-	12, // 7: leadify.v1.ListDeadWebhooksResponse.webhooks:type_name -> leadify.v1.DeadWebhook
-	2,  // 8: leadify.v1.CarrierService.CreateCarrierAccount:input_type -> leadify.v1.CreateCarrierAccountRequest
-	4,  // 9: leadify.v1.CarrierService.UpdateCarrierAccount:input_type -> leadify.v1.UpdateCarrierAccountRequest
-	6,  // 10: leadify.v1.CarrierService.ListCarrierAccounts:input_type -> leadify.v1.ListCarrierAccountsRequest
-	8,  // 11: leadify.v1.CarrierService.TestCarrierConnection:input_type -> leadify.v1.TestCarrierConnectionRequest
-	10, // 12: leadify.v1.CarrierService.CreateParcels:input_type -> leadify.v1.CreateParcelsRequest
-	13, // 13: leadify.v1.CarrierService.ListDeadWebhooks:input_type -> leadify.v1.ListDeadWebhooksRequest
-	15, // 14: leadify.v1.CarrierService.ReplayWebhook:input_type -> leadify.v1.ReplayWebhookRequest
-	3,  // 15: leadify.v1.CarrierService.CreateCarrierAccount:output_type -> leadify.v1.CreateCarrierAccountResponse
-	5,  // 16: leadify.v1.CarrierService.UpdateCarrierAccount:output_type -> leadify.v1.UpdateCarrierAccountResponse
-	7,  // 17: leadify.v1.CarrierService.ListCarrierAccounts:output_type -> leadify.v1.ListCarrierAccountsResponse
-	9,  // 18: leadify.v1.CarrierService.TestCarrierConnection:output_type -> leadify.v1.TestCarrierConnectionResponse
-	11, // 19: leadify.v1.CarrierService.CreateParcels:output_type -> leadify.v1.CreateParcelsResponse
-	14, // 20: leadify.v1.CarrierService.ListDeadWebhooks:output_type -> leadify.v1.ListDeadWebhooksResponse
-	16, // 21: leadify.v1.CarrierService.ReplayWebhook:output_type -> leadify.v1.ReplayWebhookResponse
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 6: leadify.v1.SetCarrierCityRulesRequest.rules:type_name -> leadify.v1.CarrierCityRule
+	10, // 7: leadify.v1.SetCarrierCityRulesResponse.rules:type_name -> leadify.v1.CarrierCityRule
+	20, // 8: leadify.v1.DeadWebhook.received_at:type_name -> google.protobuf.Timestamp
+	15, // 9: leadify.v1.ListDeadWebhooksResponse.webhooks:type_name -> leadify.v1.DeadWebhook
+	2,  // 10: leadify.v1.CarrierService.CreateCarrierAccount:input_type -> leadify.v1.CreateCarrierAccountRequest
+	4,  // 11: leadify.v1.CarrierService.UpdateCarrierAccount:input_type -> leadify.v1.UpdateCarrierAccountRequest
+	6,  // 12: leadify.v1.CarrierService.ListCarrierAccounts:input_type -> leadify.v1.ListCarrierAccountsRequest
+	8,  // 13: leadify.v1.CarrierService.TestCarrierConnection:input_type -> leadify.v1.TestCarrierConnectionRequest
+	11, // 14: leadify.v1.CarrierService.SetCarrierCityRules:input_type -> leadify.v1.SetCarrierCityRulesRequest
+	13, // 15: leadify.v1.CarrierService.CreateParcels:input_type -> leadify.v1.CreateParcelsRequest
+	16, // 16: leadify.v1.CarrierService.ListDeadWebhooks:input_type -> leadify.v1.ListDeadWebhooksRequest
+	18, // 17: leadify.v1.CarrierService.ReplayWebhook:input_type -> leadify.v1.ReplayWebhookRequest
+	3,  // 18: leadify.v1.CarrierService.CreateCarrierAccount:output_type -> leadify.v1.CreateCarrierAccountResponse
+	5,  // 19: leadify.v1.CarrierService.UpdateCarrierAccount:output_type -> leadify.v1.UpdateCarrierAccountResponse
+	7,  // 20: leadify.v1.CarrierService.ListCarrierAccounts:output_type -> leadify.v1.ListCarrierAccountsResponse
+	9,  // 21: leadify.v1.CarrierService.TestCarrierConnection:output_type -> leadify.v1.TestCarrierConnectionResponse
+	12, // 22: leadify.v1.CarrierService.SetCarrierCityRules:output_type -> leadify.v1.SetCarrierCityRulesResponse
+	14, // 23: leadify.v1.CarrierService.CreateParcels:output_type -> leadify.v1.CreateParcelsResponse
+	17, // 24: leadify.v1.CarrierService.ListDeadWebhooks:output_type -> leadify.v1.ListDeadWebhooksResponse
+	19, // 25: leadify.v1.CarrierService.ReplayWebhook:output_type -> leadify.v1.ReplayWebhookResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_carriers_proto_init() }
@@ -1199,7 +1364,7 @@ func file_leadify_v1_carriers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadify_v1_carriers_proto_rawDesc), len(file_leadify_v1_carriers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -45,6 +45,9 @@ const (
 	// CarrierServiceTestCarrierConnectionProcedure is the fully-qualified name of the CarrierService's
 	// TestCarrierConnection RPC.
 	CarrierServiceTestCarrierConnectionProcedure = "/leadify.v1.CarrierService/TestCarrierConnection"
+	// CarrierServiceSetCarrierCityRulesProcedure is the fully-qualified name of the CarrierService's
+	// SetCarrierCityRules RPC.
+	CarrierServiceSetCarrierCityRulesProcedure = "/leadify.v1.CarrierService/SetCarrierCityRules"
 	// CarrierServiceCreateParcelsProcedure is the fully-qualified name of the CarrierService's
 	// CreateParcels RPC.
 	CarrierServiceCreateParcelsProcedure = "/leadify.v1.CarrierService/CreateParcels"
@@ -70,6 +73,9 @@ type CarrierServiceClient interface {
 	// TestCarrierConnection makes the carrier's cheapest authenticated call
 	// with the account's credentials.
 	TestCarrierConnection(context.Context, *connect.Request[v1.TestCarrierConnectionRequest]) (*connect.Response[v1.TestCarrierConnectionResponse], error)
+	// SetCarrierCityRules replaces a store's per-city carrier overrides: leads
+	// of a listed city go to its account instead of the default carrier's.
+	SetCarrierCityRules(context.Context, *connect.Request[v1.SetCarrierCityRulesRequest]) (*connect.Response[v1.SetCarrierCityRulesResponse], error)
 	// CreateParcels enqueues parcel creation for confirmed leads of a store.
 	CreateParcels(context.Context, *connect.Request[v1.CreateParcelsRequest]) (*connect.Response[v1.CreateParcelsResponse], error)
 	// ListDeadWebhooks lists carrier webhooks processing gave up on. Admins only.
@@ -113,6 +119,12 @@ func NewCarrierServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(carrierServiceMethods.ByName("TestCarrierConnection")),
 			connect.WithClientOptions(opts...),
 		),
+		setCarrierCityRules: connect.NewClient[v1.SetCarrierCityRulesRequest, v1.SetCarrierCityRulesResponse](
+			httpClient,
+			baseURL+CarrierServiceSetCarrierCityRulesProcedure,
+			connect.WithSchema(carrierServiceMethods.ByName("SetCarrierCityRules")),
+			connect.WithClientOptions(opts...),
+		),
 		createParcels: connect.NewClient[v1.CreateParcelsRequest, v1.CreateParcelsResponse](
 			httpClient,
 			baseURL+CarrierServiceCreateParcelsProcedure,
@@ -140,6 +152,7 @@ type carrierServiceClient struct {
 	updateCarrierAccount  *connect.Client[v1.UpdateCarrierAccountRequest, v1.UpdateCarrierAccountResponse]
 	listCarrierAccounts   *connect.Client[v1.ListCarrierAccountsRequest, v1.ListCarrierAccountsResponse]
 	testCarrierConnection *connect.Client[v1.TestCarrierConnectionRequest, v1.TestCarrierConnectionResponse]
+	setCarrierCityRules   *connect.Client[v1.SetCarrierCityRulesRequest, v1.SetCarrierCityRulesResponse]
 	createParcels         *connect.Client[v1.CreateParcelsRequest, v1.CreateParcelsResponse]
 	listDeadWebhooks      *connect.Client[v1.ListDeadWebhooksRequest, v1.ListDeadWebhooksResponse]
 	replayWebhook         *connect.Client[v1.ReplayWebhookRequest, v1.ReplayWebhookResponse]
@@ -163,6 +176,11 @@ func (c *carrierServiceClient) ListCarrierAccounts(ctx context.Context, req *con
 // TestCarrierConnection calls leadify.v1.CarrierService.TestCarrierConnection.
 func (c *carrierServiceClient) TestCarrierConnection(ctx context.Context, req *connect.Request[v1.TestCarrierConnectionRequest]) (*connect.Response[v1.TestCarrierConnectionResponse], error) {
 	return c.testCarrierConnection.CallUnary(ctx, req)
+}
+
+// SetCarrierCityRules calls leadify.v1.CarrierService.SetCarrierCityRules.
+func (c *carrierServiceClient) SetCarrierCityRules(ctx context.Context, req *connect.Request[v1.SetCarrierCityRulesRequest]) (*connect.Response[v1.SetCarrierCityRulesResponse], error) {
+	return c.setCarrierCityRules.CallUnary(ctx, req)
 }
 
 // CreateParcels calls leadify.v1.CarrierService.CreateParcels.
@@ -194,6 +212,9 @@ type CarrierServiceHandler interface {
 	// TestCarrierConnection makes the carrier's cheapest authenticated call
 	// with the account's credentials.
 	TestCarrierConnection(context.Context, *connect.Request[v1.TestCarrierConnectionRequest]) (*connect.Response[v1.TestCarrierConnectionResponse], error)
+	// SetCarrierCityRules replaces a store's per-city carrier overrides: leads
+	// of a listed city go to its account instead of the default carrier's.
+	SetCarrierCityRules(context.Context, *connect.Request[v1.SetCarrierCityRulesRequest]) (*connect.Response[v1.SetCarrierCityRulesResponse], error)
 	// CreateParcels enqueues parcel creation for confirmed leads of a store.
 	CreateParcels(context.Context, *connect.Request[v1.CreateParcelsRequest]) (*connect.Response[v1.CreateParcelsResponse], error)
 	// ListDeadWebhooks lists carrier webhooks processing gave up on. Admins only.
@@ -233,6 +254,12 @@ func NewCarrierServiceHandler(svc CarrierServiceHandler, opts ...connect.Handler
 		connect.WithSchema(carrierServiceMethods.ByName("TestCarrierConnection")),
 		connect.WithHandlerOptions(opts...),
 	)
+	carrierServiceSetCarrierCityRulesHandler := connect.NewUnaryHandler(
+		CarrierServiceSetCarrierCityRulesProcedure,
+		svc.SetCarrierCityRules,
+		connect.WithSchema(carrierServiceMethods.ByName("SetCarrierCityRules")),
+		connect.WithHandlerOptions(opts...),
+	)
 	carrierServiceCreateParcelsHandler := connect.NewUnaryHandler(
 		CarrierServiceCreateParcelsProcedure,
 		svc.CreateParcels,
@@ -261,6 +288,8 @@ func NewCarrierServiceHandler(svc CarrierServiceHandler, opts ...connect.Handler
 			carrierServiceListCarrierAccountsHandler.ServeHTTP(w, r)
 		case CarrierServiceTestCarrierConnectionProcedure:
 			carrierServiceTestCarrierConnectionHandler.ServeHTTP(w, r)
+		case CarrierServiceSetCarrierCityRulesProcedure:
+			carrierServiceSetCarrierCityRulesHandler.ServeHTTP(w, r)
 		case CarrierServiceCreateParcelsProcedure:
 			carrierServiceCreateParcelsHandler.ServeHTTP(w, r)
 		case CarrierServiceListDeadWebhooksProcedure:
@@ -290,6 +319,10 @@ func (UnimplementedCarrierServiceHandler) ListCarrierAccounts(context.Context, *
 
 func (UnimplementedCarrierServiceHandler) TestCarrierConnection(context.Context, *connect.Request[v1.TestCarrierConnectionRequest]) (*connect.Response[v1.TestCarrierConnectionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.CarrierService.TestCarrierConnection is not implemented"))
+}
+
+func (UnimplementedCarrierServiceHandler) SetCarrierCityRules(context.Context, *connect.Request[v1.SetCarrierCityRulesRequest]) (*connect.Response[v1.SetCarrierCityRulesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.CarrierService.SetCarrierCityRules is not implemented"))
 }
 
 func (UnimplementedCarrierServiceHandler) CreateParcels(context.Context, *connect.Request[v1.CreateParcelsRequest]) (*connect.Response[v1.CreateParcelsResponse], error) {
