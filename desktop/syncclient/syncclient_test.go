@@ -16,6 +16,7 @@ import (
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/shared/lead"
 	"github.com/leadify/leadify/shared/mutation"
+	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
 )
 
@@ -370,4 +371,27 @@ func TestRunFollowsPokes(t *testing.T) {
 		return ok && l.Status == lead.StatusConfirmed
 	}, 20*time.Second, 20*time.Millisecond)
 	require.True(t, b.status().Online)
+}
+
+// A server that lost mutations the replica already settled asks to resend
+// from a gap the outbox cannot fill: Push says so instead of skipping ids.
+func TestPushReportsAGapItCannotFill(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "gap")
+	ids := env.SeedLeads(tn.StoreID, 1, "Gap")
+	r := newReplica(t, env, tn.Seller, 0)
+	r.sync()
+	r.do(tn.StoreID, &mutation.AddNote{Lead: ids[0], EventID: uuid.New(), Note: "first"})
+	r.sync()
+	client, err := r.db.ClientID(t.Context())
+	require.NoError(t, err)
+	env.InStore(func(tx *postgres.Tx) error {
+		_, err := tx.Exec(t.Context(), `UPDATE sync_clients SET last_mutation_id = 0 WHERE client_id = $1`, client)
+		return err
+	}, tn.StoreID)
+	r.do(tn.StoreID, &mutation.AddNote{Lead: ids[0], EventID: uuid.New(), Note: "second"})
+	err = r.c.Push(t.Context())
+	require.ErrorContains(t, err, "no longer holds")
+	require.Equal(t, 1, r.status().Pending, "the unsent mutation stays queued")
 }
