@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/leadify/leadify/syncserver/postgres"
@@ -178,6 +179,57 @@ JOIN users u ON u.id = se.owner_user_id WHERE s.id = $1`, store).Scan(&to)
 			return err
 		}
 		_, err = w.Tx.Exec(ctx, `UPDATE invoices SET emailed_at = now(), version = $3 WHERE store_id = $1 AND id = $2`, store, id, v)
+		return err
+	})
+}
+
+// CommissionSweepArgs enqueues a commission run for every store: the current
+// month, and the previous one during the first days of a month (late
+// deliveries).
+type CommissionSweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (CommissionSweepArgs) Kind() string { return "billing.commission_sweep" }
+
+// CommissionSweepWorker works CommissionSweepArgs.
+type CommissionSweepWorker struct {
+	river.WorkerDefaults[CommissionSweepArgs]
+	Pool *pgxpool.Pool
+	Now  func() time.Time
+}
+
+// Work enqueues the runs, unique per store and month.
+func (w *CommissionSweepWorker) Work(ctx context.Context, _ *river.Job[CommissionSweepArgs]) error {
+	now := time.Now()
+	if w.Now != nil {
+		now = w.Now()
+	}
+	months := []time.Time{now}
+	if now.UTC().Day() <= 3 {
+		months = append(months, now.AddDate(0, -1, 0))
+	}
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	return postgres.InTx(ctx, w.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM stores WHERE deleted_at IS NULL ORDER BY id`)
+		if err != nil {
+			return fmt.Errorf("list stores: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			return fmt.Errorf("list stores: %w", err)
+		}
+		var jobs []river.InsertManyParams
+		for _, id := range ids {
+			for _, m := range months {
+				from, _ := MonthOf(m)
+				jobs = append(jobs, river.InsertManyParams{Args: CommissionRunArgs{Store: id, Month: from},
+					InsertOpts: &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Hour}}})
+			}
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		_, err = client.InsertManyTx(ctx, tx.Tx, jobs)
 		return err
 	})
 }

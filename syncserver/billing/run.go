@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leadify/leadify/shared/commission"
+	"github.com/leadify/leadify/shared/money"
 	"github.com/leadify/leadify/shared/parcel"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/syncer"
@@ -190,4 +191,52 @@ func (e *evaluator) rows(dst []entryRow, p DeliveredParcel) ([]entryRow, error) 
 		}
 	}
 	return dst, nil
+}
+
+// Preview is what one rule would have paid over a month.
+type Preview struct {
+	Parcels int
+	Entries int
+	Total   money.Amount
+	Sample  []commission.Entry // the first 20 entries
+}
+
+// Preview evaluates rule alone over the store's parcels of the month
+// containing month, writing nothing. Fails with commission.ErrInvalid for an
+// invalid rule, money.ErrOverflow if the total does not fit.
+func (r *Runner) Preview(ctx context.Context, store uuid.UUID, rule commission.Rule, month time.Time) (Preview, error) {
+	if err := rule.Validate(); err != nil {
+		return Preview{}, err
+	}
+	if _, err := uuid.Parse(rule.ID); err != nil {
+		return Preview{}, fmt.Errorf("%w: id: %q is not a uuid", commission.ErrInvalid, rule.ID)
+	}
+	from, to := MonthOf(month)
+	ev, err := newEvaluator([]commission.Rule{rule}, from, to)
+	if err != nil {
+		return Preview{}, err
+	}
+	var p Preview
+	var rows []entryRow
+	err = r.Source.Parcels(ctx, store, from, to, func(dp DeliveredParcel) error {
+		p.Parcels++
+		var err error
+		if rows, err = ev.rows(rows[:0], dp); err != nil {
+			return err
+		}
+		for _, row := range rows {
+			if row.Kind != commission.KindEarn || failed(dp.Status) {
+				continue
+			}
+			p.Entries++
+			if p.Total, err = p.Total.Add(row.Entry.Amount); err != nil {
+				return err
+			}
+			if len(p.Sample) < 20 {
+				p.Sample = append(p.Sample, row.Entry)
+			}
+		}
+		return nil
+	})
+	return p, err
 }

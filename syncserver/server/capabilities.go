@@ -28,6 +28,7 @@ var capabilities = []capability{
 	syncCapability,
 	intakeCapability,
 	carriersCapability,
+	billingCapability,
 }
 
 var accountsCapability = capability{

@@ -23,6 +23,7 @@ import (
 
 	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
 	"github.com/leadify/leadify/syncserver/auth"
+	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/secrets"
 	"github.com/leadify/leadify/syncserver/syncer"
@@ -42,6 +43,8 @@ type Config struct {
 	Now func() time.Time
 	// Bugs plants known sync bugs, for the simulation's own tests.
 	Bugs syncer.Bugs
+	// Billing is the invoices' public verification URL and SMTP relay.
+	Billing billing.Config
 }
 
 // Server is one sync-server instance.
@@ -69,6 +72,7 @@ func (s *Server) Config() Config { return s.cfg }
 var PublicProcedures = []string{
 	leadifyv1connect.AuthServiceLoginProcedure,
 	leadifyv1connect.AuthServiceAcceptInvitationProcedure,
+	leadifyv1connect.BillingServiceVerifyInvoiceProcedure,
 }
 
 // New wires a server over pool. Event consumers are subscribed on the returned

@@ -107,6 +107,7 @@ type Clients struct {
 	Sync     leadifyv1connect.SyncServiceClient
 	Intake   leadifyv1connect.IntakeServiceClient
 	Carriers leadifyv1connect.CarrierServiceClient
+	Billing  leadifyv1connect.BillingServiceClient
 }
 
 // Bearer returns an interceptor that sends the token on unary calls and streams.
@@ -145,7 +146,8 @@ func (e *Env) ClientsFor(token string, opts ...connect.ClientOption) *Clients {
 		Accounts: leadifyv1connect.NewAccountsServiceClient(e.HTTP, e.URL, opts...),
 		Sync:     leadifyv1connect.NewSyncServiceClient(e.HTTP, e.URL, opts...),
 		Intake:   leadifyv1connect.NewIntakeServiceClient(e.HTTP, e.URL, opts...),
-		Carriers: leadifyv1connect.NewCarrierServiceClient(e.HTTP, e.URL, opts...)}
+		Carriers: leadifyv1connect.NewCarrierServiceClient(e.HTTP, e.URL, opts...),
+		Billing:  leadifyv1connect.NewBillingServiceClient(e.HTTP, e.URL, opts...)}
 }
 
 // Login signs a user in and returns their clients; it fails the test on error.
