@@ -24,7 +24,7 @@ func (q *Queries) CountStoreSellers(ctx context.Context, db DBTX, storeID uuid.U
 }
 
 const createSeller = `-- name: CreateSeller :one
-INSERT INTO sellers (id, name, owner_user_id) VALUES ($1, $2, $3) RETURNING id, name, owner_user_id, created_at, updated_at
+INSERT INTO sellers (id, name, owner_user_id) VALUES ($1, $2, $3) RETURNING id, name, owner_user_id, created_at, updated_at, duplicate_window_hours
 `
 
 type CreateSellerParams struct {
@@ -42,6 +42,7 @@ func (q *Queries) CreateSeller(ctx context.Context, db DBTX, arg CreateSellerPar
 		&i.OwnerUserID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DuplicateWindowHours,
 	)
 	return i, err
 }
@@ -165,7 +166,7 @@ func (q *Queries) GetMember(ctx context.Context, db DBTX, arg GetMemberParams) (
 }
 
 const getSeller = `-- name: GetSeller :one
-SELECT id, name, owner_user_id, created_at, updated_at FROM sellers WHERE id = $1
+SELECT id, name, owner_user_id, created_at, updated_at, duplicate_window_hours FROM sellers WHERE id = $1
 `
 
 func (q *Queries) GetSeller(ctx context.Context, db DBTX, id uuid.UUID) (Seller, error) {
@@ -177,6 +178,7 @@ func (q *Queries) GetSeller(ctx context.Context, db DBTX, id uuid.UUID) (Seller,
 		&i.OwnerUserID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DuplicateWindowHours,
 	)
 	return i, err
 }
@@ -238,7 +240,7 @@ func (q *Queries) GetStoreForUpdate(ctx context.Context, db DBTX, id uuid.UUID) 
 }
 
 const listAllSellers = `-- name: ListAllSellers :many
-SELECT id, name, owner_user_id, created_at, updated_at FROM sellers ORDER BY name, id
+SELECT id, name, owner_user_id, created_at, updated_at, duplicate_window_hours FROM sellers ORDER BY name, id
 `
 
 func (q *Queries) ListAllSellers(ctx context.Context, db DBTX) ([]Seller, error) {
@@ -256,6 +258,7 @@ func (q *Queries) ListAllSellers(ctx context.Context, db DBTX) ([]Seller, error)
 			&i.OwnerUserID,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.DuplicateWindowHours,
 		); err != nil {
 			return nil, err
 		}
@@ -358,7 +361,7 @@ func (q *Queries) ListMembers(ctx context.Context, db DBTX, storeID uuid.UUID) (
 }
 
 const listSellersOwnedBy = `-- name: ListSellersOwnedBy :many
-SELECT id, name, owner_user_id, created_at, updated_at FROM sellers WHERE owner_user_id = $1 ORDER BY name, id
+SELECT id, name, owner_user_id, created_at, updated_at, duplicate_window_hours FROM sellers WHERE owner_user_id = $1 ORDER BY name, id
 `
 
 func (q *Queries) ListSellersOwnedBy(ctx context.Context, db DBTX, ownerUserID uuid.UUID) ([]Seller, error) {
@@ -376,6 +379,7 @@ func (q *Queries) ListSellersOwnedBy(ctx context.Context, db DBTX, ownerUserID u
 			&i.OwnerUserID,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.DuplicateWindowHours,
 		); err != nil {
 			return nil, err
 		}

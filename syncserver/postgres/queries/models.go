@@ -63,6 +63,16 @@ type CommissionRule struct {
 	CreatedAt time.Time
 }
 
+type Customer struct {
+	SellerID  uuid.UUID
+	PhoneE164 string
+	Name      string
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Orders    int32
+	Refusals  int32
+}
+
 type DomainEvent struct {
 	ID            uuid.UUID
 	StoreID       uuid.UUID
@@ -79,6 +89,59 @@ type EventConsumption struct {
 	EventID    uuid.UUID
 	Consumer   string
 	ConsumedAt time.Time
+}
+
+type IntakeRow struct {
+	StoreID  uuid.UUID
+	SourceID uuid.UUID
+	RowKey   string
+	LeadID   uuid.UUID
+	Checksum []byte
+}
+
+type IntakeRun struct {
+	StoreID    uuid.UUID
+	ID         uuid.UUID
+	SourceID   uuid.UUID
+	State      string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	RowsDone   int32
+	RowsTotal  int32
+	Imported   int32
+	Updated    int32
+	Unchanged  int32
+	Duplicate  int32
+	Rejected   int32
+	Empty      int32
+	Error      string
+}
+
+type IntakeRunRow struct {
+	StoreID uuid.UUID
+	RunID   uuid.UUID
+	RowNum  int32
+	RowKey  string
+	Outcome string
+	Reason  string
+	Detail  string
+	LeadID  *uuid.UUID
+}
+
+type IntakeSource struct {
+	StoreID       uuid.UUID
+	ID            uuid.UUID
+	Kind          string
+	Name          string
+	Mapping       []byte
+	SpreadsheetID string
+	SheetRange    string
+	HeaderRow     int32
+	Credentials   []byte
+	SyncMinutes   int32
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	DeletedAt     *time.Time
 }
 
 type Invoice struct {
@@ -116,6 +179,13 @@ type InvoicePayment struct {
 	Reference string
 	CreatedBy *uuid.UUID
 	CreatedAt time.Time
+}
+
+type InvoiceSigningKey struct {
+	ID            string
+	PublicKey     []byte
+	PrivateSealed string
+	CreatedAt     time.Time
 }
 
 type Lead struct {
@@ -219,11 +289,12 @@ type Rejection struct {
 }
 
 type Seller struct {
-	ID          uuid.UUID
-	Name        string
-	OwnerUserID uuid.UUID
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID                   uuid.UUID
+	Name                 string
+	OwnerUserID          uuid.UUID
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+	DuplicateWindowHours int32
 }
 
 type Session struct {
