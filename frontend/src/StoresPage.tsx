@@ -154,7 +154,8 @@ function StoreCard({ store }: { store: Store }) {
         <div className="card__meta">
           <span className="swatch" style={{ background: store.primaryColor }} title={store.primaryColor} />
           <span className="swatch" style={{ background: store.accentColor }} title={store.accentColor} />
-          <code>{store.id.slice(0, 8)}</code>
+          {/* UUIDv7 ids share their leading timestamp: the tail tells stores apart. */}
+          <code title={store.id}>{store.id.slice(-8)}</code>
         </div>
       </div>
     </li>
