@@ -58,38 +58,66 @@ func writeEntries(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, 
 	if _, err := tx.Exec(ctx, stageDDL); err != nil {
 		return 0, fmt.Errorf("staging table: %w", err)
 	}
-	src := make([][]any, len(rows))
-	for i, r := range rows {
+	// Duplicates within the batch (a parcel reported twice) are dropped here.
+	type key struct {
+		rule, parcel uuid.UUID
+		kind         commission.EntryKind
+	}
+	seen := make(map[key]bool, len(rows))
+	src := make([][]any, 0, len(rows))
+	var earns, reversals int
+	for _, r := range rows {
+		k := key{r.RuleID, r.ParcelID, r.Kind}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if r.Kind == commission.KindReversal {
+			reversals++
+		} else {
+			earns++
+		}
 		var agent *uuid.UUID
 		if r.Agent != uuid.Nil {
 			agent = &r.Agent
 		}
-		src[i] = []any{store, uuid.Must(uuid.NewV7()), int64(0), r.RuleID, r.ParcelID, string(r.Kind), string(r.Entry.Beneficiary),
-			agent, r.Status, int64(r.Entry.Base), int64(r.Entry.Amount), r.Entry.RuleName, r.Entry.Calculation, r.OccurredAt}
+		src = append(src, []any{store, uuid.Must(uuid.NewV7()), int64(0), r.RuleID, r.ParcelID, string(r.Kind), string(r.Entry.Beneficiary),
+			agent, r.Status, int64(r.Entry.Base), int64(r.Entry.Amount), r.Entry.RuleName, r.Entry.Calculation, r.OccurredAt})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"commission_entries_in"}, entryColumns, pgx.CopyFromRows(src)); err != nil {
 		return 0, fmt.Errorf("copy entries: %w", err)
 	}
-	n, err := insertStaged(ctx, tx, v, store)
+	n, err := insertStaged(ctx, tx, v, store, earns, reversals)
 	if _, terr := tx.Exec(ctx, `TRUNCATE commission_entries_in`); err == nil && terr != nil {
 		err = terr
 	}
 	return n, err
 }
 
-func insertStaged(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID) (int, error) {
-	// Drop keys already in the ledger, and duplicates within the batch.
-	if _, err := tx.Exec(ctx, `DELETE FROM commission_entries_in s USING commission_entries e
-WHERE e.store_id = s.store_id AND e.rule_id = s.rule_id AND e.parcel_id = s.parcel_id AND e.kind = s.kind`); err != nil {
+// insertStaged moves the staged rows (earns and reversals of them) into the
+// ledger.
+func insertStaged(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, earns, reversals int) (int, error) {
+	// Fresh statistics, so the planner probes the ledger's unique index
+	// rather than scanning a ledger of millions for a few thousand keys.
+	if _, err := tx.Exec(ctx, `ANALYZE commission_entries_in`); err != nil {
+		return 0, fmt.Errorf("analyze staging: %w", err)
+	}
+	// Drop keys already in the ledger.
+	tag, err := tx.Exec(ctx, `DELETE FROM commission_entries_in s USING commission_entries e
+WHERE e.store_id = s.store_id AND e.rule_id = s.rule_id AND e.parcel_id = s.parcel_id AND e.kind = s.kind`)
+	if err != nil {
 		return 0, fmt.Errorf("skip known entries: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM commission_entries_in s USING commission_entries_in d
-WHERE d.rule_id = s.rule_id AND d.parcel_id = s.parcel_id AND d.kind = s.kind AND d.id < s.id`); err != nil {
-		return 0, fmt.Errorf("skip duplicate entries: %w", err)
+	if tag.RowsAffected() > 0 {
+		// Recount: which kinds were dropped is not known from the tag alone.
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'earn'), count(*) FILTER (WHERE kind = 'reversal')
+FROM commission_entries_in`).Scan(&earns, &reversals); err != nil {
+			return 0, fmt.Errorf("count staged entries: %w", err)
+		}
 	}
-	earned, err := insertKind(ctx, tx, v, store, commission.KindEarn)
-	if err != nil {
-		return 0, err
+	earned, err := insertKind(ctx, tx, v, store, commission.KindEarn, earns)
+	if err != nil || reversals == 0 {
+		return earned, err
 	}
 	// Reversals copy what they reverse, now that the batch's earns are in.
 	if _, err := tx.Exec(ctx, `UPDATE commission_entries_in s SET reverses = e.id, beneficiary = e.beneficiary,
@@ -100,10 +128,11 @@ FROM commission_entries e
 WHERE s.kind = 'reversal' AND e.store_id = s.store_id AND e.rule_id = s.rule_id AND e.parcel_id = s.parcel_id AND e.kind = 'earn'`); err != nil {
 		return 0, fmt.Errorf("resolve reversals: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM commission_entries_in WHERE kind = 'reversal' AND reverses IS NULL`); err != nil {
+	tag, err = tx.Exec(ctx, `DELETE FROM commission_entries_in WHERE kind = 'reversal' AND reverses IS NULL`)
+	if err != nil {
 		return 0, fmt.Errorf("drop reversals of nothing: %w", err)
 	}
-	reversed, err := insertKind(ctx, tx, v, store, commission.KindReversal)
+	reversed, err := insertKind(ctx, tx, v, store, commission.KindReversal, reversals-int(tag.RowsAffected()))
 	if err != nil {
 		return 0, err
 	}
@@ -115,13 +144,9 @@ WHERE s.kind = 'reversal' AND e.store_id = s.store_id AND e.rule_id = s.rule_id 
 	return earned + reversed, nil
 }
 
-// insertKind moves the staged rows of one kind into the ledger with fresh
-// versions and returns how many it moved.
-func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, kind commission.EntryKind) (int, error) {
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM commission_entries_in WHERE kind = $1`, string(kind)).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count %s entries: %w", kind, err)
-	}
+// insertKind moves the n staged rows of one kind into the ledger with fresh
+// versions and returns n.
+func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, kind commission.EntryKind, n int) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}

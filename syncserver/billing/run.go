@@ -63,7 +63,7 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 	var res RunResult
 	var chunk []entryRow
 	flush := func() error {
-		n, err := r.write(ctx, store, chunk)
+		n, err := r.write(ctx, store, chunk, ev.confirms)
 		res.Written += n
 		chunk = chunk[:0]
 		return err
@@ -87,14 +87,17 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 	return res, flush()
 }
 
-func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow) (int, error) {
+// write appends rows; promotePending also moves the pending confirmation
+// entries of delivered parcels to earned (only confirmation rules make
+// pending entries).
+func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
 	var n int
 	err := syncer.Write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
 		var err error
-		if n, err = writeEntries(ctx, w.Tx, w, store, rows); err != nil {
+		if n, err = writeEntries(ctx, w.Tx, w, store, rows); err != nil || !promotePending {
 			return err
 		}
 		return promote(ctx, w.Tx, w, store, rows)
@@ -125,6 +128,7 @@ type evaluator struct {
 	storeVol map[commission.Trigger]int64
 	ruleIDs  map[string]uuid.UUID
 	entries  []commission.Entry
+	confirms bool // some rule pays on confirmation
 }
 
 func newEvaluator(rules []commission.Rule, from, to time.Time) (*evaluator, error) {
@@ -137,6 +141,7 @@ func newEvaluator(rules []commission.Rule, from, to time.Time) (*evaluator, erro
 			return nil, fmt.Errorf("rule %q: id is not a uuid: %w", r.ID, err)
 		}
 		e.ruleIDs[r.ID] = id
+		e.confirms = e.confirms || r.Trigger == commission.TriggerConfirmed
 	}
 	return e, nil
 }
