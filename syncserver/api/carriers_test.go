@@ -116,3 +116,78 @@ func TestCarrierAccountsAndParcels(t *testing.T) {
 	_, err = admin.Carriers.ReplayWebhook(ctx, connect.NewRequest(&leadifyv1.ReplayWebhookRequest{StoreId: ten.StoreID.String(), WebhookId: dead.Id}))
 	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "no longer dead until processed again")
 }
+
+// pullAll pulls every scope of the caller from zero and returns the changes
+// of the given table.
+func pullAll(t *testing.T, as *servertest.Clients, table string) []*leadifyv1.Change {
+	t.Helper()
+	ctx := context.Background()
+	client, _, err := handshake(ctx, as)
+	require.NoError(t, err)
+	cursors := map[string]*leadifyv1.Cursor{}
+	var out []*leadifyv1.Change
+	for range 100 {
+		req := &leadifyv1.PullRequest{ClientId: client}
+		for _, c := range cursors {
+			req.Cursors = append(req.Cursors, c)
+		}
+		resp, err := as.Sync.Pull(ctx, connect.NewRequest(req))
+		require.NoError(t, err)
+		more := false
+		for _, sc := range resp.Msg.Scopes {
+			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch}
+			more = more || sc.HasMore
+			for _, ch := range sc.Changes {
+				if ch.Table == table {
+					out = append(out, ch)
+				}
+			}
+		}
+		if !more {
+			return out
+		}
+	}
+	t.Fatal("pull did not end")
+	return nil
+}
+
+// Parcels and their timelines replicate to whoever sees the lead in full.
+func TestParcelsReplicate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := servertest.Start(t)
+	ten := env.NewTenant(env.Admin(), "replica")
+	fake := ameextest.NewServer(t, ameextest.Options{MissingCodeRate: -1, DeliveryRate: 1, CancelRate: -1})
+	acc, err := ten.Seller.Carriers.CreateCarrierAccount(ctx, connect.NewRequest(&leadifyv1.CreateCarrierAccountRequest{StoreId: ten.StoreID.String(),
+		Carrier: "ameex", Credentials: &leadifyv1.CarrierCredentials{BaseUrl: fake.URL, ApiId: "test-id", ApiKey: "test-key"}}))
+	require.NoError(t, err)
+	lead := confirmLeads(t, env, ten.StoreID, 1)[0]
+	_, err = ten.Seller.Carriers.CreateParcels(ctx, connect.NewRequest(&leadifyv1.CreateParcelsRequest{StoreId: ten.StoreID.String(), LeadIds: []string{lead.String()}}))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(fake.Sim.All()) == 1 }, 20*time.Second, 20*time.Millisecond)
+	fake.SetWebhookURL(env.URL + acc.Msg.WebhookPath)
+	for fake.Sim.Advance() > 0 {
+	}
+	fake.Webhooks.Flush()
+	require.Eventually(t, func() bool {
+		for _, ch := range pullAll(t, ten.Seller, "parcels") {
+			if ch.GetParcel().GetStatus() == "delivered" {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 50*time.Millisecond)
+	parcels := pullAll(t, ten.Seller, "parcels")
+	require.Len(t, parcels, 1)
+	p := parcels[0].GetParcel()
+	require.Equal(t, lead.String(), p.LeadId)
+	require.Equal(t, fake.Sim.All()[0].Code, p.Tracking)
+	require.Equal(t, "DELIVERED", p.RawStatus)
+	timeline := pullAll(t, ten.Seller, "parcel_events")
+	require.GreaterOrEqual(t, len(timeline), 2)
+	for _, ch := range timeline {
+		require.Equal(t, p.Id, ch.GetParcelEvent().GetParcelId())
+	}
+	require.Empty(t, pullAll(t, ten.Agent, "parcels"), "the agent does not hold the lead")
+	require.Empty(t, pullAll(t, ten.Agent, "parcel_events"))
+}

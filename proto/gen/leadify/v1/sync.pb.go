@@ -1116,11 +1116,295 @@ func (x *RejectionRow) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ParcelRow is a lead's parcel at a carrier (store scope). Seen by whoever
+// sees the lead in full.
+type ParcelRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	StoreId       string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	LeadId        string                 `protobuf:"bytes,3,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	Carrier       string                 `protobuf:"bytes,4,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	Tracking      string                 `protobuf:"bytes,5,opt,name=tracking,proto3" json:"tracking,omitempty"`
+	Status        string                 `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`                               // canonical parcel status ("sent", "delivered", …)
+	RawStatus     string                 `protobuf:"bytes,7,opt,name=raw_status,json=rawStatus,proto3" json:"raw_status,omitempty"`        // the carrier's last status text
+	StatusKnown   bool                   `protobuf:"varint,8,opt,name=status_known,json=statusKnown,proto3" json:"status_known,omitempty"` // false: raw_status maps to no canonical status
+	Creation      string                 `protobuf:"bytes,9,opt,name=creation,proto3" json:"creation,omitempty"`                           // "calling", "created", "review", "failed"
+	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	Cod           int64                  `protobuf:"varint,11,opt,name=cod,proto3" json:"cod,omitempty"` // centimes
+	CityId        string                 `protobuf:"bytes,12,opt,name=city_id,json=cityId,proto3" json:"city_id,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	LastReportAt  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_report_at,json=lastReportAt,proto3" json:"last_report_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParcelRow) Reset() {
+	*x = ParcelRow{}
+	mi := &file_leadify_v1_sync_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParcelRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParcelRow) ProtoMessage() {}
+
+func (x *ParcelRow) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_sync_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParcelRow.ProtoReflect.Descriptor instead.
+func (*ParcelRow) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ParcelRow) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetCarrier() string {
+	if x != nil {
+		return x.Carrier
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetTracking() string {
+	if x != nil {
+		return x.Tracking
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetRawStatus() string {
+	if x != nil {
+		return x.RawStatus
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetStatusKnown() bool {
+	if x != nil {
+		return x.StatusKnown
+	}
+	return false
+}
+
+func (x *ParcelRow) GetCreation() string {
+	if x != nil {
+		return x.Creation
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetCod() int64 {
+	if x != nil {
+		return x.Cod
+	}
+	return 0
+}
+
+func (x *ParcelRow) GetCityId() string {
+	if x != nil {
+		return x.CityId
+	}
+	return ""
+}
+
+func (x *ParcelRow) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *ParcelRow) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *ParcelRow) GetLastReportAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastReportAt
+	}
+	return nil
+}
+
+// ParcelEventRow is one carrier report about a parcel: the parcel's timeline.
+// applied is false for a report that changed nothing (a late or repeated one).
+type ParcelEventRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	StoreId       string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	ParcelId      string                 `protobuf:"bytes,3,opt,name=parcel_id,json=parcelId,proto3" json:"parcel_id,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	Source        string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"` // "create", "webhook", "poll"
+	RawStatus     string                 `protobuf:"bytes,7,opt,name=raw_status,json=rawStatus,proto3" json:"raw_status,omitempty"`
+	Status        string                 `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
+	Known         bool                   `protobuf:"varint,9,opt,name=known,proto3" json:"known,omitempty"`
+	Applied       bool                   `protobuf:"varint,10,opt,name=applied,proto3" json:"applied,omitempty"`
+	Note          string                 `protobuf:"bytes,11,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParcelEventRow) Reset() {
+	*x = ParcelEventRow{}
+	mi := &file_leadify_v1_sync_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParcelEventRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParcelEventRow) ProtoMessage() {}
+
+func (x *ParcelEventRow) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_sync_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParcelEventRow.ProtoReflect.Descriptor instead.
+func (*ParcelEventRow) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ParcelEventRow) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ParcelEventRow) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ParcelEventRow) GetParcelId() string {
+	if x != nil {
+		return x.ParcelId
+	}
+	return ""
+}
+
+func (x *ParcelEventRow) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *ParcelEventRow) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+func (x *ParcelEventRow) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ParcelEventRow) GetRawStatus() string {
+	if x != nil {
+		return x.RawStatus
+	}
+	return ""
+}
+
+func (x *ParcelEventRow) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ParcelEventRow) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
+func (x *ParcelEventRow) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+func (x *ParcelEventRow) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 type Change struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Version int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	Id      string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	// table is "leads", "lead_events" or "rejections".
+	// table is "leads", "lead_events", "rejections", "parcels" or "parcel_events".
 	Table string `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
 	// A change carries the row in the caller's view, or deleted when the caller
 	// may no longer see it (or it was deleted).
@@ -1131,6 +1415,8 @@ type Change struct {
 	//	*Change_Lead
 	//	*Change_LeadEvent
 	//	*Change_Rejection
+	//	*Change_Parcel
+	//	*Change_ParcelEvent
 	Row           isChange_Row `protobuf_oneof:"row"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1138,7 +1424,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[12]
+	mi := &file_leadify_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1436,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[12]
+	mi := &file_leadify_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1449,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Change) GetVersion() int64 {
@@ -1235,6 +1521,24 @@ func (x *Change) GetRejection() *RejectionRow {
 	return nil
 }
 
+func (x *Change) GetParcel() *ParcelRow {
+	if x != nil {
+		if x, ok := x.Row.(*Change_Parcel); ok {
+			return x.Parcel
+		}
+	}
+	return nil
+}
+
+func (x *Change) GetParcelEvent() *ParcelEventRow {
+	if x != nil {
+		if x, ok := x.Row.(*Change_ParcelEvent); ok {
+			return x.ParcelEvent
+		}
+	}
+	return nil
+}
+
 type isChange_Row interface {
 	isChange_Row()
 }
@@ -1251,11 +1555,23 @@ type Change_Rejection struct {
 	Rejection *RejectionRow `protobuf:"bytes,12,opt,name=rejection,proto3,oneof"`
 }
 
+type Change_Parcel struct {
+	Parcel *ParcelRow `protobuf:"bytes,13,opt,name=parcel,proto3,oneof"`
+}
+
+type Change_ParcelEvent struct {
+	ParcelEvent *ParcelEventRow `protobuf:"bytes,14,opt,name=parcel_event,json=parcelEvent,proto3,oneof"`
+}
+
 func (*Change_Lead) isChange_Row() {}
 
 func (*Change_LeadEvent) isChange_Row() {}
 
 func (*Change_Rejection) isChange_Row() {}
+
+func (*Change_Parcel) isChange_Row() {}
+
+func (*Change_ParcelEvent) isChange_Row() {}
 
 type ScopeChanges struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1275,7 +1591,7 @@ type ScopeChanges struct {
 
 func (x *ScopeChanges) Reset() {
 	*x = ScopeChanges{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[13]
+	mi := &file_leadify_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1603,7 @@ func (x *ScopeChanges) String() string {
 func (*ScopeChanges) ProtoMessage() {}
 
 func (x *ScopeChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[13]
+	mi := &file_leadify_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1616,7 @@ func (x *ScopeChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopeChanges.ProtoReflect.Descriptor instead.
 func (*ScopeChanges) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ScopeChanges) GetScopeId() string {
@@ -1363,7 +1679,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[14]
+	mi := &file_leadify_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1691,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[14]
+	mi := &file_leadify_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1704,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PullResponse) GetScopes() []*ScopeChanges {
@@ -1414,7 +1730,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[15]
+	mi := &file_leadify_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1742,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[15]
+	mi := &file_leadify_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1755,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SubscribeRequest) GetClientId() string {
@@ -1459,7 +1775,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[16]
+	mi := &file_leadify_v1_sync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1787,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[16]
+	mi := &file_leadify_v1_sync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1800,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{16}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SubscribeResponse) GetScopeId() string {
@@ -1511,7 +1827,7 @@ type ClaimLeadsRequest struct {
 
 func (x *ClaimLeadsRequest) Reset() {
 	*x = ClaimLeadsRequest{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[17]
+	mi := &file_leadify_v1_sync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1839,7 @@ func (x *ClaimLeadsRequest) String() string {
 func (*ClaimLeadsRequest) ProtoMessage() {}
 
 func (x *ClaimLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[17]
+	mi := &file_leadify_v1_sync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1852,7 @@ func (x *ClaimLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ClaimLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{17}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClaimLeadsRequest) GetStoreId() string {
@@ -1565,7 +1881,7 @@ type ClaimLeadsResponse struct {
 
 func (x *ClaimLeadsResponse) Reset() {
 	*x = ClaimLeadsResponse{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[18]
+	mi := &file_leadify_v1_sync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1893,7 @@ func (x *ClaimLeadsResponse) String() string {
 func (*ClaimLeadsResponse) ProtoMessage() {}
 
 func (x *ClaimLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[18]
+	mi := &file_leadify_v1_sync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1906,7 @@ func (x *ClaimLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ClaimLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{18}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClaimLeadsResponse) GetLeadIds() []string {
@@ -1726,7 +2042,43 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\alead_id\x18\x06 \x01(\tR\x06leadId\x12\x12\n" +
 	"\x04code\x18\a \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xa5\x02\n" +
+	"\x02at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf4\x03\n" +
+	"\tParcelRow\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bstore_id\x18\x02 \x01(\tR\astoreId\x12\x17\n" +
+	"\alead_id\x18\x03 \x01(\tR\x06leadId\x12\x18\n" +
+	"\acarrier\x18\x04 \x01(\tR\acarrier\x12\x1a\n" +
+	"\btracking\x18\x05 \x01(\tR\btracking\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"raw_status\x18\a \x01(\tR\trawStatus\x12!\n" +
+	"\fstatus_known\x18\b \x01(\bR\vstatusKnown\x12\x1a\n" +
+	"\bcreation\x18\t \x01(\tR\bcreation\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\x12\x10\n" +
+	"\x03cod\x18\v \x01(\x03R\x03cod\x12\x17\n" +
+	"\acity_id\x18\f \x01(\tR\x06cityId\x129\n" +
+	"\n" +
+	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12@\n" +
+	"\x0elast_report_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\flastReportAt\"\xe3\x02\n" +
+	"\x0eParcelEventRow\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bstore_id\x18\x02 \x01(\tR\astoreId\x12\x1b\n" +
+	"\tparcel_id\x18\x03 \x01(\tR\bparcelId\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
+	"\vreported_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"raw_status\x18\a \x01(\tR\trawStatus\x12\x16\n" +
+	"\x06status\x18\b \x01(\tR\x06status\x12\x14\n" +
+	"\x05known\x18\t \x01(\bR\x05known\x12\x18\n" +
+	"\aapplied\x18\n" +
+	" \x01(\bR\aapplied\x12\x12\n" +
+	"\x04note\x18\v \x01(\tR\x04note\"\x97\x03\n" +
 	"\x06Change\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
@@ -1737,7 +2089,9 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	" \x01(\v2\x13.leadify.v1.LeadRowH\x00R\x04lead\x129\n" +
 	"\n" +
 	"lead_event\x18\v \x01(\v2\x18.leadify.v1.LeadEventRowH\x00R\tleadEvent\x128\n" +
-	"\trejection\x18\f \x01(\v2\x18.leadify.v1.RejectionRowH\x00R\trejectionB\x05\n" +
+	"\trejection\x18\f \x01(\v2\x18.leadify.v1.RejectionRowH\x00R\trejection\x12/\n" +
+	"\x06parcel\x18\r \x01(\v2\x15.leadify.v1.ParcelRowH\x00R\x06parcel\x12?\n" +
+	"\fparcel_event\x18\x0e \x01(\v2\x1a.leadify.v1.ParcelEventRowH\x00R\vparcelEventB\x05\n" +
 	"\x03row\"\xf4\x01\n" +
 	"\fScopeChanges\x12\x19\n" +
 	"\bscope_id\x18\x01 \x01(\tR\ascopeId\x12)\n" +
@@ -1792,7 +2146,7 @@ func file_leadify_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_leadify_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_leadify_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_leadify_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_leadify_v1_sync_proto_goTypes = []any{
 	(ScopeKind)(0),                // 0: leadify.v1.ScopeKind
 	(*Scope)(nil),                 // 1: leadify.v1.Scope
@@ -1807,52 +2161,61 @@ var file_leadify_v1_sync_proto_goTypes = []any{
 	(*LeadRow)(nil),               // 10: leadify.v1.LeadRow
 	(*LeadEventRow)(nil),          // 11: leadify.v1.LeadEventRow
 	(*RejectionRow)(nil),          // 12: leadify.v1.RejectionRow
-	(*Change)(nil),                // 13: leadify.v1.Change
-	(*ScopeChanges)(nil),          // 14: leadify.v1.ScopeChanges
-	(*PullResponse)(nil),          // 15: leadify.v1.PullResponse
-	(*SubscribeRequest)(nil),      // 16: leadify.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 17: leadify.v1.SubscribeResponse
-	(*ClaimLeadsRequest)(nil),     // 18: leadify.v1.ClaimLeadsRequest
-	(*ClaimLeadsResponse)(nil),    // 19: leadify.v1.ClaimLeadsResponse
-	nil,                           // 20: leadify.v1.LeadEventRow.DataEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*ParcelRow)(nil),             // 13: leadify.v1.ParcelRow
+	(*ParcelEventRow)(nil),        // 14: leadify.v1.ParcelEventRow
+	(*Change)(nil),                // 15: leadify.v1.Change
+	(*ScopeChanges)(nil),          // 16: leadify.v1.ScopeChanges
+	(*PullResponse)(nil),          // 17: leadify.v1.PullResponse
+	(*SubscribeRequest)(nil),      // 18: leadify.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 19: leadify.v1.SubscribeResponse
+	(*ClaimLeadsRequest)(nil),     // 20: leadify.v1.ClaimLeadsRequest
+	(*ClaimLeadsResponse)(nil),    // 21: leadify.v1.ClaimLeadsResponse
+	nil,                           // 22: leadify.v1.LeadEventRow.DataEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_leadify_v1_sync_proto_depIdxs = []int32{
 	0,  // 0: leadify.v1.Scope.kind:type_name -> leadify.v1.ScopeKind
 	1,  // 1: leadify.v1.HandshakeResponse.scopes:type_name -> leadify.v1.Scope
-	21, // 2: leadify.v1.HandshakeResponse.server_time:type_name -> google.protobuf.Timestamp
+	23, // 2: leadify.v1.HandshakeResponse.server_time:type_name -> google.protobuf.Timestamp
 	4,  // 3: leadify.v1.PushRequest.mutations:type_name -> leadify.v1.Mutation
 	6,  // 4: leadify.v1.PushResponse.results:type_name -> leadify.v1.MutationResult
 	8,  // 5: leadify.v1.PullRequest.cursors:type_name -> leadify.v1.Cursor
-	21, // 6: leadify.v1.LeadRow.created_at:type_name -> google.protobuf.Timestamp
-	21, // 7: leadify.v1.LeadRow.updated_at:type_name -> google.protobuf.Timestamp
-	21, // 8: leadify.v1.LeadRow.lease_until:type_name -> google.protobuf.Timestamp
-	21, // 9: leadify.v1.LeadRow.callback_at:type_name -> google.protobuf.Timestamp
-	21, // 10: leadify.v1.LeadEventRow.created_at:type_name -> google.protobuf.Timestamp
-	20, // 11: leadify.v1.LeadEventRow.data:type_name -> leadify.v1.LeadEventRow.DataEntry
-	21, // 12: leadify.v1.RejectionRow.at:type_name -> google.protobuf.Timestamp
-	10, // 13: leadify.v1.Change.lead:type_name -> leadify.v1.LeadRow
-	11, // 14: leadify.v1.Change.lead_event:type_name -> leadify.v1.LeadEventRow
-	12, // 15: leadify.v1.Change.rejection:type_name -> leadify.v1.RejectionRow
-	0,  // 16: leadify.v1.ScopeChanges.kind:type_name -> leadify.v1.ScopeKind
-	13, // 17: leadify.v1.ScopeChanges.changes:type_name -> leadify.v1.Change
-	14, // 18: leadify.v1.PullResponse.scopes:type_name -> leadify.v1.ScopeChanges
-	21, // 19: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
-	2,  // 20: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
-	5,  // 21: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
-	9,  // 22: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
-	16, // 23: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
-	18, // 24: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
-	3,  // 25: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
-	7,  // 26: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
-	15, // 27: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
-	17, // 28: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
-	19, // 29: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	23, // 6: leadify.v1.LeadRow.created_at:type_name -> google.protobuf.Timestamp
+	23, // 7: leadify.v1.LeadRow.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 8: leadify.v1.LeadRow.lease_until:type_name -> google.protobuf.Timestamp
+	23, // 9: leadify.v1.LeadRow.callback_at:type_name -> google.protobuf.Timestamp
+	23, // 10: leadify.v1.LeadEventRow.created_at:type_name -> google.protobuf.Timestamp
+	22, // 11: leadify.v1.LeadEventRow.data:type_name -> leadify.v1.LeadEventRow.DataEntry
+	23, // 12: leadify.v1.RejectionRow.at:type_name -> google.protobuf.Timestamp
+	23, // 13: leadify.v1.ParcelRow.created_at:type_name -> google.protobuf.Timestamp
+	23, // 14: leadify.v1.ParcelRow.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 15: leadify.v1.ParcelRow.last_report_at:type_name -> google.protobuf.Timestamp
+	23, // 16: leadify.v1.ParcelEventRow.created_at:type_name -> google.protobuf.Timestamp
+	23, // 17: leadify.v1.ParcelEventRow.reported_at:type_name -> google.protobuf.Timestamp
+	10, // 18: leadify.v1.Change.lead:type_name -> leadify.v1.LeadRow
+	11, // 19: leadify.v1.Change.lead_event:type_name -> leadify.v1.LeadEventRow
+	12, // 20: leadify.v1.Change.rejection:type_name -> leadify.v1.RejectionRow
+	13, // 21: leadify.v1.Change.parcel:type_name -> leadify.v1.ParcelRow
+	14, // 22: leadify.v1.Change.parcel_event:type_name -> leadify.v1.ParcelEventRow
+	0,  // 23: leadify.v1.ScopeChanges.kind:type_name -> leadify.v1.ScopeKind
+	15, // 24: leadify.v1.ScopeChanges.changes:type_name -> leadify.v1.Change
+	16, // 25: leadify.v1.PullResponse.scopes:type_name -> leadify.v1.ScopeChanges
+	23, // 26: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
+	2,  // 27: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
+	5,  // 28: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
+	9,  // 29: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
+	18, // 30: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
+	20, // 31: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
+	3,  // 32: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
+	7,  // 33: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
+	17, // 34: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
+	19, // 35: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
+	21, // 36: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_sync_proto_init() }
@@ -1860,10 +2223,12 @@ func file_leadify_v1_sync_proto_init() {
 	if File_leadify_v1_sync_proto != nil {
 		return
 	}
-	file_leadify_v1_sync_proto_msgTypes[12].OneofWrappers = []any{
+	file_leadify_v1_sync_proto_msgTypes[14].OneofWrappers = []any{
 		(*Change_Lead)(nil),
 		(*Change_LeadEvent)(nil),
 		(*Change_Rejection)(nil),
+		(*Change_Parcel)(nil),
+		(*Change_ParcelEvent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1871,7 +2236,7 @@ func file_leadify_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadify_v1_sync_proto_rawDesc), len(file_leadify_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
