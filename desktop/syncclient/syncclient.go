@@ -223,7 +223,9 @@ const applyRows = 20_000
 
 // Pull pulls pages until no scope has more, applying them (with the
 // replica's rebase) in transactions of about applyRows rows. Each page is
-// pulled from the cursors the previous one ends at.
+// pulled from the cursors the previous one ends at, so the next pages are
+// fetched while the last ones are applied. Pages pulled before a failure are
+// still applied.
 func (c *Client) Pull(ctx context.Context) error {
 	db := c.cfg.DB
 	client, err := db.ClientID(ctx)
@@ -234,12 +236,41 @@ func (c *Client) Pull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan *leadifyv1.PullResponse, 4)
+	var pullErr error // written before pages is closed
+	go func() {
+		defer close(pages)
+		pullErr = c.fetch(ctx, client, saved, pages)
+	}()
+	var batch []*leadifyv1.PullResponse
+	rows := 0
+	for p := range pages {
+		batch = append(batch, p)
+		for _, sc := range p.Scopes {
+			rows += len(sc.Changes)
+		}
+		if rows >= applyRows {
+			if err := c.apply(ctx, batch); err != nil {
+				cancel()
+				for range pages { // let the fetcher end
+				}
+				return err
+			}
+			batch, rows = nil, 0
+		}
+	}
+	return errors.Join(pullErr, c.apply(ctx, batch))
+}
+
+// fetch pulls pages from cursors on until no scope has more, sending each to
+// out.
+func (c *Client) fetch(ctx context.Context, client uuid.UUID, saved []*leadifyv1.Cursor, out chan<- *leadifyv1.PullResponse) error {
 	cursors := map[string]*leadifyv1.Cursor{}
 	for _, cur := range saved {
 		cursors[cur.ScopeId] = cur
 	}
-	var batch []*leadifyv1.PullResponse
-	rows := 0
 	for {
 		req := &leadifyv1.PullRequest{ClientId: client.String(), MaxRows: c.cfg.PageRows}
 		for _, cur := range cursors {
@@ -247,23 +278,20 @@ func (c *Client) Pull(ctx context.Context) error {
 		}
 		resp, err := c.rpc.Pull(ctx, connect.NewRequest(req))
 		if err != nil {
-			return errors.Join(fmt.Errorf("pull: %w", err), c.apply(ctx, batch))
+			return fmt.Errorf("pull: %w", err)
 		}
-		more := false
 		for _, id := range resp.Msg.RemovedScopes {
 			delete(cursors, id)
 		}
+		more := false
 		for _, sc := range resp.Msg.Scopes {
 			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch}
-			rows += len(sc.Changes)
 			more = more || sc.HasMore
 		}
-		batch = append(batch, resp.Msg)
-		if !more || rows >= applyRows {
-			if err := c.apply(ctx, batch); err != nil {
-				return err
-			}
-			batch, rows = nil, 0
+		select {
+		case out <- resp.Msg:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		if !more {
 			return nil

@@ -49,9 +49,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	t.Logf("seed %d (LEADIFY_KILL_SEED)", seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	bin := filepath.Join(t.TempDir(), "leadify-sync")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := build(t)
 
 	env := servertest.Start(t)
 	tn := env.NewTenant(env.Admin(), "killnine")
@@ -186,4 +184,12 @@ func (p proc) run(script, crash string, delay time.Duration) ([]string, bool) {
 		require.False(p.t, strings.HasPrefix(l, "error"), "%s (stderr: %s)", l, stderr.String())
 	}
 	return lines, false
+}
+
+// build compiles this command into a temporary directory.
+func build(tb testing.TB) string {
+	bin := filepath.Join(tb.TempDir(), "leadify-sync")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(tb, err, "%s", out)
+	return bin
 }
