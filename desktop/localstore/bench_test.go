@@ -18,9 +18,9 @@ import (
 	"github.com/leadify/leadify/shared/mutation"
 )
 
-// benchLeads is the initial-sync size; LEADIFY_BENCH_LEADS overrides it.
+// benchLeads is the initial-sync size; LEADIFY_BENCH_ROWS overrides it.
 func benchLeads(b *testing.B) int {
-	if s := os.Getenv("LEADIFY_BENCH_LEADS"); s != "" {
+	if s := os.Getenv("LEADIFY_BENCH_ROWS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			b.Fatal(err)
