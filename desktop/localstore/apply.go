@@ -16,7 +16,10 @@ import (
 // ApplyPages applies Pull responses, in order, to the replica in one transaction
 // (DESIGN.md, Sync protocol, point 6):
 //
-//  1. undo the pending mutations (restore their before-images, newest first);
+//  1. undo the pending mutations (restore their before-images, newest first)
+//     on the leads the pages write or decide; those on other leads stay
+//     applied, the rows under them unchanged (all are undone when a page
+//     drops a scope);
 //  2. drop the rows of removed scopes and of scopes to re-sync (their cursors
 //     too; the outbox is kept), then apply the changes: rows upserted in the
 //     view they came in (full or redacted), deleted ones removed; a rejection
@@ -24,7 +27,7 @@ import (
 //  3. move the cursors, and drop the outbox entries whose outcome is now
 //     known (their recorded version is at or below their scope's cursor; a
 //     rejected one leaves a conflict with its reason);
-//  4. re-apply the still-pending mutations with the same pure functions,
+//  4. re-apply the still-pending undone mutations with the same pure functions,
 //     capturing new before-images. One that no longer applies locally stays
 //     queued: the server decides.
 //
