@@ -25,6 +25,7 @@ import (
 
 	_ "time/tzdata" // store time zones validate the same on every machine
 
+	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/demo"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/secrets"
@@ -35,6 +36,7 @@ type config struct {
 	addr, databaseURL, migrateURL, appRole string
 	secretKeys, tlsCert, tlsKey, logLevel  string
 	grace                                  time.Duration
+	billing                                billing.Config
 }
 
 func envOr(k, def string) string {
@@ -54,6 +56,11 @@ func parse(args []string) (config, []string, error) {
 	fs.StringVar(&c.secretKeys, "secret-keys", envOr("LEADIFY_SECRET_KEYS", ""), "id:base64key,… active first ($LEADIFY_SECRET_KEYS)")
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("LEADIFY_TLS_CERT", ""), "TLS certificate file ($LEADIFY_TLS_CERT); plain h2c without")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("LEADIFY_TLS_KEY", ""), "TLS key file ($LEADIFY_TLS_KEY)")
+	fs.StringVar(&c.billing.PublicURL, "public-url", envOr("LEADIFY_PUBLIC_URL", "http://127.0.0.1:8080"), "public base URL invoice QR codes link to ($LEADIFY_PUBLIC_URL)")
+	fs.StringVar(&c.billing.Mail.Addr, "smtp-addr", envOr("LEADIFY_SMTP_ADDR", ""), "SMTP relay host:port for invoice emails; none without ($LEADIFY_SMTP_ADDR)")
+	fs.StringVar(&c.billing.Mail.From, "smtp-from", envOr("LEADIFY_SMTP_FROM", "Leadify <factures@leadify.ma>"), "sender of invoice emails ($LEADIFY_SMTP_FROM)")
+	fs.StringVar(&c.billing.Mail.Username, "smtp-username", envOr("LEADIFY_SMTP_USERNAME", ""), "SMTP username ($LEADIFY_SMTP_USERNAME)")
+	c.billing.Mail.Password = os.Getenv("LEADIFY_SMTP_PASSWORD") // environment only: flags show in ps
 	fs.StringVar(&c.logLevel, "log-level", envOr("LEADIFY_LOG_LEVEL", "info"), "debug, info, warn or error ($LEADIFY_LOG_LEVEL)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight work may take at shutdown")
 	if err := fs.Parse(args); err != nil {
@@ -181,7 +188,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
-	s, err := server.New(pool, server.Config{Log: log, Secrets: kr})
+	s, err := server.New(pool, server.Config{Log: log, Secrets: kr, Billing: c.billing})
 	if err != nil {
 		return err
 	}
