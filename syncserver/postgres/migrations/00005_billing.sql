@@ -43,8 +43,7 @@ CREATE TABLE commission_entries (
 CREATE UNIQUE INDEX commission_entries_key ON commission_entries (store_id, rule_id, parcel_id, kind);
 CREATE INDEX commission_entries_version_idx ON commission_entries (store_id, version);
 CREATE INDEX commission_entries_parcel_idx ON commission_entries (store_id, parcel_id);
-CREATE INDEX commission_entries_agent_idx ON commission_entries (store_id, agent_id, occurred_at);
-CREATE INDEX commission_entries_period_idx ON commission_entries (store_id, beneficiary, occurred_at);
+CREATE INDEX commission_entries_agent_idx ON commission_entries (store_id, agent_id, id);
 ALTER TABLE commission_entries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY commission_entries_isolation ON commission_entries USING (app_can_see_store(store_id));
 CREATE TRIGGER commission_entries_sync_guard BEFORE INSERT OR UPDATE OR DELETE ON commission_entries
