@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/server"
 	"github.com/leadify/leadify/syncserver/servertest"
+	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // webhookBench is a store with an Ameex account on a server that works no
@@ -191,5 +193,72 @@ func BenchmarkBulkCreate(b *testing.B) {
 		if got := len(fake.Sim.All()); got != n {
 			b.Fatalf("%d parcels at the fake, want %d", got, n)
 		}
+	}
+}
+
+// BenchmarkWebhookProcessing measures webhooks applied per second by the
+// processing jobs (parse, parcel event, status move, domain event, inbox
+// row done), from 64 concurrent senders through the inbox, until every
+// parcel is delivered.
+func BenchmarkWebhookProcessing(b *testing.B) {
+	const n = 3000
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		env := servertest.Start(b, func(c *server.Config) { c.JobWorkers = 8 })
+		tenant := env.NewTenant(env.Admin(), "process")
+		wb := &webhookBench{env: env, store: tenant.StoreID}
+		var token string
+		env.InStore(func(tx *postgres.Tx) error {
+			var err error
+			wb.account, token, err = parcels.InsertAccount(ctx, tx, env.Server.Config().Secrets, parcels.NewAccount{
+				Store: wb.store, Carrier: ameex.Name, Credentials: parcels.Credentials{BaseURL: "https://api.ameex.app", APIID: "i", APIKey: "k"}})
+			return err
+		}, wb.store)
+		h := sha256.Sum256([]byte(token))
+		wb.hash = h[:]
+		wb.svc = parcels.New(env.DB.App, env.Server.Events, env.Server.Config().Secrets, env.Server.Log(), func() *river.Client[pgx.Tx] { return env.Server.River })
+		leads := env.SeedLeads(wb.store, n, "process")
+		err := syncer.Write(ctx, env.DB.App, postgres.StoreScope(wb.store), func(w *syncer.Writer) error {
+			first, err := w.Reserve(wb.store, n)
+			if err != nil {
+				return err
+			}
+			for i, lead := range leads {
+				if _, err := w.Tx.Exec(ctx, `INSERT INTO parcels (store_id, id, version, created_at, updated_at, lead_id, account_id, carrier, tracking, status, creation)
+VALUES ($1, $2, $3, now(), now(), $4, $5, 'ameex', $6, 'out_for_delivery', 'created')`, wb.store, uuid.Must(uuid.NewV7()), first+int64(i), lead, wb.account,
+					fmt.Sprintf("MRK%08d", i+1)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := fixture{env: env, store: wb.store}
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for g := range 64 {
+			wg.Go(func() {
+				for i := g; i < n; i += 64 {
+					body := fmt.Sprintf("CODE=MRK%08d&STATUT=DELIVERED&STATUT_NAME=Livr%%C3%%A9&DATE=2026-03-15+13%%3A17%%3A11", i+1)
+					d := parcels.Delivery{AccountID: wb.account, TokenHash: wb.hash, Carrier: ameex.Name, Method: "POST",
+						ContentType: "application/x-www-form-urlencoded", Body: []byte(body)}
+					if out, err := wb.svc.Inbox.Submit(ctx, d); err != nil || out != parcels.Stored {
+						b.Errorf("submit: %v %v", out, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		accepted := time.Since(start)
+		for f.count(b, `SELECT count(*) FROM parcels WHERE status = 'delivered'`) < n {
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.ReportMetric(n/time.Since(start).Seconds(), "applied/s")
+		b.ReportMetric(n/accepted.Seconds(), "accepted/s")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/leadify/leadify/syncserver/carrier"
@@ -167,19 +168,14 @@ type processWorker struct {
 
 var errRetryLater = errors.New("webhooks left to retry")
 
-// Work processes each webhook once: a processed one is skipped, a parse
-// failure is dead at once, an unknown tracking code is retried with River's
-// backoff until MaxWebhookAttempts.
+// Work processes the job's webhooks in one transaction with their effects,
+// so each takes effect exactly once and a batch costs one commit: a
+// processed one is skipped, a parse failure is dead at once, an unknown
+// tracking code is retried with River's backoff until MaxWebhookAttempts.
 func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
-	retry := 0
-	for _, id := range job.Args.IDs {
-		again, err := w.s.processWebhook(ctx, job.Args.Store, id)
-		if err != nil {
-			return err
-		}
-		if again {
-			retry++
-		}
+	retry, err := w.s.processWebhooks(ctx, job.Args.Store, job.Args.IDs)
+	if err != nil {
+		return err
 	}
 	if retry > 0 {
 		return fmt.Errorf("%d of %d: %w", retry, len(job.Args.IDs), errRetryLater)
@@ -187,46 +183,65 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 	return nil
 }
 
-// processWebhook applies one stored webhook in one transaction with its
-// effects, so it takes effect exactly once. It reports whether it must be
-// tried again later.
-func (s *Service) processWebhook(ctx context.Context, store, id uuid.UUID) (retry bool, err error) {
+// processWebhooks applies stored webhooks of one store, in arrival order,
+// in one transaction. It returns how many must be tried again later.
+func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uuid.UUID) (retry int, err error) {
 	err = syncer.Write(ctx, s.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
-		retry = false
-		var (
-			account                         uuid.UUID
-			name, method, ct, query, status string
-			body                            []byte
-			attempts                        int
-		)
-		err := w.Tx.QueryRow(ctx, `SELECT account_id, carrier, method, content_type, query, body, status, attempts
-FROM webhook_inbox WHERE store_id = $1 AND id = $2 FOR UPDATE`, store, id).Scan(&account, &name, &method, &ct, &query, &body, &status, &attempts)
-		if err != nil {
-			return fmt.Errorf("load webhook %v: %w", id, postgres.Translate(err))
-		}
-		if status != "pending" {
-			return nil
-		}
-		ev, perr := parseDelivery(name, method, ct, query, body)
-		if perr != nil {
-			s.Log.Warn("webhook unreadable, dead", "store", store, "id", id, "err", perr)
-			return markInbox(ctx, w, store, id, "dead", perr.Error())
-		}
-		_, aerr := s.applyReports(ctx, w, store, account, ev.Code, []carrier.Event{ev}, SourceWebhook)
-		switch {
-		case errors.Is(aerr, ErrUnknownParcel):
-			attempts++
-			if attempts >= MaxWebhookAttempts {
-				return markInbox(ctx, w, store, id, "dead", "unknown tracking code "+ev.Code)
-			}
-			retry = true
-			_, err := w.Tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = $3, last_error = $4 WHERE store_id = $1 AND id = $2`,
-				store, id, attempts, "unknown tracking code "+ev.Code)
+		retry = 0
+		if err := w.Lock(store); err != nil {
 			return err
-		case aerr != nil:
-			return aerr
 		}
-		return markInbox(ctx, w, store, id, "done", "")
+		rows, err := w.Tx.Query(ctx, `SELECT id, account_id, carrier, method, content_type, query, body, attempts
+FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending' ORDER BY received_at, id FOR UPDATE`, store, ids)
+		if err != nil {
+			return fmt.Errorf("load webhooks: %w", err)
+		}
+		type stored struct {
+			id, account             uuid.UUID
+			name, method, ct, query string
+			body                    []byte
+			attempts                int
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stored, error) {
+			var d stored
+			return d, r.Scan(&d.id, &d.account, &d.name, &d.method, &d.ct, &d.query, &d.body, &d.attempts)
+		})
+		if err != nil {
+			return fmt.Errorf("load webhooks: %w", err)
+		}
+		for _, d := range list {
+			ev, perr := parseDelivery(d.name, d.method, d.ct, d.query, d.body)
+			if perr != nil {
+				s.Log.Warn("webhook unreadable, dead", "store", store, "id", d.id, "err", perr)
+				if err := markInbox(ctx, w, store, d.id, "dead", perr.Error()); err != nil {
+					return err
+				}
+				continue
+			}
+			_, aerr := s.applyReports(ctx, w, store, d.account, ev.Code, []carrier.Event{ev}, SourceWebhook)
+			switch {
+			case errors.Is(aerr, ErrUnknownParcel):
+				msg := "unknown tracking code " + ev.Code
+				if d.attempts+1 >= MaxWebhookAttempts {
+					if err := markInbox(ctx, w, store, d.id, "dead", msg); err != nil {
+						return err
+					}
+					continue
+				}
+				retry++
+				if _, err := w.Tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = attempts + 1, last_error = $3 WHERE store_id = $1 AND id = $2`,
+					store, d.id, msg); err != nil {
+					return err
+				}
+			case aerr != nil:
+				return aerr
+			default:
+				if err := markInbox(ctx, w, store, d.id, "done", ""); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	return retry, err
 }
