@@ -15,12 +15,12 @@ import (
 )
 
 // BenchmarkInitialSyncProcess is an initial sync of N leads
-// (LEADIFY_BENCH_LEADS, default 100,000) by the sync core running as its own
+// (LEADIFY_BENCH_ROWS, default 100,000) by the sync core running as its own
 // process into an empty replica, from a real server: rows/s end to end
 // (process start, handshake, pull, apply, fsync) and the client's peak RSS.
 func BenchmarkInitialSyncProcess(b *testing.B) {
 	n := 100_000
-	if s := os.Getenv("LEADIFY_BENCH_LEADS"); s != "" {
+	if s := os.Getenv("LEADIFY_BENCH_ROWS"); s != "" {
 		var err error
 		n, err = strconv.Atoi(s)
 		require.NoError(b, err)
