@@ -22,6 +22,7 @@ import (
 	"github.com/leadify/leadify/syncserver/audit"
 	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/intake"
+	"github.com/leadify/leadify/syncserver/intake/sheetsync"
 	"github.com/leadify/leadify/syncserver/postgres"
 )
 
@@ -29,16 +30,17 @@ import (
 const MaxImportFileBytes = 20 << 20
 
 type intakeHandler struct {
-	pool *pgxpool.Pool
-	im   *intake.Importer
-	log  *slog.Logger
+	pool   *pgxpool.Pool
+	im     *intake.Importer
+	sheets *sheetsync.Service
+	log    *slog.Logger
 }
 
 var _ leadifyv1connect.IntakeServiceHandler = (*intakeHandler)(nil)
 
-// NewIntakeHandler serves IntakeService.
-func NewIntakeHandler(pool *pgxpool.Pool, now func() time.Time, log *slog.Logger) leadifyv1connect.IntakeServiceHandler {
-	return &intakeHandler{pool: pool, im: &intake.Importer{Pool: pool, Now: now}, log: log}
+// NewIntakeHandler serves IntakeService; sheet connections sync through s.
+func NewIntakeHandler(s *sheetsync.Service) leadifyv1connect.IntakeServiceHandler {
+	return &intakeHandler{pool: s.Pool, im: &intake.Importer{Pool: s.Pool, Now: s.Now}, sheets: s, log: s.Log}
 }
 
 // store parses the request's store id and checks the caller may import there.
@@ -124,17 +126,22 @@ func (h *intakeHandler) PreviewFile(ctx context.Context, req *connect.Request[le
 		return nil, toConnect(ctx, h.log, err)
 	}
 	defer closeFn()
+	return connect.NewResponse(&leadifyv1.PreviewFileResponse{Preview: preview(src, specOf(m.Mapping), n)}), nil
+}
+
+// preview reads up to n rows of src through spec (the suggested mapping when
+// spec is empty).
+func preview(src intake.Source, spec intake.Spec, n int) *leadifyv1.Preview {
 	header := src.Header()
 	suggested := intake.Suggest(header)
-	resp := &leadifyv1.PreviewFileResponse{Header: header, SuggestedMapping: mappingPB(suggested)}
-	spec := suggested
-	if len(m.GetMapping().GetBindings()) > 0 {
-		spec = specOf(m.Mapping)
+	resp := &leadifyv1.Preview{Header: header, SuggestedMapping: mappingPB(suggested)}
+	if len(spec.Bindings) == 0 {
+		spec = suggested
 	}
 	mapping, err := intake.Resolve(spec, header)
 	if err != nil {
 		resp.MappingError = err.Error()
-		return connect.NewResponse(resp), nil
+		return resp
 	}
 	resp.KeyedByOrderId = mapping.HasOrderID()
 	if !resp.KeyedByOrderId {
@@ -148,6 +155,9 @@ func (h *intakeHandler) PreviewFile(ctx context.Context, req *connect.Request[le
 		if err != nil {
 			resp.Rows = append(resp.Rows, &leadifyv1.PreviewRow{RowNumber: int32(rec.Num),
 				RejectReason: string(intake.ReasonTruncated), RejectDetail: err.Error()})
+			if rec.Num == 0 {
+				break // the source itself failed
+			}
 			continue
 		}
 		row := mapping.Parse(rec.Num, rec.Cells, rec.Ragged)
@@ -158,7 +168,7 @@ func (h *intakeHandler) PreviewFile(ctx context.Context, req *connect.Request[le
 		}
 		resp.Rows = append(resp.Rows, pr)
 	}
-	return connect.NewResponse(resp), nil
+	return resp
 }
 
 func (h *intakeHandler) ImportFile(ctx context.Context, req *connect.Request[leadifyv1.ImportFileRequest]) (*connect.Response[leadifyv1.ImportFileResponse], error) {

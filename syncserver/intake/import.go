@@ -44,13 +44,16 @@ type Progress struct {
 type RunOptions struct {
 	// RunID is the intake_runs row to count into; uuid.Nil creates one.
 	RunID uuid.UUID
-	// Skip rows already committed by an interrupted run of RunID: rows up to
-	// this many (header excluded) are read and dropped.
-	Skip int
+	// ResumeAfter skips rows numbered up to it: they were committed by an
+	// interrupted run of RunID (its checkpoint_row).
+	ResumeAfter int
 	// KeepRows returns every row's result in the report (bounded uploads).
 	KeepRows bool
 	// OnChunk is called after each committed chunk.
 	OnChunk func(Progress)
+	// Resumable leaves a failed run running (with its error noted), so the
+	// next attempt resumes it from its checkpoint instead of starting over.
+	Resumable bool
 	// Chunk bounds the rows per transaction; 0 or more than syncer.BulkChunk
 	// means syncer.BulkChunk.
 	Chunk int
@@ -100,11 +103,15 @@ func (im *Importer) Run(ctx context.Context, t Target, m *Mapping, src Source, o
 	run.report.RunID = run.runID.String()
 	err = run.stream(ctx, m, src, chunk)
 	state, msg := "done", ""
-	if err != nil {
+	switch {
+	case err != nil && opts.Resumable:
+		state, msg = "running", err.Error()
+	case err != nil:
 		state, msg = "failed", err.Error()
 	}
 	ferr := postgres.InTx(context.WithoutCancel(ctx), im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE intake_runs SET state = $3, finished_at = now(), error = $4, rows_total = rows_done
+		_, err := tx.Exec(ctx, `UPDATE intake_runs SET state = $3, error = $4,
+  finished_at = CASE WHEN $3 = 'running' THEN NULL ELSE now() END, rows_total = rows_done
 WHERE store_id = $1 AND id = $2`, t.StoreID, run.runID, state, msg)
 		return err
 	})
@@ -147,6 +154,7 @@ type runState struct {
 	seen     map[uint64]int
 	seed     maphash.Seed
 	rowsDone int
+	lastNum  int // the number of the last row read
 }
 
 func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int) error {
@@ -163,7 +171,7 @@ func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int
 			if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
 				// A malformed CSV line: report it and read on.
 				read++
-				if read > r.opts.Skip {
+				if rec.Num > r.opts.ResumeAfter {
 					pending = append(pending, RowResult{Num: rec.Num, Outcome: OutcomeRejected, Reason: ReasonTruncated, Detail: err.Error()})
 				}
 				continue
@@ -171,8 +179,9 @@ func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int
 			return fmt.Errorf("read row %d: %w", rec.Num, err)
 		}
 		read++
+		r.lastNum = max(r.lastNum, rec.Num)
 		row := m.Parse(rec.Num, rec.Cells, rec.Ragged)
-		if read <= r.opts.Skip {
+		if rec.Num <= r.opts.ResumeAfter {
 			if row.Accepted() {
 				r.seen[maphash.String(r.seed, row.Key)] = row.Num
 			}
@@ -300,7 +309,7 @@ func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, r
 		if err := r.putCustomers(ctx, w.Tx, fresh, now); err != nil {
 			return err
 		}
-		return r.checkpoint(ctx, w.Tx, results, read)
+		return r.checkpoint(ctx, w.Tx, results)
 	})
 	if err != nil {
 		return fmt.Errorf("write rows: %w", postgres.Translate(err))
@@ -583,7 +592,7 @@ ON CONFLICT (seller_id, phone_e164) DO UPDATE SET orders = customers.orders + ex
 }
 
 // checkpoint records the chunk's notable rows and advances the run.
-func (r *runState) checkpoint(ctx context.Context, tx *postgres.Tx, results []RowResult, read int) error {
+func (r *runState) checkpoint(ctx context.Context, tx *postgres.Tx, results []RowResult) error {
 	var c Counts
 	var nums []int32
 	var keys, outcomes, reasons, details []string
@@ -609,9 +618,10 @@ ON CONFLICT (store_id, run_id, row_num) DO NOTHING`, r.t.StoreID, r.runID, nums,
 			return fmt.Errorf("record row results: %w", err)
 		}
 	}
-	_, err := tx.Exec(ctx, `UPDATE intake_runs SET rows_done = $3, imported = imported + $4, updated = updated + $5,
+	_, err := tx.Exec(ctx, `UPDATE intake_runs SET rows_done = rows_done + $3, checkpoint_row = $10, imported = imported + $4, updated = updated + $5,
   unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9
-WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, read, c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty)
+WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty,
+		r.lastNum)
 	if err != nil {
 		return fmt.Errorf("checkpoint run: %w", err)
 	}

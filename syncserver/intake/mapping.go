@@ -279,3 +279,36 @@ func Suggest(header []string) Spec {
 	}
 	return spec
 }
+
+// Validate checks a spec without a header row: known fields, named custom
+// fields, nothing mapped twice, a phone column. An empty spec is valid: it
+// means "use the suggested mapping". It fails with ErrBadBinding or
+// ErrNoPhone.
+func (s Spec) Validate() error {
+	if len(s.Bindings) == 0 {
+		return nil
+	}
+	fields := map[Field]bool{}
+	customs := map[string]bool{}
+	for _, b := range s.Bindings {
+		switch {
+		case !b.Field.valid():
+			return fmt.Errorf("%w: unknown field %q", ErrBadBinding, b.Field)
+		case strings.TrimSpace(b.Column) == "" || len(b.Column) > 200:
+			return fmt.Errorf("%w: field %s needs a column", ErrBadBinding, b.Field)
+		case b.Field == FieldCustom:
+			name := strings.TrimSpace(b.Custom)
+			if name == "" || len(name) > 64 || customs[name] {
+				return fmt.Errorf("%w: custom field %q needs a unique name of 1 to 64 bytes", ErrBadBinding, name)
+			}
+			customs[name] = true
+		case fields[b.Field]:
+			return fmt.Errorf("%w: field %s mapped twice", ErrBadBinding, b.Field)
+		}
+		fields[b.Field] = true
+	}
+	if !fields[FieldPhone] {
+		return ErrNoPhone
+	}
+	return nil
+}

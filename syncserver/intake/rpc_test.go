@@ -23,11 +23,11 @@ func TestPreviewAndImportThroughRPC(t *testing.T) {
 	prev, err := b.tenant.Seller.Intake.PreviewFile(ctx, connect.NewRequest(&leadifyv1.PreviewFileRequest{StoreId: store,
 		FileName: "leads.csv", Content: data, Rows: 5}))
 	require.NoError(t, err)
-	require.Len(t, prev.Msg.Rows, 5)
-	require.True(t, prev.Msg.KeyedByOrderId)
-	require.Empty(t, prev.Msg.MappingError)
-	require.Equal(t, "N° Commande", prev.Msg.Header[0])
-	phone := prev.Msg.Rows[1].Cells[3]
+	require.Len(t, prev.Msg.Preview.Rows, 5)
+	require.True(t, prev.Msg.Preview.KeyedByOrderId)
+	require.Empty(t, prev.Msg.Preview.MappingError)
+	require.Equal(t, "N° Commande", prev.Msg.Preview.Header[0])
+	phone := prev.Msg.Preview.Rows[1].Cells[3]
 	require.Equal(t, &leadifyv1.CellResult{Field: "phone", Column: "D", Raw: "06 51 81 90 93", Value: "+212651819093"}, phone)
 
 	// Without the order-id column the preview says rows are keyed by hash.
@@ -36,14 +36,14 @@ func TestPreviewAndImportThroughRPC(t *testing.T) {
 	prev, err = b.tenant.Seller.Intake.PreviewFile(ctx, connect.NewRequest(&leadifyv1.PreviewFileRequest{StoreId: store,
 		FileName: "leads.csv", Content: data, Mapping: noID, Rows: 2}))
 	require.NoError(t, err)
-	require.False(t, prev.Msg.KeyedByOrderId)
-	require.Contains(t, prev.Msg.KeyNote, "order-number column")
+	require.False(t, prev.Msg.Preview.KeyedByOrderId)
+	require.Contains(t, prev.Msg.Preview.KeyNote, "order-number column")
 
 	// A mapping without a phone is explained, not imported.
 	prev, err = b.tenant.Seller.Intake.PreviewFile(ctx, connect.NewRequest(&leadifyv1.PreviewFileRequest{StoreId: store,
 		FileName: "leads.csv", Content: data, Mapping: &leadifyv1.ColumnMapping{Bindings: []*leadifyv1.ColumnBinding{{Field: "city", Column: "E"}}}}))
 	require.NoError(t, err)
-	require.Contains(t, prev.Msg.MappingError, "phone")
+	require.Contains(t, prev.Msg.Preview.MappingError, "phone")
 	_, err = b.tenant.Seller.Intake.ImportFile(ctx, connect.NewRequest(&leadifyv1.ImportFileRequest{StoreId: store,
 		FileName: "leads.csv", Content: data, Mapping: &leadifyv1.ColumnMapping{Bindings: []*leadifyv1.ColumnBinding{{Field: "city", Column: "E"}}}}))
 	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))

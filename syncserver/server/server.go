@@ -45,6 +45,8 @@ type Config struct {
 	Bugs syncer.Bugs
 	// Billing is the invoices' public verification URL and SMTP relay.
 	Billing billing.Config
+	// SheetsEndpoint is the Google Sheets API base URL; empty means Google's (fakes in tests and the demo).
+	SheetsEndpoint string
 }
 
 // Server is one sync-server instance.

@@ -48,6 +48,9 @@ type Option func(*server.Config)
 // WithAuthLimits sets the login throttling limits.
 func WithAuthLimits(l auth.Limits) Option { return func(c *server.Config) { c.AuthLimits = l } }
 
+// WithSheetsEndpoint points sheet syncs at a fake Sheets API.
+func WithSheetsEndpoint(url string) Option { return func(c *server.Config) { c.SheetsEndpoint = url } }
+
 // WithClock sets the server clock (lease expiry, timestamps).
 func WithClock(now func() time.Time) Option { return func(c *server.Config) { c.Now = now } }
 

@@ -16,6 +16,7 @@ CREATE TABLE intake_sources (
   sync_minutes      integer NOT NULL DEFAULT 15 CHECK (sync_minutes BETWEEN 1 AND 1440),
   created_at        timestamptz NOT NULL DEFAULT now(),
   updated_at        timestamptz NOT NULL DEFAULT now(),
+  last_sync_at      timestamptz,
   deleted_at        timestamptz,
   PRIMARY KEY (store_id, id)
 );
@@ -36,7 +37,7 @@ CREATE TABLE intake_rows (
 );
 
 -- A run of a source (an upload or a sheet sync): its counters and its
--- checkpoint (rows_done rows of the sheet were committed), so a run resumes
+-- checkpoint (every row numbered up to checkpoint_row is committed), so a run resumes
 -- after a crash at the chunk it was writing.
 CREATE TABLE intake_runs (
   store_id     uuid NOT NULL,
@@ -46,6 +47,7 @@ CREATE TABLE intake_runs (
   started_at   timestamptz NOT NULL DEFAULT now(),
   finished_at  timestamptz,
   rows_done    integer NOT NULL DEFAULT 0,
+  checkpoint_row integer NOT NULL DEFAULT 0,
   rows_total   integer NOT NULL DEFAULT 0,
   imported     integer NOT NULL DEFAULT 0,
   updated      integer NOT NULL DEFAULT 0,

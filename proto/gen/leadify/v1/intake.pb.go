@@ -502,19 +502,10 @@ func (x *PreviewFileRequest) GetRows() int32 {
 }
 
 type PreviewFileResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Header           []string               `protobuf:"bytes,1,rep,name=header,proto3" json:"header,omitempty"`
-	SuggestedMapping *ColumnMapping         `protobuf:"bytes,2,opt,name=suggested_mapping,json=suggestedMapping,proto3" json:"suggested_mapping,omitempty"`
-	// mapping_error says why the mapping cannot be used (no phone column, a
-	// column that does not exist…); rows are empty then.
-	MappingError string `protobuf:"bytes,3,opt,name=mapping_error,json=mappingError,proto3" json:"mapping_error,omitempty"`
-	// keyed_by_order_id is false when rows are keyed by a hash of phone,
-	// product and date; key_note tells the seller what that means.
-	KeyedByOrderId bool          `protobuf:"varint,4,opt,name=keyed_by_order_id,json=keyedByOrderId,proto3" json:"keyed_by_order_id,omitempty"`
-	KeyNote        string        `protobuf:"bytes,5,opt,name=key_note,json=keyNote,proto3" json:"key_note,omitempty"`
-	Rows           []*PreviewRow `protobuf:"bytes,6,rep,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Preview       *Preview               `protobuf:"bytes,1,opt,name=preview,proto3" json:"preview,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PreviewFileResponse) Reset() {
@@ -547,42 +538,96 @@ func (*PreviewFileResponse) Descriptor() ([]byte, []int) {
 	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *PreviewFileResponse) GetHeader() []string {
+func (x *PreviewFileResponse) GetPreview() *Preview {
+	if x != nil {
+		return x.Preview
+	}
+	return nil
+}
+
+// Preview is the first rows of a sheet or file read through a mapping.
+type Preview struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Header           []string               `protobuf:"bytes,1,rep,name=header,proto3" json:"header,omitempty"`
+	SuggestedMapping *ColumnMapping         `protobuf:"bytes,2,opt,name=suggested_mapping,json=suggestedMapping,proto3" json:"suggested_mapping,omitempty"`
+	// mapping_error says why the mapping cannot be used (no phone column, a
+	// column that does not exist…); rows are empty then.
+	MappingError string `protobuf:"bytes,3,opt,name=mapping_error,json=mappingError,proto3" json:"mapping_error,omitempty"`
+	// keyed_by_order_id is false when rows are keyed by a hash of phone,
+	// product and date; key_note tells the seller what that means.
+	KeyedByOrderId bool          `protobuf:"varint,4,opt,name=keyed_by_order_id,json=keyedByOrderId,proto3" json:"keyed_by_order_id,omitempty"`
+	KeyNote        string        `protobuf:"bytes,5,opt,name=key_note,json=keyNote,proto3" json:"key_note,omitempty"`
+	Rows           []*PreviewRow `protobuf:"bytes,6,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Preview) Reset() {
+	*x = Preview{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Preview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Preview) ProtoMessage() {}
+
+func (x *Preview) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Preview.ProtoReflect.Descriptor instead.
+func (*Preview) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Preview) GetHeader() []string {
 	if x != nil {
 		return x.Header
 	}
 	return nil
 }
 
-func (x *PreviewFileResponse) GetSuggestedMapping() *ColumnMapping {
+func (x *Preview) GetSuggestedMapping() *ColumnMapping {
 	if x != nil {
 		return x.SuggestedMapping
 	}
 	return nil
 }
 
-func (x *PreviewFileResponse) GetMappingError() string {
+func (x *Preview) GetMappingError() string {
 	if x != nil {
 		return x.MappingError
 	}
 	return ""
 }
 
-func (x *PreviewFileResponse) GetKeyedByOrderId() bool {
+func (x *Preview) GetKeyedByOrderId() bool {
 	if x != nil {
 		return x.KeyedByOrderId
 	}
 	return false
 }
 
-func (x *PreviewFileResponse) GetKeyNote() string {
+func (x *Preview) GetKeyNote() string {
 	if x != nil {
 		return x.KeyNote
 	}
 	return ""
 }
 
-func (x *PreviewFileResponse) GetRows() []*PreviewRow {
+func (x *Preview) GetRows() []*PreviewRow {
 	if x != nil {
 		return x.Rows
 	}
@@ -605,7 +650,7 @@ type RowReport struct {
 
 func (x *RowReport) Reset() {
 	*x = RowReport{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[6]
+	mi := &file_leadify_v1_intake_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +662,7 @@ func (x *RowReport) String() string {
 func (*RowReport) ProtoMessage() {}
 
 func (x *RowReport) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[6]
+	mi := &file_leadify_v1_intake_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +675,7 @@ func (x *RowReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowReport.ProtoReflect.Descriptor instead.
 func (*RowReport) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{6}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RowReport) GetRowNumber() int32 {
@@ -697,7 +742,7 @@ type RunCounts struct {
 
 func (x *RunCounts) Reset() {
 	*x = RunCounts{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[7]
+	mi := &file_leadify_v1_intake_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +754,7 @@ func (x *RunCounts) String() string {
 func (*RunCounts) ProtoMessage() {}
 
 func (x *RunCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[7]
+	mi := &file_leadify_v1_intake_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +767,7 @@ func (x *RunCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunCounts.ProtoReflect.Descriptor instead.
 func (*RunCounts) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{7}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunCounts) GetImported() int32 {
@@ -780,7 +825,7 @@ type ImportFileRequest struct {
 
 func (x *ImportFileRequest) Reset() {
 	*x = ImportFileRequest{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[8]
+	mi := &file_leadify_v1_intake_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +837,7 @@ func (x *ImportFileRequest) String() string {
 func (*ImportFileRequest) ProtoMessage() {}
 
 func (x *ImportFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[8]
+	mi := &file_leadify_v1_intake_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +850,7 @@ func (x *ImportFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportFileRequest.ProtoReflect.Descriptor instead.
 func (*ImportFileRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{8}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ImportFileRequest) GetStoreId() string {
@@ -855,7 +900,7 @@ type ImportFileResponse struct {
 
 func (x *ImportFileResponse) Reset() {
 	*x = ImportFileResponse{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[9]
+	mi := &file_leadify_v1_intake_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +912,7 @@ func (x *ImportFileResponse) String() string {
 func (*ImportFileResponse) ProtoMessage() {}
 
 func (x *ImportFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[9]
+	mi := &file_leadify_v1_intake_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +925,7 @@ func (x *ImportFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportFileResponse.ProtoReflect.Descriptor instead.
 func (*ImportFileResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{9}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ImportFileResponse) GetRunId() string {
@@ -930,7 +975,7 @@ type IntakeRun struct {
 
 func (x *IntakeRun) Reset() {
 	*x = IntakeRun{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[10]
+	mi := &file_leadify_v1_intake_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +987,7 @@ func (x *IntakeRun) String() string {
 func (*IntakeRun) ProtoMessage() {}
 
 func (x *IntakeRun) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[10]
+	mi := &file_leadify_v1_intake_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1000,7 @@ func (x *IntakeRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntakeRun.ProtoReflect.Descriptor instead.
 func (*IntakeRun) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{10}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *IntakeRun) GetId() string {
@@ -1038,7 +1083,7 @@ type ListIntakeRunsRequest struct {
 
 func (x *ListIntakeRunsRequest) Reset() {
 	*x = ListIntakeRunsRequest{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[11]
+	mi := &file_leadify_v1_intake_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1095,7 @@ func (x *ListIntakeRunsRequest) String() string {
 func (*ListIntakeRunsRequest) ProtoMessage() {}
 
 func (x *ListIntakeRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[11]
+	mi := &file_leadify_v1_intake_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1108,7 @@ func (x *ListIntakeRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntakeRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntakeRunsRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{11}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListIntakeRunsRequest) GetStoreId() string {
@@ -1089,7 +1134,7 @@ type ListIntakeRunsResponse struct {
 
 func (x *ListIntakeRunsResponse) Reset() {
 	*x = ListIntakeRunsResponse{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[12]
+	mi := &file_leadify_v1_intake_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1146,7 @@ func (x *ListIntakeRunsResponse) String() string {
 func (*ListIntakeRunsResponse) ProtoMessage() {}
 
 func (x *ListIntakeRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[12]
+	mi := &file_leadify_v1_intake_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1159,7 @@ func (x *ListIntakeRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntakeRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntakeRunsResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{12}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListIntakeRunsResponse) GetRuns() []*IntakeRun {
@@ -1134,7 +1179,7 @@ type GetIntakeRunRequest struct {
 
 func (x *GetIntakeRunRequest) Reset() {
 	*x = GetIntakeRunRequest{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[13]
+	mi := &file_leadify_v1_intake_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1191,7 @@ func (x *GetIntakeRunRequest) String() string {
 func (*GetIntakeRunRequest) ProtoMessage() {}
 
 func (x *GetIntakeRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[13]
+	mi := &file_leadify_v1_intake_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1204,7 @@ func (x *GetIntakeRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntakeRunRequest.ProtoReflect.Descriptor instead.
 func (*GetIntakeRunRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{13}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetIntakeRunRequest) GetStoreId() string {
@@ -1186,7 +1231,7 @@ type GetIntakeRunResponse struct {
 
 func (x *GetIntakeRunResponse) Reset() {
 	*x = GetIntakeRunResponse{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[14]
+	mi := &file_leadify_v1_intake_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1243,7 @@ func (x *GetIntakeRunResponse) String() string {
 func (*GetIntakeRunResponse) ProtoMessage() {}
 
 func (x *GetIntakeRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[14]
+	mi := &file_leadify_v1_intake_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1256,7 @@ func (x *GetIntakeRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntakeRunResponse.ProtoReflect.Descriptor instead.
 func (*GetIntakeRunResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{14}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetIntakeRunResponse) GetRun() *IntakeRun {
@@ -1224,6 +1269,797 @@ func (x *GetIntakeRunResponse) GetRun() *IntakeRun {
 func (x *GetIntakeRunResponse) GetRows() []*RowReport {
 	if x != nil {
 		return x.Rows
+	}
+	return nil
+}
+
+// SheetConnection is a Google Sheet feeding a store.
+type SheetConnection struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	StoreId        string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Name           string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	SpreadsheetId  string                 `protobuf:"bytes,4,opt,name=spreadsheet_id,json=spreadsheetId,proto3" json:"spreadsheet_id,omitempty"`
+	Range          string                 `protobuf:"bytes,5,opt,name=range,proto3" json:"range,omitempty"` // "Sheet1", "'My Sheet'!A:L"
+	HeaderRow      int32                  `protobuf:"varint,6,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"`
+	Mapping        *ColumnMapping         `protobuf:"bytes,7,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	SyncMinutes    int32                  `protobuf:"varint,8,opt,name=sync_minutes,json=syncMinutes,proto3" json:"sync_minutes,omitempty"`
+	HasCredentials bool                   `protobuf:"varint,9,opt,name=has_credentials,json=hasCredentials,proto3" json:"has_credentials,omitempty"`
+	LastSyncAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_sync_at,json=lastSyncAt,proto3" json:"last_sync_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SheetConnection) Reset() {
+	*x = SheetConnection{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SheetConnection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SheetConnection) ProtoMessage() {}
+
+func (x *SheetConnection) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SheetConnection.ProtoReflect.Descriptor instead.
+func (*SheetConnection) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SheetConnection) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SheetConnection) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *SheetConnection) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SheetConnection) GetSpreadsheetId() string {
+	if x != nil {
+		return x.SpreadsheetId
+	}
+	return ""
+}
+
+func (x *SheetConnection) GetRange() string {
+	if x != nil {
+		return x.Range
+	}
+	return ""
+}
+
+func (x *SheetConnection) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
+}
+
+func (x *SheetConnection) GetMapping() *ColumnMapping {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+func (x *SheetConnection) GetSyncMinutes() int32 {
+	if x != nil {
+		return x.SyncMinutes
+	}
+	return 0
+}
+
+func (x *SheetConnection) GetHasCredentials() bool {
+	if x != nil {
+		return x.HasCredentials
+	}
+	return false
+}
+
+func (x *SheetConnection) GetLastSyncAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSyncAt
+	}
+	return nil
+}
+
+type CreateSheetConnectionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	SpreadsheetId string                 `protobuf:"bytes,3,opt,name=spreadsheet_id,json=spreadsheetId,proto3" json:"spreadsheet_id,omitempty"`
+	Range         string                 `protobuf:"bytes,4,opt,name=range,proto3" json:"range,omitempty"`
+	HeaderRow     int32                  `protobuf:"varint,5,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"` // default 1
+	Mapping       *ColumnMapping         `protobuf:"bytes,6,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	SyncMinutes   int32                  `protobuf:"varint,7,opt,name=sync_minutes,json=syncMinutes,proto3" json:"sync_minutes,omitempty"` // default 15, 1 to 1440
+	// One of: a service account's JSON key, or an OAuth access token.
+	ServiceAccountJson []byte `protobuf:"bytes,8,opt,name=service_account_json,json=serviceAccountJson,proto3" json:"service_account_json,omitempty"`
+	OauthToken         string `protobuf:"bytes,9,opt,name=oauth_token,json=oauthToken,proto3" json:"oauth_token,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *CreateSheetConnectionRequest) Reset() {
+	*x = CreateSheetConnectionRequest{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSheetConnectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSheetConnectionRequest) ProtoMessage() {}
+
+func (x *CreateSheetConnectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSheetConnectionRequest.ProtoReflect.Descriptor instead.
+func (*CreateSheetConnectionRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateSheetConnectionRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *CreateSheetConnectionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateSheetConnectionRequest) GetSpreadsheetId() string {
+	if x != nil {
+		return x.SpreadsheetId
+	}
+	return ""
+}
+
+func (x *CreateSheetConnectionRequest) GetRange() string {
+	if x != nil {
+		return x.Range
+	}
+	return ""
+}
+
+func (x *CreateSheetConnectionRequest) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
+}
+
+func (x *CreateSheetConnectionRequest) GetMapping() *ColumnMapping {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+func (x *CreateSheetConnectionRequest) GetSyncMinutes() int32 {
+	if x != nil {
+		return x.SyncMinutes
+	}
+	return 0
+}
+
+func (x *CreateSheetConnectionRequest) GetServiceAccountJson() []byte {
+	if x != nil {
+		return x.ServiceAccountJson
+	}
+	return nil
+}
+
+func (x *CreateSheetConnectionRequest) GetOauthToken() string {
+	if x != nil {
+		return x.OauthToken
+	}
+	return ""
+}
+
+type CreateSheetConnectionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Connection    *SheetConnection       `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSheetConnectionResponse) Reset() {
+	*x = CreateSheetConnectionResponse{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSheetConnectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSheetConnectionResponse) ProtoMessage() {}
+
+func (x *CreateSheetConnectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSheetConnectionResponse.ProtoReflect.Descriptor instead.
+func (*CreateSheetConnectionResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateSheetConnectionResponse) GetConnection() *SheetConnection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+type UpdateSheetConnectionRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	StoreId      string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	ConnectionId string                 `protobuf:"bytes,2,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	Name         string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Mapping      *ColumnMapping         `protobuf:"bytes,4,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	HeaderRow    int32                  `protobuf:"varint,5,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"`
+	SyncMinutes  int32                  `protobuf:"varint,6,opt,name=sync_minutes,json=syncMinutes,proto3" json:"sync_minutes,omitempty"`
+	// update_mask names the fields to change: name, mapping, header_row, sync_minutes.
+	UpdateMask    []string `protobuf:"bytes,7,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSheetConnectionRequest) Reset() {
+	*x = UpdateSheetConnectionRequest{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSheetConnectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSheetConnectionRequest) ProtoMessage() {}
+
+func (x *UpdateSheetConnectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSheetConnectionRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSheetConnectionRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpdateSheetConnectionRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *UpdateSheetConnectionRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *UpdateSheetConnectionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateSheetConnectionRequest) GetMapping() *ColumnMapping {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+func (x *UpdateSheetConnectionRequest) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
+}
+
+func (x *UpdateSheetConnectionRequest) GetSyncMinutes() int32 {
+	if x != nil {
+		return x.SyncMinutes
+	}
+	return 0
+}
+
+func (x *UpdateSheetConnectionRequest) GetUpdateMask() []string {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateSheetConnectionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Connection    *SheetConnection       `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSheetConnectionResponse) Reset() {
+	*x = UpdateSheetConnectionResponse{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSheetConnectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSheetConnectionResponse) ProtoMessage() {}
+
+func (x *UpdateSheetConnectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSheetConnectionResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSheetConnectionResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateSheetConnectionResponse) GetConnection() *SheetConnection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+type ListSheetConnectionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSheetConnectionsRequest) Reset() {
+	*x = ListSheetConnectionsRequest{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSheetConnectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSheetConnectionsRequest) ProtoMessage() {}
+
+func (x *ListSheetConnectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSheetConnectionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSheetConnectionsRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListSheetConnectionsRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+type ListSheetConnectionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Connections   []*SheetConnection     `protobuf:"bytes,1,rep,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSheetConnectionsResponse) Reset() {
+	*x = ListSheetConnectionsResponse{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSheetConnectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSheetConnectionsResponse) ProtoMessage() {}
+
+func (x *ListSheetConnectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSheetConnectionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSheetConnectionsResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListSheetConnectionsResponse) GetConnections() []*SheetConnection {
+	if x != nil {
+		return x.Connections
+	}
+	return nil
+}
+
+type PreviewSheetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	ConnectionId  string                 `protobuf:"bytes,2,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	Mapping       *ColumnMapping         `protobuf:"bytes,3,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	Rows          int32                  `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"` // default 20, at most 200
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewSheetRequest) Reset() {
+	*x = PreviewSheetRequest{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewSheetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewSheetRequest) ProtoMessage() {}
+
+func (x *PreviewSheetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewSheetRequest.ProtoReflect.Descriptor instead.
+func (*PreviewSheetRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PreviewSheetRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *PreviewSheetRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *PreviewSheetRequest) GetMapping() *ColumnMapping {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+func (x *PreviewSheetRequest) GetRows() int32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+type PreviewSheetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Preview       *Preview               `protobuf:"bytes,1,opt,name=preview,proto3" json:"preview,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewSheetResponse) Reset() {
+	*x = PreviewSheetResponse{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewSheetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewSheetResponse) ProtoMessage() {}
+
+func (x *PreviewSheetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewSheetResponse.ProtoReflect.Descriptor instead.
+func (*PreviewSheetResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PreviewSheetResponse) GetPreview() *Preview {
+	if x != nil {
+		return x.Preview
+	}
+	return nil
+}
+
+type SyncSheetNowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	ConnectionId  string                 `protobuf:"bytes,2,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncSheetNowRequest) Reset() {
+	*x = SyncSheetNowRequest{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSheetNowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSheetNowRequest) ProtoMessage() {}
+
+func (x *SyncSheetNowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSheetNowRequest.ProtoReflect.Descriptor instead.
+func (*SyncSheetNowRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SyncSheetNowRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *SyncSheetNowRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+type SyncSheetNowResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncSheetNowResponse) Reset() {
+	*x = SyncSheetNowResponse{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSheetNowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSheetNowResponse) ProtoMessage() {}
+
+func (x *SyncSheetNowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSheetNowResponse.ProtoReflect.Descriptor instead.
+func (*SyncSheetNowResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{26}
+}
+
+type WatchSheetSyncRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	ConnectionId  string                 `protobuf:"bytes,2,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSheetSyncRequest) Reset() {
+	*x = WatchSheetSyncRequest{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSheetSyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSheetSyncRequest) ProtoMessage() {}
+
+func (x *WatchSheetSyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSheetSyncRequest.ProtoReflect.Descriptor instead.
+func (*WatchSheetSyncRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *WatchSheetSyncRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *WatchSheetSyncRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+type WatchSheetSyncResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *IntakeRun             `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSheetSyncResponse) Reset() {
+	*x = WatchSheetSyncResponse{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSheetSyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSheetSyncResponse) ProtoMessage() {}
+
+func (x *WatchSheetSyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSheetSyncResponse.ProtoReflect.Descriptor instead.
+func (*WatchSheetSyncResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *WatchSheetSyncResponse) GetRun() *IntakeRun {
+	if x != nil {
+		return x.Run
 	}
 	return nil
 }
@@ -1265,8 +2101,10 @@ const file_leadify_v1_intake_proto_rawDesc = "" +
 	"\acontent\x18\x03 \x01(\fR\acontent\x12.\n" +
 	"\x06format\x18\x04 \x01(\x0e2\x16.leadify.v1.FileFormatR\x06format\x123\n" +
 	"\amapping\x18\x05 \x01(\v2\x19.leadify.v1.ColumnMappingR\amapping\x12\x12\n" +
-	"\x04rows\x18\x06 \x01(\x05R\x04rows\"\x8c\x02\n" +
-	"\x13PreviewFileResponse\x12\x16\n" +
+	"\x04rows\x18\x06 \x01(\x05R\x04rows\"D\n" +
+	"\x13PreviewFileResponse\x12-\n" +
+	"\apreview\x18\x01 \x01(\v2\x13.leadify.v1.PreviewR\apreview\"\x80\x02\n" +
+	"\aPreview\x12\x16\n" +
 	"\x06header\x18\x01 \x03(\tR\x06header\x12F\n" +
 	"\x11suggested_mapping\x18\x02 \x01(\v2\x19.leadify.v1.ColumnMappingR\x10suggestedMapping\x12#\n" +
 	"\rmapping_error\x18\x03 \x01(\tR\fmappingError\x12)\n" +
@@ -1325,7 +2163,71 @@ const file_leadify_v1_intake_proto_rawDesc = "" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\"j\n" +
 	"\x14GetIntakeRunResponse\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.leadify.v1.IntakeRunR\x03run\x12)\n" +
-	"\x04rows\x18\x02 \x03(\v2\x15.leadify.v1.RowReportR\x04rows*T\n" +
+	"\x04rows\x18\x02 \x03(\v2\x15.leadify.v1.RowReportR\x04rows\"\xeb\x02\n" +
+	"\x0fSheetConnection\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bstore_id\x18\x02 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12%\n" +
+	"\x0espreadsheet_id\x18\x04 \x01(\tR\rspreadsheetId\x12\x14\n" +
+	"\x05range\x18\x05 \x01(\tR\x05range\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x06 \x01(\x05R\theaderRow\x123\n" +
+	"\amapping\x18\a \x01(\v2\x19.leadify.v1.ColumnMappingR\amapping\x12!\n" +
+	"\fsync_minutes\x18\b \x01(\x05R\vsyncMinutes\x12'\n" +
+	"\x0fhas_credentials\x18\t \x01(\bR\x0ehasCredentials\x12<\n" +
+	"\flast_sync_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastSyncAt\"\xd4\x02\n" +
+	"\x1cCreateSheetConnectionRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
+	"\x0espreadsheet_id\x18\x03 \x01(\tR\rspreadsheetId\x12\x14\n" +
+	"\x05range\x18\x04 \x01(\tR\x05range\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x05 \x01(\x05R\theaderRow\x123\n" +
+	"\amapping\x18\x06 \x01(\v2\x19.leadify.v1.ColumnMappingR\amapping\x12!\n" +
+	"\fsync_minutes\x18\a \x01(\x05R\vsyncMinutes\x120\n" +
+	"\x14service_account_json\x18\b \x01(\fR\x12serviceAccountJson\x12\x1f\n" +
+	"\voauth_token\x18\t \x01(\tR\n" +
+	"oauthToken\"\\\n" +
+	"\x1dCreateSheetConnectionResponse\x12;\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\v2\x1b.leadify.v1.SheetConnectionR\n" +
+	"connection\"\x8a\x02\n" +
+	"\x1cUpdateSheetConnectionRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12#\n" +
+	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x123\n" +
+	"\amapping\x18\x04 \x01(\v2\x19.leadify.v1.ColumnMappingR\amapping\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x05 \x01(\x05R\theaderRow\x12!\n" +
+	"\fsync_minutes\x18\x06 \x01(\x05R\vsyncMinutes\x12\x1f\n" +
+	"\vupdate_mask\x18\a \x03(\tR\n" +
+	"updateMask\"\\\n" +
+	"\x1dUpdateSheetConnectionResponse\x12;\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\v2\x1b.leadify.v1.SheetConnectionR\n" +
+	"connection\"8\n" +
+	"\x1bListSheetConnectionsRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\"]\n" +
+	"\x1cListSheetConnectionsResponse\x12=\n" +
+	"\vconnections\x18\x01 \x03(\v2\x1b.leadify.v1.SheetConnectionR\vconnections\"\x9e\x01\n" +
+	"\x13PreviewSheetRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12#\n" +
+	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x123\n" +
+	"\amapping\x18\x03 \x01(\v2\x19.leadify.v1.ColumnMappingR\amapping\x12\x12\n" +
+	"\x04rows\x18\x04 \x01(\x05R\x04rows\"E\n" +
+	"\x14PreviewSheetResponse\x12-\n" +
+	"\apreview\x18\x01 \x01(\v2\x13.leadify.v1.PreviewR\apreview\"U\n" +
+	"\x13SyncSheetNowRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12#\n" +
+	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\"\x16\n" +
+	"\x14SyncSheetNowResponse\"W\n" +
+	"\x15WatchSheetSyncRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12#\n" +
+	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\"A\n" +
+	"\x16WatchSheetSyncResponse\x12'\n" +
+	"\x03run\x18\x01 \x01(\v2\x15.leadify.v1.IntakeRunR\x03run*T\n" +
 	"\n" +
 	"FileFormat\x12\x1b\n" +
 	"\x17FILE_FORMAT_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -1339,13 +2241,19 @@ const file_leadify_v1_intake_proto_rawDesc = "" +
 	"\x15ROW_OUTCOME_UNCHANGED\x10\x03\x12\x19\n" +
 	"\x15ROW_OUTCOME_DUPLICATE\x10\x04\x12\x18\n" +
 	"\x14ROW_OUTCOME_REJECTED\x10\x05\x12\x15\n" +
-	"\x11ROW_OUTCOME_EMPTY\x10\x062\xd8\x02\n" +
+	"\x11ROW_OUTCOME_EMPTY\x10\x062\xa0\a\n" +
 	"\rIntakeService\x12N\n" +
 	"\vPreviewFile\x12\x1e.leadify.v1.PreviewFileRequest\x1a\x1f.leadify.v1.PreviewFileResponse\x12K\n" +
 	"\n" +
 	"ImportFile\x12\x1d.leadify.v1.ImportFileRequest\x1a\x1e.leadify.v1.ImportFileResponse\x12W\n" +
 	"\x0eListIntakeRuns\x12!.leadify.v1.ListIntakeRunsRequest\x1a\".leadify.v1.ListIntakeRunsResponse\x12Q\n" +
-	"\fGetIntakeRun\x12\x1f.leadify.v1.GetIntakeRunRequest\x1a .leadify.v1.GetIntakeRunResponseB\xa1\x01\n" +
+	"\fGetIntakeRun\x12\x1f.leadify.v1.GetIntakeRunRequest\x1a .leadify.v1.GetIntakeRunResponse\x12l\n" +
+	"\x15CreateSheetConnection\x12(.leadify.v1.CreateSheetConnectionRequest\x1a).leadify.v1.CreateSheetConnectionResponse\x12l\n" +
+	"\x15UpdateSheetConnection\x12(.leadify.v1.UpdateSheetConnectionRequest\x1a).leadify.v1.UpdateSheetConnectionResponse\x12i\n" +
+	"\x14ListSheetConnections\x12'.leadify.v1.ListSheetConnectionsRequest\x1a(.leadify.v1.ListSheetConnectionsResponse\x12Q\n" +
+	"\fPreviewSheet\x12\x1f.leadify.v1.PreviewSheetRequest\x1a .leadify.v1.PreviewSheetResponse\x12Q\n" +
+	"\fSyncSheetNow\x12\x1f.leadify.v1.SyncSheetNowRequest\x1a .leadify.v1.SyncSheetNowResponse\x12Y\n" +
+	"\x0eWatchSheetSync\x12!.leadify.v1.WatchSheetSyncRequest\x1a\".leadify.v1.WatchSheetSyncResponse0\x01B\xa1\x01\n" +
 	"\x0ecom.leadify.v1B\vIntakeProtoP\x01Z9github.com/leadify/leadify/proto/gen/leadify/v1;leadifyv1\xa2\x02\x03LXX\xaa\x02\n" +
 	"Leadify.V1\xca\x02\n" +
 	"Leadify\\V1\xe2\x02\x16Leadify\\V1\\GPBMetadata\xea\x02\vLeadify::V1b\x06proto3"
@@ -1363,58 +2271,95 @@ func file_leadify_v1_intake_proto_rawDescGZIP() []byte {
 }
 
 var file_leadify_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_leadify_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_leadify_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_leadify_v1_intake_proto_goTypes = []any{
-	(FileFormat)(0),                // 0: leadify.v1.FileFormat
-	(RowOutcome)(0),                // 1: leadify.v1.RowOutcome
-	(*ColumnBinding)(nil),          // 2: leadify.v1.ColumnBinding
-	(*ColumnMapping)(nil),          // 3: leadify.v1.ColumnMapping
-	(*CellResult)(nil),             // 4: leadify.v1.CellResult
-	(*PreviewRow)(nil),             // 5: leadify.v1.PreviewRow
-	(*PreviewFileRequest)(nil),     // 6: leadify.v1.PreviewFileRequest
-	(*PreviewFileResponse)(nil),    // 7: leadify.v1.PreviewFileResponse
-	(*RowReport)(nil),              // 8: leadify.v1.RowReport
-	(*RunCounts)(nil),              // 9: leadify.v1.RunCounts
-	(*ImportFileRequest)(nil),      // 10: leadify.v1.ImportFileRequest
-	(*ImportFileResponse)(nil),     // 11: leadify.v1.ImportFileResponse
-	(*IntakeRun)(nil),              // 12: leadify.v1.IntakeRun
-	(*ListIntakeRunsRequest)(nil),  // 13: leadify.v1.ListIntakeRunsRequest
-	(*ListIntakeRunsResponse)(nil), // 14: leadify.v1.ListIntakeRunsResponse
-	(*GetIntakeRunRequest)(nil),    // 15: leadify.v1.GetIntakeRunRequest
-	(*GetIntakeRunResponse)(nil),   // 16: leadify.v1.GetIntakeRunResponse
-	(*timestamppb.Timestamp)(nil),  // 17: google.protobuf.Timestamp
+	(FileFormat)(0),                       // 0: leadify.v1.FileFormat
+	(RowOutcome)(0),                       // 1: leadify.v1.RowOutcome
+	(*ColumnBinding)(nil),                 // 2: leadify.v1.ColumnBinding
+	(*ColumnMapping)(nil),                 // 3: leadify.v1.ColumnMapping
+	(*CellResult)(nil),                    // 4: leadify.v1.CellResult
+	(*PreviewRow)(nil),                    // 5: leadify.v1.PreviewRow
+	(*PreviewFileRequest)(nil),            // 6: leadify.v1.PreviewFileRequest
+	(*PreviewFileResponse)(nil),           // 7: leadify.v1.PreviewFileResponse
+	(*Preview)(nil),                       // 8: leadify.v1.Preview
+	(*RowReport)(nil),                     // 9: leadify.v1.RowReport
+	(*RunCounts)(nil),                     // 10: leadify.v1.RunCounts
+	(*ImportFileRequest)(nil),             // 11: leadify.v1.ImportFileRequest
+	(*ImportFileResponse)(nil),            // 12: leadify.v1.ImportFileResponse
+	(*IntakeRun)(nil),                     // 13: leadify.v1.IntakeRun
+	(*ListIntakeRunsRequest)(nil),         // 14: leadify.v1.ListIntakeRunsRequest
+	(*ListIntakeRunsResponse)(nil),        // 15: leadify.v1.ListIntakeRunsResponse
+	(*GetIntakeRunRequest)(nil),           // 16: leadify.v1.GetIntakeRunRequest
+	(*GetIntakeRunResponse)(nil),          // 17: leadify.v1.GetIntakeRunResponse
+	(*SheetConnection)(nil),               // 18: leadify.v1.SheetConnection
+	(*CreateSheetConnectionRequest)(nil),  // 19: leadify.v1.CreateSheetConnectionRequest
+	(*CreateSheetConnectionResponse)(nil), // 20: leadify.v1.CreateSheetConnectionResponse
+	(*UpdateSheetConnectionRequest)(nil),  // 21: leadify.v1.UpdateSheetConnectionRequest
+	(*UpdateSheetConnectionResponse)(nil), // 22: leadify.v1.UpdateSheetConnectionResponse
+	(*ListSheetConnectionsRequest)(nil),   // 23: leadify.v1.ListSheetConnectionsRequest
+	(*ListSheetConnectionsResponse)(nil),  // 24: leadify.v1.ListSheetConnectionsResponse
+	(*PreviewSheetRequest)(nil),           // 25: leadify.v1.PreviewSheetRequest
+	(*PreviewSheetResponse)(nil),          // 26: leadify.v1.PreviewSheetResponse
+	(*SyncSheetNowRequest)(nil),           // 27: leadify.v1.SyncSheetNowRequest
+	(*SyncSheetNowResponse)(nil),          // 28: leadify.v1.SyncSheetNowResponse
+	(*WatchSheetSyncRequest)(nil),         // 29: leadify.v1.WatchSheetSyncRequest
+	(*WatchSheetSyncResponse)(nil),        // 30: leadify.v1.WatchSheetSyncResponse
+	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
 }
 var file_leadify_v1_intake_proto_depIdxs = []int32{
 	2,  // 0: leadify.v1.ColumnMapping.bindings:type_name -> leadify.v1.ColumnBinding
 	4,  // 1: leadify.v1.PreviewRow.cells:type_name -> leadify.v1.CellResult
 	0,  // 2: leadify.v1.PreviewFileRequest.format:type_name -> leadify.v1.FileFormat
 	3,  // 3: leadify.v1.PreviewFileRequest.mapping:type_name -> leadify.v1.ColumnMapping
-	3,  // 4: leadify.v1.PreviewFileResponse.suggested_mapping:type_name -> leadify.v1.ColumnMapping
-	5,  // 5: leadify.v1.PreviewFileResponse.rows:type_name -> leadify.v1.PreviewRow
-	1,  // 6: leadify.v1.RowReport.outcome:type_name -> leadify.v1.RowOutcome
-	0,  // 7: leadify.v1.ImportFileRequest.format:type_name -> leadify.v1.FileFormat
-	3,  // 8: leadify.v1.ImportFileRequest.mapping:type_name -> leadify.v1.ColumnMapping
-	9,  // 9: leadify.v1.ImportFileResponse.counts:type_name -> leadify.v1.RunCounts
-	8,  // 10: leadify.v1.ImportFileResponse.rows:type_name -> leadify.v1.RowReport
-	17, // 11: leadify.v1.IntakeRun.started_at:type_name -> google.protobuf.Timestamp
-	17, // 12: leadify.v1.IntakeRun.finished_at:type_name -> google.protobuf.Timestamp
-	9,  // 13: leadify.v1.IntakeRun.counts:type_name -> leadify.v1.RunCounts
-	12, // 14: leadify.v1.ListIntakeRunsResponse.runs:type_name -> leadify.v1.IntakeRun
-	12, // 15: leadify.v1.GetIntakeRunResponse.run:type_name -> leadify.v1.IntakeRun
-	8,  // 16: leadify.v1.GetIntakeRunResponse.rows:type_name -> leadify.v1.RowReport
-	6,  // 17: leadify.v1.IntakeService.PreviewFile:input_type -> leadify.v1.PreviewFileRequest
-	10, // 18: leadify.v1.IntakeService.ImportFile:input_type -> leadify.v1.ImportFileRequest
-	13, // 19: leadify.v1.IntakeService.ListIntakeRuns:input_type -> leadify.v1.ListIntakeRunsRequest
-	15, // 20: leadify.v1.IntakeService.GetIntakeRun:input_type -> leadify.v1.GetIntakeRunRequest
-	7,  // 21: leadify.v1.IntakeService.PreviewFile:output_type -> leadify.v1.PreviewFileResponse
-	11, // 22: leadify.v1.IntakeService.ImportFile:output_type -> leadify.v1.ImportFileResponse
-	14, // 23: leadify.v1.IntakeService.ListIntakeRuns:output_type -> leadify.v1.ListIntakeRunsResponse
-	16, // 24: leadify.v1.IntakeService.GetIntakeRun:output_type -> leadify.v1.GetIntakeRunResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	8,  // 4: leadify.v1.PreviewFileResponse.preview:type_name -> leadify.v1.Preview
+	3,  // 5: leadify.v1.Preview.suggested_mapping:type_name -> leadify.v1.ColumnMapping
+	5,  // 6: leadify.v1.Preview.rows:type_name -> leadify.v1.PreviewRow
+	1,  // 7: leadify.v1.RowReport.outcome:type_name -> leadify.v1.RowOutcome
+	0,  // 8: leadify.v1.ImportFileRequest.format:type_name -> leadify.v1.FileFormat
+	3,  // 9: leadify.v1.ImportFileRequest.mapping:type_name -> leadify.v1.ColumnMapping
+	10, // 10: leadify.v1.ImportFileResponse.counts:type_name -> leadify.v1.RunCounts
+	9,  // 11: leadify.v1.ImportFileResponse.rows:type_name -> leadify.v1.RowReport
+	31, // 12: leadify.v1.IntakeRun.started_at:type_name -> google.protobuf.Timestamp
+	31, // 13: leadify.v1.IntakeRun.finished_at:type_name -> google.protobuf.Timestamp
+	10, // 14: leadify.v1.IntakeRun.counts:type_name -> leadify.v1.RunCounts
+	13, // 15: leadify.v1.ListIntakeRunsResponse.runs:type_name -> leadify.v1.IntakeRun
+	13, // 16: leadify.v1.GetIntakeRunResponse.run:type_name -> leadify.v1.IntakeRun
+	9,  // 17: leadify.v1.GetIntakeRunResponse.rows:type_name -> leadify.v1.RowReport
+	3,  // 18: leadify.v1.SheetConnection.mapping:type_name -> leadify.v1.ColumnMapping
+	31, // 19: leadify.v1.SheetConnection.last_sync_at:type_name -> google.protobuf.Timestamp
+	3,  // 20: leadify.v1.CreateSheetConnectionRequest.mapping:type_name -> leadify.v1.ColumnMapping
+	18, // 21: leadify.v1.CreateSheetConnectionResponse.connection:type_name -> leadify.v1.SheetConnection
+	3,  // 22: leadify.v1.UpdateSheetConnectionRequest.mapping:type_name -> leadify.v1.ColumnMapping
+	18, // 23: leadify.v1.UpdateSheetConnectionResponse.connection:type_name -> leadify.v1.SheetConnection
+	18, // 24: leadify.v1.ListSheetConnectionsResponse.connections:type_name -> leadify.v1.SheetConnection
+	3,  // 25: leadify.v1.PreviewSheetRequest.mapping:type_name -> leadify.v1.ColumnMapping
+	8,  // 26: leadify.v1.PreviewSheetResponse.preview:type_name -> leadify.v1.Preview
+	13, // 27: leadify.v1.WatchSheetSyncResponse.run:type_name -> leadify.v1.IntakeRun
+	6,  // 28: leadify.v1.IntakeService.PreviewFile:input_type -> leadify.v1.PreviewFileRequest
+	11, // 29: leadify.v1.IntakeService.ImportFile:input_type -> leadify.v1.ImportFileRequest
+	14, // 30: leadify.v1.IntakeService.ListIntakeRuns:input_type -> leadify.v1.ListIntakeRunsRequest
+	16, // 31: leadify.v1.IntakeService.GetIntakeRun:input_type -> leadify.v1.GetIntakeRunRequest
+	19, // 32: leadify.v1.IntakeService.CreateSheetConnection:input_type -> leadify.v1.CreateSheetConnectionRequest
+	21, // 33: leadify.v1.IntakeService.UpdateSheetConnection:input_type -> leadify.v1.UpdateSheetConnectionRequest
+	23, // 34: leadify.v1.IntakeService.ListSheetConnections:input_type -> leadify.v1.ListSheetConnectionsRequest
+	25, // 35: leadify.v1.IntakeService.PreviewSheet:input_type -> leadify.v1.PreviewSheetRequest
+	27, // 36: leadify.v1.IntakeService.SyncSheetNow:input_type -> leadify.v1.SyncSheetNowRequest
+	29, // 37: leadify.v1.IntakeService.WatchSheetSync:input_type -> leadify.v1.WatchSheetSyncRequest
+	7,  // 38: leadify.v1.IntakeService.PreviewFile:output_type -> leadify.v1.PreviewFileResponse
+	12, // 39: leadify.v1.IntakeService.ImportFile:output_type -> leadify.v1.ImportFileResponse
+	15, // 40: leadify.v1.IntakeService.ListIntakeRuns:output_type -> leadify.v1.ListIntakeRunsResponse
+	17, // 41: leadify.v1.IntakeService.GetIntakeRun:output_type -> leadify.v1.GetIntakeRunResponse
+	20, // 42: leadify.v1.IntakeService.CreateSheetConnection:output_type -> leadify.v1.CreateSheetConnectionResponse
+	22, // 43: leadify.v1.IntakeService.UpdateSheetConnection:output_type -> leadify.v1.UpdateSheetConnectionResponse
+	24, // 44: leadify.v1.IntakeService.ListSheetConnections:output_type -> leadify.v1.ListSheetConnectionsResponse
+	26, // 45: leadify.v1.IntakeService.PreviewSheet:output_type -> leadify.v1.PreviewSheetResponse
+	28, // 46: leadify.v1.IntakeService.SyncSheetNow:output_type -> leadify.v1.SyncSheetNowResponse
+	30, // 47: leadify.v1.IntakeService.WatchSheetSync:output_type -> leadify.v1.WatchSheetSyncResponse
+	38, // [38:48] is the sub-list for method output_type
+	28, // [28:38] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_intake_proto_init() }
@@ -1428,7 +2373,7 @@ func file_leadify_v1_intake_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadify_v1_intake_proto_rawDesc), len(file_leadify_v1_intake_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

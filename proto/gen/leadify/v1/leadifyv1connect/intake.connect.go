@@ -45,6 +45,24 @@ const (
 	// IntakeServiceGetIntakeRunProcedure is the fully-qualified name of the IntakeService's
 	// GetIntakeRun RPC.
 	IntakeServiceGetIntakeRunProcedure = "/leadify.v1.IntakeService/GetIntakeRun"
+	// IntakeServiceCreateSheetConnectionProcedure is the fully-qualified name of the IntakeService's
+	// CreateSheetConnection RPC.
+	IntakeServiceCreateSheetConnectionProcedure = "/leadify.v1.IntakeService/CreateSheetConnection"
+	// IntakeServiceUpdateSheetConnectionProcedure is the fully-qualified name of the IntakeService's
+	// UpdateSheetConnection RPC.
+	IntakeServiceUpdateSheetConnectionProcedure = "/leadify.v1.IntakeService/UpdateSheetConnection"
+	// IntakeServiceListSheetConnectionsProcedure is the fully-qualified name of the IntakeService's
+	// ListSheetConnections RPC.
+	IntakeServiceListSheetConnectionsProcedure = "/leadify.v1.IntakeService/ListSheetConnections"
+	// IntakeServicePreviewSheetProcedure is the fully-qualified name of the IntakeService's
+	// PreviewSheet RPC.
+	IntakeServicePreviewSheetProcedure = "/leadify.v1.IntakeService/PreviewSheet"
+	// IntakeServiceSyncSheetNowProcedure is the fully-qualified name of the IntakeService's
+	// SyncSheetNow RPC.
+	IntakeServiceSyncSheetNowProcedure = "/leadify.v1.IntakeService/SyncSheetNow"
+	// IntakeServiceWatchSheetSyncProcedure is the fully-qualified name of the IntakeService's
+	// WatchSheetSync RPC.
+	IntakeServiceWatchSheetSyncProcedure = "/leadify.v1.IntakeService/WatchSheetSync"
 )
 
 // IntakeServiceClient is a client for the leadify.v1.IntakeService service.
@@ -62,6 +80,23 @@ type IntakeServiceClient interface {
 	// GetIntakeRun returns one run with its notable rows (updated, duplicate,
 	// rejected). Returns NotFound for a run of a store the caller cannot see.
 	GetIntakeRun(context.Context, *connect.Request[v1.GetIntakeRunRequest]) (*connect.Response[v1.GetIntakeRunResponse], error)
+	// CreateSheetConnection connects a Google Sheet to the store. Credentials
+	// are sealed at rest and never returned. The first sync is queued at once.
+	CreateSheetConnection(context.Context, *connect.Request[v1.CreateSheetConnectionRequest]) (*connect.Response[v1.CreateSheetConnectionResponse], error)
+	// UpdateSheetConnection changes a connection's name, mapping, header row or
+	// sync interval (fields named in update_mask).
+	UpdateSheetConnection(context.Context, *connect.Request[v1.UpdateSheetConnectionRequest]) (*connect.Response[v1.UpdateSheetConnectionResponse], error)
+	// ListSheetConnections lists the store's sheet connections.
+	ListSheetConnections(context.Context, *connect.Request[v1.ListSheetConnectionsRequest]) (*connect.Response[v1.ListSheetConnectionsResponse], error)
+	// PreviewSheet reads the first rows of a connected sheet through a mapping
+	// (the one given, else the saved one, else the suggested one).
+	PreviewSheet(context.Context, *connect.Request[v1.PreviewSheetRequest]) (*connect.Response[v1.PreviewSheetResponse], error)
+	// SyncSheetNow queues a sync of the connection (the same one if a sync is
+	// already queued or running).
+	SyncSheetNow(context.Context, *connect.Request[v1.SyncSheetNowRequest]) (*connect.Response[v1.SyncSheetNowResponse], error)
+	// WatchSheetSync streams the connection's latest run as it progresses, and
+	// ends when that run is done or failed.
+	WatchSheetSync(context.Context, *connect.Request[v1.WatchSheetSyncRequest]) (*connect.ServerStreamForClient[v1.WatchSheetSyncResponse], error)
 }
 
 // NewIntakeServiceClient constructs a client for the leadify.v1.IntakeService service. By default,
@@ -99,15 +134,57 @@ func NewIntakeServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(intakeServiceMethods.ByName("GetIntakeRun")),
 			connect.WithClientOptions(opts...),
 		),
+		createSheetConnection: connect.NewClient[v1.CreateSheetConnectionRequest, v1.CreateSheetConnectionResponse](
+			httpClient,
+			baseURL+IntakeServiceCreateSheetConnectionProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("CreateSheetConnection")),
+			connect.WithClientOptions(opts...),
+		),
+		updateSheetConnection: connect.NewClient[v1.UpdateSheetConnectionRequest, v1.UpdateSheetConnectionResponse](
+			httpClient,
+			baseURL+IntakeServiceUpdateSheetConnectionProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("UpdateSheetConnection")),
+			connect.WithClientOptions(opts...),
+		),
+		listSheetConnections: connect.NewClient[v1.ListSheetConnectionsRequest, v1.ListSheetConnectionsResponse](
+			httpClient,
+			baseURL+IntakeServiceListSheetConnectionsProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("ListSheetConnections")),
+			connect.WithClientOptions(opts...),
+		),
+		previewSheet: connect.NewClient[v1.PreviewSheetRequest, v1.PreviewSheetResponse](
+			httpClient,
+			baseURL+IntakeServicePreviewSheetProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("PreviewSheet")),
+			connect.WithClientOptions(opts...),
+		),
+		syncSheetNow: connect.NewClient[v1.SyncSheetNowRequest, v1.SyncSheetNowResponse](
+			httpClient,
+			baseURL+IntakeServiceSyncSheetNowProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("SyncSheetNow")),
+			connect.WithClientOptions(opts...),
+		),
+		watchSheetSync: connect.NewClient[v1.WatchSheetSyncRequest, v1.WatchSheetSyncResponse](
+			httpClient,
+			baseURL+IntakeServiceWatchSheetSyncProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("WatchSheetSync")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // intakeServiceClient implements IntakeServiceClient.
 type intakeServiceClient struct {
-	previewFile    *connect.Client[v1.PreviewFileRequest, v1.PreviewFileResponse]
-	importFile     *connect.Client[v1.ImportFileRequest, v1.ImportFileResponse]
-	listIntakeRuns *connect.Client[v1.ListIntakeRunsRequest, v1.ListIntakeRunsResponse]
-	getIntakeRun   *connect.Client[v1.GetIntakeRunRequest, v1.GetIntakeRunResponse]
+	previewFile           *connect.Client[v1.PreviewFileRequest, v1.PreviewFileResponse]
+	importFile            *connect.Client[v1.ImportFileRequest, v1.ImportFileResponse]
+	listIntakeRuns        *connect.Client[v1.ListIntakeRunsRequest, v1.ListIntakeRunsResponse]
+	getIntakeRun          *connect.Client[v1.GetIntakeRunRequest, v1.GetIntakeRunResponse]
+	createSheetConnection *connect.Client[v1.CreateSheetConnectionRequest, v1.CreateSheetConnectionResponse]
+	updateSheetConnection *connect.Client[v1.UpdateSheetConnectionRequest, v1.UpdateSheetConnectionResponse]
+	listSheetConnections  *connect.Client[v1.ListSheetConnectionsRequest, v1.ListSheetConnectionsResponse]
+	previewSheet          *connect.Client[v1.PreviewSheetRequest, v1.PreviewSheetResponse]
+	syncSheetNow          *connect.Client[v1.SyncSheetNowRequest, v1.SyncSheetNowResponse]
+	watchSheetSync        *connect.Client[v1.WatchSheetSyncRequest, v1.WatchSheetSyncResponse]
 }
 
 // PreviewFile calls leadify.v1.IntakeService.PreviewFile.
@@ -130,6 +207,36 @@ func (c *intakeServiceClient) GetIntakeRun(ctx context.Context, req *connect.Req
 	return c.getIntakeRun.CallUnary(ctx, req)
 }
 
+// CreateSheetConnection calls leadify.v1.IntakeService.CreateSheetConnection.
+func (c *intakeServiceClient) CreateSheetConnection(ctx context.Context, req *connect.Request[v1.CreateSheetConnectionRequest]) (*connect.Response[v1.CreateSheetConnectionResponse], error) {
+	return c.createSheetConnection.CallUnary(ctx, req)
+}
+
+// UpdateSheetConnection calls leadify.v1.IntakeService.UpdateSheetConnection.
+func (c *intakeServiceClient) UpdateSheetConnection(ctx context.Context, req *connect.Request[v1.UpdateSheetConnectionRequest]) (*connect.Response[v1.UpdateSheetConnectionResponse], error) {
+	return c.updateSheetConnection.CallUnary(ctx, req)
+}
+
+// ListSheetConnections calls leadify.v1.IntakeService.ListSheetConnections.
+func (c *intakeServiceClient) ListSheetConnections(ctx context.Context, req *connect.Request[v1.ListSheetConnectionsRequest]) (*connect.Response[v1.ListSheetConnectionsResponse], error) {
+	return c.listSheetConnections.CallUnary(ctx, req)
+}
+
+// PreviewSheet calls leadify.v1.IntakeService.PreviewSheet.
+func (c *intakeServiceClient) PreviewSheet(ctx context.Context, req *connect.Request[v1.PreviewSheetRequest]) (*connect.Response[v1.PreviewSheetResponse], error) {
+	return c.previewSheet.CallUnary(ctx, req)
+}
+
+// SyncSheetNow calls leadify.v1.IntakeService.SyncSheetNow.
+func (c *intakeServiceClient) SyncSheetNow(ctx context.Context, req *connect.Request[v1.SyncSheetNowRequest]) (*connect.Response[v1.SyncSheetNowResponse], error) {
+	return c.syncSheetNow.CallUnary(ctx, req)
+}
+
+// WatchSheetSync calls leadify.v1.IntakeService.WatchSheetSync.
+func (c *intakeServiceClient) WatchSheetSync(ctx context.Context, req *connect.Request[v1.WatchSheetSyncRequest]) (*connect.ServerStreamForClient[v1.WatchSheetSyncResponse], error) {
+	return c.watchSheetSync.CallServerStream(ctx, req)
+}
+
 // IntakeServiceHandler is an implementation of the leadify.v1.IntakeService service.
 type IntakeServiceHandler interface {
 	// PreviewFile reads the first rows of a file through a column mapping (the
@@ -145,6 +252,23 @@ type IntakeServiceHandler interface {
 	// GetIntakeRun returns one run with its notable rows (updated, duplicate,
 	// rejected). Returns NotFound for a run of a store the caller cannot see.
 	GetIntakeRun(context.Context, *connect.Request[v1.GetIntakeRunRequest]) (*connect.Response[v1.GetIntakeRunResponse], error)
+	// CreateSheetConnection connects a Google Sheet to the store. Credentials
+	// are sealed at rest and never returned. The first sync is queued at once.
+	CreateSheetConnection(context.Context, *connect.Request[v1.CreateSheetConnectionRequest]) (*connect.Response[v1.CreateSheetConnectionResponse], error)
+	// UpdateSheetConnection changes a connection's name, mapping, header row or
+	// sync interval (fields named in update_mask).
+	UpdateSheetConnection(context.Context, *connect.Request[v1.UpdateSheetConnectionRequest]) (*connect.Response[v1.UpdateSheetConnectionResponse], error)
+	// ListSheetConnections lists the store's sheet connections.
+	ListSheetConnections(context.Context, *connect.Request[v1.ListSheetConnectionsRequest]) (*connect.Response[v1.ListSheetConnectionsResponse], error)
+	// PreviewSheet reads the first rows of a connected sheet through a mapping
+	// (the one given, else the saved one, else the suggested one).
+	PreviewSheet(context.Context, *connect.Request[v1.PreviewSheetRequest]) (*connect.Response[v1.PreviewSheetResponse], error)
+	// SyncSheetNow queues a sync of the connection (the same one if a sync is
+	// already queued or running).
+	SyncSheetNow(context.Context, *connect.Request[v1.SyncSheetNowRequest]) (*connect.Response[v1.SyncSheetNowResponse], error)
+	// WatchSheetSync streams the connection's latest run as it progresses, and
+	// ends when that run is done or failed.
+	WatchSheetSync(context.Context, *connect.Request[v1.WatchSheetSyncRequest], *connect.ServerStream[v1.WatchSheetSyncResponse]) error
 }
 
 // NewIntakeServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -178,6 +302,42 @@ func NewIntakeServiceHandler(svc IntakeServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(intakeServiceMethods.ByName("GetIntakeRun")),
 		connect.WithHandlerOptions(opts...),
 	)
+	intakeServiceCreateSheetConnectionHandler := connect.NewUnaryHandler(
+		IntakeServiceCreateSheetConnectionProcedure,
+		svc.CreateSheetConnection,
+		connect.WithSchema(intakeServiceMethods.ByName("CreateSheetConnection")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceUpdateSheetConnectionHandler := connect.NewUnaryHandler(
+		IntakeServiceUpdateSheetConnectionProcedure,
+		svc.UpdateSheetConnection,
+		connect.WithSchema(intakeServiceMethods.ByName("UpdateSheetConnection")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceListSheetConnectionsHandler := connect.NewUnaryHandler(
+		IntakeServiceListSheetConnectionsProcedure,
+		svc.ListSheetConnections,
+		connect.WithSchema(intakeServiceMethods.ByName("ListSheetConnections")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServicePreviewSheetHandler := connect.NewUnaryHandler(
+		IntakeServicePreviewSheetProcedure,
+		svc.PreviewSheet,
+		connect.WithSchema(intakeServiceMethods.ByName("PreviewSheet")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceSyncSheetNowHandler := connect.NewUnaryHandler(
+		IntakeServiceSyncSheetNowProcedure,
+		svc.SyncSheetNow,
+		connect.WithSchema(intakeServiceMethods.ByName("SyncSheetNow")),
+		connect.WithHandlerOptions(opts...),
+	)
+	intakeServiceWatchSheetSyncHandler := connect.NewServerStreamHandler(
+		IntakeServiceWatchSheetSyncProcedure,
+		svc.WatchSheetSync,
+		connect.WithSchema(intakeServiceMethods.ByName("WatchSheetSync")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/leadify.v1.IntakeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IntakeServicePreviewFileProcedure:
@@ -188,6 +348,18 @@ func NewIntakeServiceHandler(svc IntakeServiceHandler, opts ...connect.HandlerOp
 			intakeServiceListIntakeRunsHandler.ServeHTTP(w, r)
 		case IntakeServiceGetIntakeRunProcedure:
 			intakeServiceGetIntakeRunHandler.ServeHTTP(w, r)
+		case IntakeServiceCreateSheetConnectionProcedure:
+			intakeServiceCreateSheetConnectionHandler.ServeHTTP(w, r)
+		case IntakeServiceUpdateSheetConnectionProcedure:
+			intakeServiceUpdateSheetConnectionHandler.ServeHTTP(w, r)
+		case IntakeServiceListSheetConnectionsProcedure:
+			intakeServiceListSheetConnectionsHandler.ServeHTTP(w, r)
+		case IntakeServicePreviewSheetProcedure:
+			intakeServicePreviewSheetHandler.ServeHTTP(w, r)
+		case IntakeServiceSyncSheetNowProcedure:
+			intakeServiceSyncSheetNowHandler.ServeHTTP(w, r)
+		case IntakeServiceWatchSheetSyncProcedure:
+			intakeServiceWatchSheetSyncHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -211,4 +383,28 @@ func (UnimplementedIntakeServiceHandler) ListIntakeRuns(context.Context, *connec
 
 func (UnimplementedIntakeServiceHandler) GetIntakeRun(context.Context, *connect.Request[v1.GetIntakeRunRequest]) (*connect.Response[v1.GetIntakeRunResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.GetIntakeRun is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) CreateSheetConnection(context.Context, *connect.Request[v1.CreateSheetConnectionRequest]) (*connect.Response[v1.CreateSheetConnectionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.CreateSheetConnection is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) UpdateSheetConnection(context.Context, *connect.Request[v1.UpdateSheetConnectionRequest]) (*connect.Response[v1.UpdateSheetConnectionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.UpdateSheetConnection is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) ListSheetConnections(context.Context, *connect.Request[v1.ListSheetConnectionsRequest]) (*connect.Response[v1.ListSheetConnectionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.ListSheetConnections is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) PreviewSheet(context.Context, *connect.Request[v1.PreviewSheetRequest]) (*connect.Response[v1.PreviewSheetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.PreviewSheet is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) SyncSheetNow(context.Context, *connect.Request[v1.SyncSheetNowRequest]) (*connect.Response[v1.SyncSheetNowResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.SyncSheetNow is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) WatchSheetSync(context.Context, *connect.Request[v1.WatchSheetSyncRequest], *connect.ServerStream[v1.WatchSheetSyncResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.WatchSheetSync is not implemented"))
 }
