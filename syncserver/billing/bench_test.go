@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/shared/money"
@@ -119,4 +121,26 @@ func BenchmarkInvoicePDF(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/invoice")
 	b.ReportMetric(float64(out.Len())/1024, "KiB")
+}
+
+// BenchmarkInvoiceBatch renders 1,000 invoices of 60 lines each on every
+// core, the PDF half of a period-end batch.
+func BenchmarkInvoiceBatch(b *testing.B) {
+	inv := sampleInvoice(b, 60)
+	signer, _ := testSigner(b)
+	claim, err := signer.Sign(inv)
+	require.NoError(b, err)
+	link := claim.URL("https://app.leadify.ma")
+	for b.Loop() {
+		var g errgroup.Group
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		for range 1000 {
+			g.Go(func() error {
+				var out bytes.Buffer
+				return billing.RenderPDF(&out, billing.Document{Invoice: inv, Status: billing.InvoiceIssued, VerifyURL: link})
+			})
+		}
+		require.NoError(b, g.Wait())
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/1000-invoices")
 }
