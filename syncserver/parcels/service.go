@@ -48,6 +48,14 @@ type Service struct {
 	mu      sync.Mutex
 	clients map[uuid.UUID]cachedClient
 	slots   map[uuid.UUID]chan struct{}
+	stripes [64]sync.Mutex // per-store serialisation of webhook processing, by hash
+}
+
+// stripe locks the mutex of store's stripe and returns its unlock.
+func (s *Service) stripe(store uuid.UUID) func() {
+	m := &s.stripes[int(store[15])%len(s.stripes)]
+	m.Lock()
+	return m.Unlock
 }
 
 type cachedClient struct {

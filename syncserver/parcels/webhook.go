@@ -186,6 +186,11 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 // processWebhooks applies stored webhooks of one store, in arrival order,
 // in one transaction. It returns how many must be tried again later.
 func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uuid.UUID) (retry int, err error) {
+	// Writers of a store serialise on its scope lock in Postgres; waiting
+	// here instead keeps the waiting jobs from holding pool connections the
+	// webhook inbox needs.
+	unlock := s.stripe(store)
+	defer unlock()
 	err = syncer.Write(ctx, s.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
 		retry = 0
 		if err := w.Lock(store); err != nil {

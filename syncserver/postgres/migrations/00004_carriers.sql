@@ -37,7 +37,8 @@ CREATE TABLE parcels (
 );
 CREATE INDEX parcels_version_idx ON parcels (store_id, version);
 CREATE UNIQUE INDEX parcels_lead_idx ON parcels (store_id, lead_id) WHERE deleted_at IS NULL;
-CREATE INDEX parcels_tracking_idx ON parcels (store_id, account_id, tracking) WHERE tracking <> '';
+-- Not partial: a prepared statement's generic plan cannot prove tracking <> ''.
+CREATE INDEX parcels_tracking_idx ON parcels (store_id, account_id, tracking);
 CREATE INDEX parcels_active_idx ON parcels (store_id, last_report_at)
   WHERE creation = 'created' AND status IN ('sent', 'picked_up', 'in_transit', 'out_for_delivery', 'postponed', 'refused');
 
