@@ -46,6 +46,36 @@ var eventKinds = map[parcel.Event]events.Kind{
 // delivered, refused, returned or cancelled. It returns how many reports
 // were new, and ErrUnknownParcel when the parcel does not exist.
 func (s *Service) applyReports(ctx context.Context, w *syncer.Writer, store, account uuid.UUID, code string, reports []carrier.Event, source string) (int, error) {
+	return s.applyReportsWith(ctx, w, reserveOne(w, store), store, account, code, reports, source)
+}
+
+// versions hands out versions of a store scope reserved in the writer's
+// transaction.
+type versions func() (int64, error)
+
+// reserveOne reserves each version as it is needed.
+func reserveOne(w *syncer.Writer, store uuid.UUID) versions {
+	return func() (int64, error) { return w.Reserve(store, 1) }
+}
+
+// reserveBlock reserves n versions at once and hands them out in order,
+// reserving one at a time once they are used up.
+func reserveBlock(w *syncer.Writer, store uuid.UUID, n int) (versions, error) {
+	next, err := w.Reserve(store, n)
+	if err != nil {
+		return nil, err
+	}
+	last := next + int64(n) - 1
+	return func() (int64, error) {
+		if next > last {
+			return w.Reserve(store, 1)
+		}
+		next++
+		return next - 1, nil
+	}, nil
+}
+
+func (s *Service) applyReportsWith(ctx context.Context, w *syncer.Writer, next versions, store, account uuid.UUID, code string, reports []carrier.Event, source string) (int, error) {
 	if err := w.Lock(store); err != nil {
 		return 0, err
 	}
@@ -64,20 +94,20 @@ WHERE store_id = $1 AND account_id = $2 AND tracking = $3 AND deleted_at IS NULL
 	if p.Status, err = parcel.ParseStatus(status); err != nil {
 		return 0, err
 	}
-	return s.applyToParcel(ctx, w, store, p, reports, source)
+	return s.applyToParcel(ctx, w, next, store, p, reports, source)
 }
 
-func (s *Service) applyToParcel(ctx context.Context, w *syncer.Writer, store uuid.UUID, p parcelRow, reports []carrier.Event, source string) (int, error) {
+func (s *Service) applyToParcel(ctx context.Context, w *syncer.Writer, next versions, store uuid.UUID, p parcelRow, reports []carrier.Event, source string) (int, error) {
 	now := s.now()
 	fresh := 0
 	changed := false
 	var last carrier.Event
 	for _, r := range reports {
-		next, moved := p.Status, false
+		to, moved := p.Status, false
 		if r.Known {
-			next, moved = parcel.Apply(p.Status, r.Status)
+			to, moved = parcel.Apply(p.Status, r.Status)
 		}
-		version, err := w.Reserve(store, 1)
+		version, err := next()
 		if err != nil {
 			return 0, err
 		}
@@ -102,19 +132,19 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHIN
 			}
 			continue
 		}
-		if ev, ok := parcel.TransitionEvent(p.Status, next); ok {
+		if ev, ok := parcel.TransitionEvent(p.Status, to); ok {
 			if err := s.Events.Publish(ctx, w.Tx, events.Event{Store: store, Kind: eventKinds[ev], AggregateType: "parcel", AggregateID: p.ID,
-				Payload: map[string]any{"parcel_id": p.ID, "lead_id": p.LeadID, "from": p.Status.String(), "to": next.String(), "raw_status": r.Raw}}); err != nil {
+				Payload: map[string]any{"parcel_id": p.ID, "lead_id": p.LeadID, "from": p.Status.String(), "to": to.String(), "raw_status": r.Raw}}); err != nil {
 				return 0, fmt.Errorf("publish %s: %w", ev, err)
 			}
 		}
-		p.Status = next
+		p.Status = to
 		changed = true
 	}
 	if fresh == 0 {
 		return 0, nil
 	}
-	version, err := w.Reserve(store, 1)
+	version, err := next()
 	if err != nil {
 		return 0, err
 	}

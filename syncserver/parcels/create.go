@@ -275,7 +275,7 @@ WHERE store_id = $1 AND id = $2 RETURNING lead_id`, store, id, version, s.now(),
 			s.Log.Warn("parcel not created", "store", store, "parcel", id, "creation", creation, "error", msg)
 			return nil
 		}
-		_, err = s.applyToParcel(ctx, w, store, parcelRow{ID: id, Status: parcel.StatusCreated, LeadID: leadID},
+		_, err = s.applyToParcel(ctx, w, reserveOne(w, store), store, parcelRow{ID: id, Status: parcel.StatusCreated, LeadID: leadID},
 			[]carrier.Event{{Code: tracking, Raw: "accepted by the carrier", Status: parcel.StatusSent, Known: true, At: s.now()}}, SourceCreate)
 		return err
 	})

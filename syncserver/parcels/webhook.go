@@ -214,6 +214,14 @@ FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending' O
 		if err != nil {
 			return fmt.Errorf("load webhooks: %w", err)
 		}
+		if len(list) == 0 {
+			return nil
+		}
+		// Two versions per webhook: its parcel event and its parcel.
+		next, err := reserveBlock(w, store, 2*len(list))
+		if err != nil {
+			return err
+		}
 		for _, d := range list {
 			ev, perr := parseDelivery(d.name, d.method, d.ct, d.query, d.body)
 			if perr != nil {
@@ -223,7 +231,7 @@ FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending' O
 				}
 				continue
 			}
-			_, aerr := s.applyReports(ctx, w, store, d.account, ev.Code, []carrier.Event{ev}, SourceWebhook)
+			_, aerr := s.applyReportsWith(ctx, w, next, store, d.account, ev.Code, []carrier.Event{ev}, SourceWebhook)
 			switch {
 			case errors.Is(aerr, ErrUnknownParcel):
 				msg := "unknown tracking code " + ev.Code
