@@ -213,10 +213,11 @@ func restore(ctx context.Context, tx execer, table, id string, data []byte) erro
 	return fmt.Errorf("before-image of unknown table %q", table)
 }
 
-// dropScope forgets a scope's rows and cursor (a store's leads and events, or
-// the user's rejections), never the outbox.
+// dropScope forgets a scope's rows and cursor (a store's leads, parcels and
+// their events, or the user's rejections), never the outbox.
 func dropScope(ctx context.Context, tx *sql.Tx, scope, user string) error {
 	stmts := []string{`DELETE FROM leads WHERE store_id = ?1`, `DELETE FROM lead_events WHERE store_id = ?1`,
+		`DELETE FROM parcels WHERE store_id = ?1`, `DELETE FROM parcel_events WHERE store_id = ?1`,
 		`DELETE FROM cursors WHERE scope_id = ?1`}
 	if scope == user {
 		stmts = append(stmts, `DELETE FROM rejections`)
@@ -348,6 +349,9 @@ type applier struct {
 	client                                    string
 	lead, event, delLead, delEvents, delEvent *sql.Stmt
 	rejection, conflict, settle               *sql.Stmt
+	parcel, parcelEvent, delParcel            *sql.Stmt
+	delParcelEvent, delLeadParcels            *sql.Stmt
+	delLeadParcelEvents                       *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx, client string) (*applier, error) {
@@ -365,6 +369,15 @@ func newApplier(ctx context.Context, tx *sql.Tx, client string) (*applier, error
   reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&a.conflict, `INSERT OR IGNORE INTO conflicts (mutation_id, name, lead_id, code, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&a.settle, `DELETE FROM outbox WHERE mutation_id = ?`},
+		{&a.parcel, `INSERT OR REPLACE INTO parcels (id, store_id, lead_id, version, carrier, tracking, status, raw_status,
+  status_known, creation, error, cod, city_id, created_at, updated_at, last_report_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&a.parcelEvent, `INSERT OR REPLACE INTO parcel_events (id, store_id, parcel_id, version, created_at, reported_at,
+  source, raw_status, status, known, applied, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&a.delParcel, `DELETE FROM parcels WHERE id = ?`},
+		{&a.delParcelEvent, `DELETE FROM parcel_events WHERE id = ?`},
+		{&a.delLeadParcels, `DELETE FROM parcels WHERE lead_id = ?`},
+		{&a.delLeadParcelEvents, `DELETE FROM parcel_events WHERE parcel_id IN (SELECT id FROM parcels WHERE lead_id = ?)`},
 	} {
 		s, err := tx.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -377,7 +390,8 @@ func newApplier(ctx context.Context, tx *sql.Tx, client string) (*applier, error
 }
 
 func (a *applier) close() {
-	for _, s := range []*sql.Stmt{a.lead, a.event, a.delLead, a.delEvents, a.delEvent, a.rejection, a.conflict, a.settle} {
+	for _, s := range []*sql.Stmt{a.lead, a.event, a.delLead, a.delEvents, a.delEvent, a.rejection, a.conflict, a.settle,
+		a.parcel, a.parcelEvent, a.delParcel, a.delParcelEvent, a.delLeadParcels, a.delLeadParcelEvents} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -389,10 +403,12 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 	switch ch.Table {
 	case "leads":
 		if ch.Deleted {
-			if _, err = a.delLead.ExecContext(ctx, ch.Id); err == nil {
-				_, err = a.delEvents.ExecContext(ctx, ch.Id)
+			for _, s := range []*sql.Stmt{a.delLead, a.delEvents, a.delLeadParcelEvents, a.delLeadParcels} {
+				if _, err = s.ExecContext(ctx, ch.Id); err != nil {
+					return err
+				}
 			}
-			return err
+			return nil
 		}
 		l := ch.GetLead()
 		if l == nil {
@@ -431,6 +447,29 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 			return err
 		}
 		_, err = a.settle.ExecContext(ctx, r.MutationId)
+	case "parcels":
+		p := ch.GetParcel()
+		if ch.Deleted {
+			_, err = a.delParcel.ExecContext(ctx, ch.Id)
+			return err
+		}
+		if p == nil {
+			return errors.New("a parcel change without its row")
+		}
+		_, err = a.parcel.ExecContext(ctx, p.Id, p.StoreId, p.LeadId, ch.Version, p.Carrier, p.Tracking, p.Status,
+			p.RawStatus, p.StatusKnown, p.Creation, p.Error, p.Cod, p.CityId, pbMicros(p.CreatedAt), pbMicros(p.UpdatedAt),
+			pbMicros(p.LastReportAt))
+	case "parcel_events":
+		e := ch.GetParcelEvent()
+		if ch.Deleted {
+			_, err = a.delParcelEvent.ExecContext(ctx, ch.Id)
+			return err
+		}
+		if e == nil {
+			return errors.New("a parcel event change without its row")
+		}
+		_, err = a.parcelEvent.ExecContext(ctx, e.Id, e.StoreId, e.ParcelId, ch.Version, pbMicros(e.CreatedAt),
+			pbMicros(e.ReportedAt), e.Source, e.RawStatus, e.Status, e.Known, e.Applied, e.Note)
 	default:
 		// A table of a newer server: nothing to keep it in yet.
 	}

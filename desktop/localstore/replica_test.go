@@ -187,3 +187,36 @@ func TestRebaseTouchesOnlyAffectedLeads(t *testing.T) {
 	require.Equal(t, "still pending", l.Address)
 	require.Equal(t, lead.StatusConfirmed, l.Status)
 }
+
+// Parcels and their timelines replicate with the store; a lead leaving the
+// view takes its parcels with it.
+func TestParcelsFollowTheirLead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	parcel, report := uuid.NewString(), uuid.NewString()
+	apply := func(v int64, changes ...*leadifyv1.Change) {
+		require.NoError(t, f.db.ApplyPage(t.Context(), &leadifyv1.PullResponse{Scopes: []*leadifyv1.ScopeChanges{{
+			ScopeId: f.store.String(), Epoch: 1, Cursor: v, Changes: changes}}}))
+	}
+	apply(2,
+		&leadifyv1.Change{Version: 2, Id: parcel, Table: "parcels", Row: &leadifyv1.Change_Parcel{Parcel: &leadifyv1.ParcelRow{
+			Id: parcel, StoreId: f.store.String(), LeadId: f.lead.String(), Carrier: "coliix", Tracking: "CLX1", Status: "sent",
+			StatusKnown: true, Creation: "created", Cod: 25800}}},
+		&leadifyv1.Change{Version: 2, Id: report, Table: "parcel_events", Row: &leadifyv1.Change_ParcelEvent{ParcelEvent: &leadifyv1.ParcelEventRow{
+			Id: report, StoreId: f.store.String(), ParcelId: parcel, Source: "webhook", RawStatus: "Expédié", Status: "sent",
+			Known: true, Applied: true}}})
+	count := func(table string) int {
+		var n int
+		require.NoError(t, localstore.SQL(f.db).QueryRow(`SELECT count(*) FROM `+table).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, count("parcels"))
+	require.Equal(t, 1, count("parcel_events"))
+	var tracking string
+	require.NoError(t, localstore.SQL(f.db).QueryRow(`SELECT tracking FROM parcels WHERE lead_id = ?`, f.lead.String()).Scan(&tracking))
+	require.Equal(t, "CLX1", tracking)
+
+	apply(3, &leadifyv1.Change{Version: 3, Id: f.lead.String(), Table: "leads", Deleted: true})
+	require.Zero(t, count("parcels"))
+	require.Zero(t, count("parcel_events"))
+}
