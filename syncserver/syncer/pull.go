@@ -121,7 +121,7 @@ func (s *Service) pullScope(ctx context.Context, tx *postgres.Tx, a *auth.Actor,
 	var tables []string
 	switch sc.Kind {
 	case leadifyv1.ScopeKind_SCOPE_KIND_STORE:
-		tables = []string{"leads", "lead_events", "parcels", "parcel_events"}
+		tables = []string{"leads", "lead_events", "parcels", "parcel_events", "commission_entries", "invoices"}
 	case leadifyv1.ScopeKind_SCOPE_KIND_USER:
 		tables = []string{"rejections"}
 	}
@@ -252,7 +252,10 @@ WHERE e.store_id = $1 AND e.version > $2 AND e.version <= $3 ORDER BY e.version`
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return s.parcelChanges(ctx, tx, v, store, from, to, out)
+	if err := s.parcelChanges(ctx, tx, v, store, from, to, out); err != nil {
+		return err
+	}
+	return billingChanges(ctx, tx, v, store, from, to, out)
 }
 
 func rejectionChanges(ctx context.Context, tx *postgres.Tx, user uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {

@@ -1417,6 +1417,8 @@ type Change struct {
 	//	*Change_Rejection
 	//	*Change_Parcel
 	//	*Change_ParcelEvent
+	//	*Change_CommissionEntry
+	//	*Change_Invoice
 	Row           isChange_Row `protobuf_oneof:"row"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1539,6 +1541,24 @@ func (x *Change) GetParcelEvent() *ParcelEventRow {
 	return nil
 }
 
+func (x *Change) GetCommissionEntry() *CommissionEntry {
+	if x != nil {
+		if x, ok := x.Row.(*Change_CommissionEntry); ok {
+			return x.CommissionEntry
+		}
+	}
+	return nil
+}
+
+func (x *Change) GetInvoice() *Invoice {
+	if x != nil {
+		if x, ok := x.Row.(*Change_Invoice); ok {
+			return x.Invoice
+		}
+	}
+	return nil
+}
+
 type isChange_Row interface {
 	isChange_Row()
 }
@@ -1563,6 +1583,14 @@ type Change_ParcelEvent struct {
 	ParcelEvent *ParcelEventRow `protobuf:"bytes,14,opt,name=parcel_event,json=parcelEvent,proto3,oneof"`
 }
 
+type Change_CommissionEntry struct {
+	CommissionEntry *CommissionEntry `protobuf:"bytes,15,opt,name=commission_entry,json=commissionEntry,proto3,oneof"`
+}
+
+type Change_Invoice struct {
+	Invoice *Invoice `protobuf:"bytes,16,opt,name=invoice,proto3,oneof"`
+}
+
 func (*Change_Lead) isChange_Row() {}
 
 func (*Change_LeadEvent) isChange_Row() {}
@@ -1572,6 +1600,10 @@ func (*Change_Rejection) isChange_Row() {}
 func (*Change_Parcel) isChange_Row() {}
 
 func (*Change_ParcelEvent) isChange_Row() {}
+
+func (*Change_CommissionEntry) isChange_Row() {}
+
+func (*Change_Invoice) isChange_Row() {}
 
 type ScopeChanges struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1935,7 +1967,7 @@ var File_leadify_v1_sync_proto protoreflect.FileDescriptor
 const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"\x15leadify/v1/sync.proto\x12\n" +
-	"leadify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"X\n" +
+	"leadify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18leadify/v1/billing.proto\"X\n" +
 	"\x05Scope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.leadify.v1.ScopeKindR\x04kind\x12\x14\n" +
@@ -2078,7 +2110,7 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\x05known\x18\t \x01(\bR\x05known\x12\x18\n" +
 	"\aapplied\x18\n" +
 	" \x01(\bR\aapplied\x12\x12\n" +
-	"\x04note\x18\v \x01(\tR\x04note\"\x97\x03\n" +
+	"\x04note\x18\v \x01(\tR\x04note\"\x92\x04\n" +
 	"\x06Change\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
@@ -2091,7 +2123,9 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"lead_event\x18\v \x01(\v2\x18.leadify.v1.LeadEventRowH\x00R\tleadEvent\x128\n" +
 	"\trejection\x18\f \x01(\v2\x18.leadify.v1.RejectionRowH\x00R\trejection\x12/\n" +
 	"\x06parcel\x18\r \x01(\v2\x15.leadify.v1.ParcelRowH\x00R\x06parcel\x12?\n" +
-	"\fparcel_event\x18\x0e \x01(\v2\x1a.leadify.v1.ParcelEventRowH\x00R\vparcelEventB\x05\n" +
+	"\fparcel_event\x18\x0e \x01(\v2\x1a.leadify.v1.ParcelEventRowH\x00R\vparcelEvent\x12H\n" +
+	"\x10commission_entry\x18\x0f \x01(\v2\x1b.leadify.v1.CommissionEntryH\x00R\x0fcommissionEntry\x12/\n" +
+	"\ainvoice\x18\x10 \x01(\v2\x13.leadify.v1.InvoiceH\x00R\ainvoiceB\x05\n" +
 	"\x03row\"\xf4\x01\n" +
 	"\fScopeChanges\x12\x19\n" +
 	"\bscope_id\x18\x01 \x01(\tR\ascopeId\x12)\n" +
@@ -2172,6 +2206,8 @@ var file_leadify_v1_sync_proto_goTypes = []any{
 	(*ClaimLeadsResponse)(nil),    // 21: leadify.v1.ClaimLeadsResponse
 	nil,                           // 22: leadify.v1.LeadEventRow.DataEntry
 	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*CommissionEntry)(nil),       // 24: leadify.v1.CommissionEntry
+	(*Invoice)(nil),               // 25: leadify.v1.Invoice
 }
 var file_leadify_v1_sync_proto_depIdxs = []int32{
 	0,  // 0: leadify.v1.Scope.kind:type_name -> leadify.v1.ScopeKind
@@ -2197,25 +2233,27 @@ var file_leadify_v1_sync_proto_depIdxs = []int32{
 	12, // 20: leadify.v1.Change.rejection:type_name -> leadify.v1.RejectionRow
 	13, // 21: leadify.v1.Change.parcel:type_name -> leadify.v1.ParcelRow
 	14, // 22: leadify.v1.Change.parcel_event:type_name -> leadify.v1.ParcelEventRow
-	0,  // 23: leadify.v1.ScopeChanges.kind:type_name -> leadify.v1.ScopeKind
-	15, // 24: leadify.v1.ScopeChanges.changes:type_name -> leadify.v1.Change
-	16, // 25: leadify.v1.PullResponse.scopes:type_name -> leadify.v1.ScopeChanges
-	23, // 26: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
-	2,  // 27: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
-	5,  // 28: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
-	9,  // 29: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
-	18, // 30: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
-	20, // 31: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
-	3,  // 32: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
-	7,  // 33: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
-	17, // 34: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
-	19, // 35: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
-	21, // 36: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
-	32, // [32:37] is the sub-list for method output_type
-	27, // [27:32] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	24, // 23: leadify.v1.Change.commission_entry:type_name -> leadify.v1.CommissionEntry
+	25, // 24: leadify.v1.Change.invoice:type_name -> leadify.v1.Invoice
+	0,  // 25: leadify.v1.ScopeChanges.kind:type_name -> leadify.v1.ScopeKind
+	15, // 26: leadify.v1.ScopeChanges.changes:type_name -> leadify.v1.Change
+	16, // 27: leadify.v1.PullResponse.scopes:type_name -> leadify.v1.ScopeChanges
+	23, // 28: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
+	2,  // 29: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
+	5,  // 30: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
+	9,  // 31: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
+	18, // 32: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
+	20, // 33: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
+	3,  // 34: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
+	7,  // 35: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
+	17, // 36: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
+	19, // 37: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
+	21, // 38: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
+	34, // [34:39] is the sub-list for method output_type
+	29, // [29:34] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_sync_proto_init() }
@@ -2223,12 +2261,15 @@ func file_leadify_v1_sync_proto_init() {
 	if File_leadify_v1_sync_proto != nil {
 		return
 	}
+	file_leadify_v1_billing_proto_init()
 	file_leadify_v1_sync_proto_msgTypes[14].OneofWrappers = []any{
 		(*Change_Lead)(nil),
 		(*Change_LeadEvent)(nil),
 		(*Change_Rejection)(nil),
 		(*Change_Parcel)(nil),
 		(*Change_ParcelEvent)(nil),
+		(*Change_CommissionEntry)(nil),
+		(*Change_Invoice)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
