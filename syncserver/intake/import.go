@@ -159,7 +159,7 @@ type runState struct {
 
 func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int) error {
 	r.seed = maphash.MakeSeed()
-	var rows []Row
+	var recs []Record
 	var pending []RowResult // results decided without the database
 	read := 0
 	for {
@@ -180,39 +180,96 @@ func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int
 		}
 		read++
 		r.lastNum = max(r.lastNum, rec.Num)
-		row := m.Parse(rec.Num, rec.Cells, rec.Ragged)
 		if rec.Num <= r.opts.ResumeAfter {
-			if row.Accepted() {
-				r.seen[maphash.String(r.seed, row.Key)] = row.Num
+			// Committed before the interruption: only its key matters, so a
+			// later row repeating it is still caught.
+			key, _, ok := m.Identify(rec.Cells, rec.Ragged)
+			if !ok {
+				if row := m.Parse(rec.Num, rec.Cells, rec.Ragged); row.Accepted() {
+					key, ok = row.Key, true
+				}
+			}
+			if ok {
+				r.seen[maphash.String(r.seed, key)] = rec.Num
 			}
 			continue
 		}
+		recs = append(recs, rec)
+		if len(recs)+len(pending) >= chunk {
+			if err := r.process(ctx, m, recs, pending, read); err != nil {
+				return err
+			}
+			recs, pending = recs[:0], pending[:0]
+		}
+	}
+	if len(recs)+len(pending) > 0 || r.rowsDone < read {
+		return r.process(ctx, m, recs, pending, read)
+	}
+	return nil
+}
+
+// process parses a chunk of records and writes it. Rows keyed by order id
+// whose checksum matches the one recorded are unchanged: they are reported
+// without being parsed.
+func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pending []RowResult, read int) error {
+	known, err := r.knownByID(ctx, m, recs)
+	if err != nil {
+		return err
+	}
+	var rows []Row
+	seen := func(num int, key string) bool {
+		h := maphash.String(r.seed, key)
+		if first, dup := r.seen[h]; dup {
+			pending = append(pending, RowResult{Num: num, Key: key, Outcome: OutcomeRejected, Reason: ReasonDuplicateKey,
+				Detail: fmt.Sprintf("row %d has the same key %s", first, key)})
+			return true
+		}
+		r.seen[h] = num
+		return false
+	}
+	for _, rec := range recs {
+		if key, sum, ok := m.Identify(rec.Cells, rec.Ragged); ok {
+			if e, hit := known[key]; hit && bytes.Equal(e.checksum, sum[:]) {
+				if !seen(rec.Num, key) {
+					pending = append(pending, RowResult{Num: rec.Num, Key: key, Outcome: OutcomeUnchanged, LeadID: e.lead.String()})
+				}
+				continue
+			}
+		}
+		row := m.Parse(rec.Num, rec.Cells, rec.Ragged)
 		switch {
 		case row.Reject == ReasonEmpty:
 			pending = append(pending, RowResult{Num: row.Num, Outcome: OutcomeEmpty})
 		case !row.Accepted():
 			pending = append(pending, RowResult{Num: row.Num, Key: row.Key, Outcome: OutcomeRejected, Reason: row.Reject, Detail: row.Detail})
-		default:
-			h := maphash.String(r.seed, row.Key)
-			if first, dup := r.seen[h]; dup {
-				pending = append(pending, RowResult{Num: row.Num, Key: row.Key, Outcome: OutcomeRejected, Reason: ReasonDuplicateKey,
-					Detail: fmt.Sprintf("row %d has the same key %s", first, row.Key)})
-				continue
-			}
-			r.seen[h] = row.Num
+		case !seen(row.Num, row.Key):
 			rows = append(rows, row)
 		}
-		if len(rows)+len(pending) >= chunk {
-			if err := r.flush(ctx, rows, pending, read); err != nil {
-				return err
-			}
-			rows, pending = rows[:0], pending[:0]
+	}
+	return r.flush(ctx, rows, pending, read)
+}
+
+// knownByID reads the recorded checksums of the records' order-id keys.
+func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (map[string]existing, error) {
+	if !m.HasOrderID() || len(recs) == 0 {
+		return nil, nil
+	}
+	rows := make([]Row, 0, len(recs))
+	for _, rec := range recs {
+		if key, _, ok := m.Identify(rec.Cells, rec.Ragged); ok {
+			rows = append(rows, Row{Key: key})
 		}
 	}
-	if len(rows)+len(pending) > 0 || r.rowsDone < read {
-		return r.flush(ctx, rows, pending, read)
-	}
-	return nil
+	var known map[string]existing
+	err := postgres.InTx(ctx, r.im.Pool, postgres.StoreScope(r.t.StoreID), func(tx *postgres.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return err
+		}
+		var err error
+		known, err = r.knownKeys(ctx, tx, rows)
+		return err
+	})
+	return known, err
 }
 
 // existing is a row key already imported from the source.
@@ -237,6 +294,11 @@ func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, r
 	var results []RowResult
 	err := syncer.Write(ctx, r.im.Pool, postgres.StoreScope(r.stores...), func(w *syncer.Writer) error {
 		results = append(results[:0], pending...)
+		// The intake tables grow during a run: plans cached while they were
+		// empty would scan them whole on every chunk.
+		if _, err := w.Tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return err
+		}
 		if err := w.Lock(t.StoreID); err != nil {
 			return err
 		}

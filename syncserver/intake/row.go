@@ -108,12 +108,7 @@ func (m *Mapping) Parse(num int, cells []string, ragged bool) Row {
 		}
 		return cells[col], col, true
 	}
-	sum := sha256.New()
-	var lenBuf [8]byte
 	add := func(f Field, custom string, col int, raw string) *Cell {
-		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(raw)))
-		sum.Write(lenBuf[:])
-		sum.Write([]byte(raw))
 		r.Cells = append(r.Cells, Cell{Field: f, Custom: custom, Column: col, Raw: raw})
 		return &r.Cells[len(r.Cells)-1]
 	}
@@ -241,9 +236,51 @@ func (m *Mapping) Parse(num int, cells []string, ragged bool) Row {
 			r.Custom[cc.name] = v
 		}
 	}
-	copy(r.Checksum[:], sum.Sum(nil))
+	r.Checksum = m.checksum(cells)
 	r.Key = m.key(&r)
 	return r
+}
+
+// checksum hashes the mapped cells' text, each with its length, in mapping
+// order: any edit of a mapped cell changes it, edits elsewhere do not.
+func (m *Mapping) checksum(cells []string) [16]byte {
+	sum := sha256.New()
+	var lenBuf [8]byte
+	add := func(col int) {
+		raw := ""
+		if col < len(cells) {
+			raw = cells[col]
+		}
+		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(raw)))
+		sum.Write(lenBuf[:])
+		sum.Write([]byte(raw))
+	}
+	for _, f := range Fields {
+		if col, ok := m.Column(f); ok {
+			add(col)
+		}
+	}
+	for _, cc := range m.custom {
+		add(cc.col)
+	}
+	var out [16]byte
+	copy(out[:], sum.Sum(nil))
+	return out
+}
+
+// Identify returns a row's key and checksum without parsing it, when the
+// key is its order id: a re-sync finds unchanged rows this way and never
+// parses them. ok is false when the row must be parsed to be keyed.
+func (m *Mapping) Identify(cells []string, ragged bool) (key string, checksum [16]byte, ok bool) {
+	col, has := m.Column(FieldOrderID)
+	if !has || ragged || col >= len(cells) {
+		return "", checksum, false
+	}
+	id := strings.TrimSpace(cells[col])
+	if id == "" {
+		return "", checksum, false
+	}
+	return "id:" + id, m.checksum(cells), true
 }
 
 // key is the row's identity: its order id when the sheet has one, else a

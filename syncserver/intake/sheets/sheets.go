@@ -287,7 +287,7 @@ func (c *Client) Open(ctx context.Context, spreadsheet string, rg Range, skip in
 		rg.HeaderRow = 1
 	}
 	if rg.ChunkRows <= 0 {
-		rg.ChunkRows = 5000
+		rg.ChunkRows = 2500
 	}
 	if rg.ChunkCount <= 0 {
 		rg.ChunkCount = 4

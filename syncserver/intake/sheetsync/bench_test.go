@@ -1,0 +1,184 @@
+package sheetsync_test
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leadify/leadify/shared/mutation"
+	"github.com/leadify/leadify/syncserver/intake"
+	"github.com/leadify/leadify/syncserver/intake/sheets"
+	"github.com/leadify/leadify/syncserver/intake/sheets/sheetstest"
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/servertest"
+)
+
+// benchRows is the sheet size (LEADIFY_INTAKE_BENCH_ROWS, default 100,000).
+func benchRows() int {
+	if n, err := strconv.Atoi(os.Getenv("LEADIFY_INTAKE_BENCH_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+// bigSheet repeats the sample's rows under fresh order ids, with phones
+// varied so most rows are distinct customers.
+func bigSheet(tb testing.TB, n int) [][]string {
+	f, err := os.Open("../../../../shared/fixtures/leads-sample.csv")
+	require.NoError(tb, err)
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.FieldsPerRecord = -1
+	all, err := cr.ReadAll()
+	require.NoError(tb, err)
+	header, sample := all[0], all[1:]
+	rows := make([][]string, 0, n+1)
+	rows = append(rows, header)
+	for i := range n {
+		src := sample[i%len(sample)]
+		row := append([]string(nil), src...)
+		if len(row) > 3 {
+			row[0] = fmt.Sprintf("B-%07d", i)
+			row[3] = fmt.Sprintf("06%08d", 10_000_000+i*7%89_999_999)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// peakHeap samples the heap in use until stop is called, and returns the
+// peak above the level at the start.
+func peakHeap() (stop func() uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+				peak.Store(ms.HeapInuse - base)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+// BenchmarkSheetImport imports a big sheet from the fake Sheets API on
+// loopback into Postgres (the whole pipeline: batchGet chunks, parsing,
+// duplicate detection, chunked versioned writes), then syncs the unchanged
+// sheet again; the baseline is a binary COPY of the same rows already parsed.
+func BenchmarkSheetImport(b *testing.B) {
+	n := benchRows()
+	fake := sheetstest.New()
+	b.Cleanup(fake.Close)
+	fake.SetSheet("bench", "Commandes", bigSheet(b, n))
+	env := servertest.Start(b)
+	ctx := context.Background()
+
+	b.Run(fmt.Sprintf("rows=%d/import", n), func(b *testing.B) {
+		for range b.N {
+			tn := env.NewTenant(env.Admin(), "bench"+uuid.NewString()[:6])
+			src := uuid.New()
+			env.InStore(func(tx *postgres.Tx) error {
+				return intake.CreateSource(ctx, tx, intake.SourceRow{StoreID: tn.StoreID, ID: src, Kind: intake.KindSheet, Name: "b"})
+			}, tn.StoreID)
+			target := intake.Target{StoreID: tn.StoreID, SellerID: tn.SellerID, SourceID: src, Source: "sheet"}
+			im := &intake.Importer{Pool: env.DB.App}
+			client, err := sheets.New(ctx, sheets.Config{Endpoint: fake.URL + "/"})
+			require.NoError(b, err)
+			run := func() (time.Duration, uint64, *intake.Report) {
+				stop := peakHeap()
+				start := time.Now()
+				s, err := client.Open(ctx, "bench", sheets.Range{Sheet: "Commandes", FirstCol: "A", HeaderRow: 1}, 0)
+				require.NoError(b, err)
+				m, err := intake.Resolve(intake.Suggest(s.Header()), s.Header())
+				require.NoError(b, err)
+				rep, err := im.Run(ctx, target, m, s, intake.RunOptions{})
+				require.NoError(b, err)
+				return time.Since(start), stop(), rep
+			}
+			full, fullPeak, rep := run()
+			require.Equal(b, n, rep.Counts.Rows())
+			again, againPeak, rep2 := run()
+			require.Equal(b, rep.Counts.Imported+rep.Counts.Duplicate, rep2.Counts.Unchanged)
+			b.ReportMetric(full.Seconds(), "import-s")
+			b.ReportMetric(float64(n)/full.Seconds(), "rows/s")
+			b.ReportMetric(float64(fullPeak)/(1<<20), "import-peak-MB")
+			b.ReportMetric(again.Seconds(), "resync-s")
+			b.ReportMetric(100*again.Seconds()/full.Seconds(), "resync-%-of-import")
+			b.ReportMetric(float64(againPeak)/(1<<20), "resync-peak-MB")
+		}
+	})
+
+	b.Run(fmt.Sprintf("rows=%d/baseline-copy", n), func(b *testing.B) {
+		// The same rows, parsed before the clock starts.
+		s, err := func() (*sheets.Source, error) {
+			c, err := sheets.New(ctx, sheets.Config{Endpoint: fake.URL + "/"})
+			if err != nil {
+				return nil, err
+			}
+			return c.Open(ctx, "bench", sheets.Range{Sheet: "Commandes", FirstCol: "A", HeaderRow: 1}, 0)
+		}()
+		require.NoError(b, err)
+		m, err := intake.Resolve(intake.Suggest(s.Header()), s.Header())
+		require.NoError(b, err)
+		var rows [][]any
+		store, now := uuid.New(), time.Now()
+		for {
+			rec, err := s.Next()
+			if err == io.EOF {
+				break
+			}
+			require.NoError(b, err)
+			r := m.Parse(rec.Num, rec.Cells, rec.Ragged)
+			items, _ := json.Marshal([]mutation.Item{{Name: r.Product, Qty: r.Qty, UnitPrice: r.Price}})
+			custom, _ := json.Marshal(r.Custom)
+			rows = append(rows, []any{store, uuid.New(), int64(len(rows) + 1), now, now, "new", r.Name, r.Phone.Raw,
+				r.Phone.E164, r.City.ID, r.CityRaw, r.Address, items, int64(r.Price), r.Source, r.OrderID, custom})
+		}
+		owner, err := pgx.Connect(ctx, env.DB.OwnerURL)
+		require.NoError(b, err)
+		defer owner.Close(ctx)
+		cols := []string{"store_id", "id", "version", "created_at", "updated_at", "status", "customer_name", "phone_raw",
+			"phone_e164", "city_id", "city_raw", "address", "items", "cod", "source", "external_ref", "custom"}
+		b.ResetTimer()
+		for i := range b.N {
+			table := fmt.Sprintf("bench_leads_%d", i)
+			_, err := owner.Exec(ctx, `CREATE TABLE `+table+` (LIKE leads INCLUDING DEFAULTS INCLUDING INDEXES)`)
+			require.NoError(b, err)
+			start := time.Now()
+			for lo := 0; lo < len(rows); lo += 2000 { // the same transaction size as the import
+				_, err := owner.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows[lo:min(lo+2000, len(rows))]))
+				require.NoError(b, err)
+			}
+			d := time.Since(start)
+			b.ReportMetric(d.Seconds(), "copy-s")
+			b.ReportMetric(float64(len(rows))/d.Seconds(), "rows/s")
+		}
+	})
+}
