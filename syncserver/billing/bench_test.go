@@ -22,9 +22,14 @@ import (
 )
 
 // benchParcels is the number of delivered parcels per commission run:
-// LEADIFY_BENCH_PARCELS, 1,000,000 by default.
+// LEADIFY_BENCH_PARCELS, else LEADIFY_BENCH_ROWS (the bench task's), else
+// 1,000,000.
 func benchParcels(b *testing.B) int {
-	if s := os.Getenv("LEADIFY_BENCH_PARCELS"); s != "" {
+	s := os.Getenv("LEADIFY_BENCH_PARCELS")
+	if s == "" {
+		s = os.Getenv("LEADIFY_BENCH_ROWS")
+	}
+	if s != "" {
 		n, err := strconv.Atoi(s)
 		require.NoError(b, err)
 		return n

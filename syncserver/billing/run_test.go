@@ -67,6 +67,29 @@ func TestRunIsIdempotentAndBalances(t *testing.T) {
 	require.Less(t, third.Written, 50)
 }
 
+// TestParcelReportedTwice: a source that reports a parcel delivered twice
+// (a carrier's duplicate) pays it once.
+func TestParcelReportedTwice(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.saveRules(f.store, platformRule(uuid.New(), 300))
+	src := parcels(f.store, f.agent, 3, 8)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	twice := append(append(billing.SliceSource{}, src...), src[1])
+	res, err := (&billing.Runner{Pool: f.pool, Source: twice}).Run(context.Background(), f.store, march)
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Written)
+	var want money.Amount
+	for _, p := range src {
+		fee, err := p.COD.MulRate(300)
+		require.NoError(t, err)
+		want += fee
+	}
+	require.Equal(t, want, f.ledger(f.store).Platform)
+}
+
 func TestReversalByEvent(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
