@@ -474,8 +474,7 @@ func (r *renderer) table(y float64) {
 	bottom := pageH - 20.0
 	for i, l := range inv.Lines {
 		if y+rowH > bottom {
-			p.AddPage()
-			y = r.tableHeader(margin)
+			y = r.tableHeader(r.continuation())
 		}
 		if i%2 == 1 {
 			r.fill(rgb{0xF9, 0xFA, 0xFB})
@@ -501,8 +500,7 @@ func (r *renderer) table(y float64) {
 	}
 	// Bank details and note under the table.
 	if y+14 > bottom {
-		p.AddPage()
-		y = margin
+		y = r.continuation()
 	}
 	y += 4
 	r.font("", 8)
@@ -516,6 +514,25 @@ func (r *renderer) table(y float64) {
 		p.SetXY(margin, y)
 		p.MultiCell(contentW, 4, note, "", "L", false)
 	}
+}
+
+// continuation starts a new page with a slim branded band naming the
+// invoice, and returns the y below it.
+func (r *renderer) continuation() float64 {
+	p, inv := r.pdf, r.doc.Invoice
+	p.AddPage()
+	r.fill(r.primary)
+	p.Rect(0, 0, pageW, 9, "F")
+	r.fill(r.accent)
+	p.Rect(0, 9, pageW, 0.8, "F")
+	r.text(white)
+	r.font("B", 8.5)
+	p.SetXY(margin, 2)
+	p.CellFormat(contentW/2, 5, inv.StoreName, "", 0, "L", false, 0, "")
+	r.font("", 8.5)
+	p.SetXY(margin+contentW/2, 2)
+	p.CellFormat(contentW/2, 5, lblInvoice.FR+" "+inv.NumberText()+" · "+lblDetails.FR+" (suite)", "", 0, "R", false, 0, "")
+	return 15
 }
 
 func (r *renderer) footer() {
