@@ -32,6 +32,7 @@ type Server struct {
 	used    int
 	start   time.Time
 	delay   time.Duration
+	outage  int // reads from this one on (1-based) fail with 503; 0: none
 	reads   int
 	ranges  int
 }
@@ -89,6 +90,10 @@ func (s *Server) SetQuota(n int, window time.Duration) {
 	s.quota, s.window, s.used, s.start = n, window, 0, time.Now()
 }
 
+// FailFrom makes every read from the n-th on (counting all reads so far)
+// fail with 503 UNAVAILABLE, as in an outage; n = 0 ends the outage.
+func (s *Server) FailFrom(n int) { s.mu.Lock(); s.outage = n; s.mu.Unlock() }
+
 // SetDelay makes every answer wait d first.
 func (s *Server) SetDelay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
 
@@ -127,6 +132,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reads++
 	delay := s.delay
+	down := s.outage > 0 && s.reads >= s.outage
 	throttled := false
 	if s.fail429 > 0 {
 		s.fail429--
@@ -148,6 +154,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if down {
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "The service is currently unavailable.")
+		return
 	}
 	if throttled {
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED",
