@@ -51,6 +51,9 @@ func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) 
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&pending); err != nil {
 			return err
 		}
+		if db.planted().SkipRebase {
+			pending = 0
+		}
 		var touched map[string]bool // nil: every lead
 		if pending > 0 {
 			if touched, err = touchedLeads(ctx, tx, pages, client); err != nil {

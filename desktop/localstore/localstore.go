@@ -34,6 +34,25 @@ var migrations embed.FS
 type DB struct {
 	sql  *sql.DB
 	hook atomic.Pointer[func(point string)]
+	bugs atomic.Pointer[Bugs]
+}
+
+// Bugs plants known bugs in the replica, for the sync simulation to prove it
+// catches them. Never set outside those tests.
+type Bugs struct {
+	// SkipRebase applies pulled pages over the optimistic rows without undoing
+	// and redoing pending mutations.
+	SkipRebase bool
+}
+
+// PlantBugs switches planted bugs on (simulation tests only).
+func (db *DB) PlantBugs(b Bugs) { db.bugs.Store(&b) }
+
+func (db *DB) planted() Bugs {
+	if b := db.bugs.Load(); b != nil {
+		return *b
+	}
+	return Bugs{}
 }
 
 // User is the signed-in person as the server described them.

@@ -24,7 +24,7 @@ var crashPoints = []string{"push:before-send", "push:after-reply", "pull:before-
 
 func (s *Sim) step(ctx context.Context) {
 	action := s.pick(map[string]int{
-		"agent-do": 30, "seller-do": 10, "sync": 22, "claim": 8, "offline": 4, "online": 6, "clock": 5,
+		"agent-do": 30, "seller-do": 10, "sync": 18, "pull": 5, "claim": 8, "offline": 4, "online": 6, "clock": 5,
 		"import": 4, "deliver-delayed": 4, "crash": 3, "permissions": 2, "membership": 2,
 	})
 	s.count(s.report.Actions, action)
@@ -36,6 +36,11 @@ func (s *Sim) step(ctx context.Context) {
 	case "sync":
 		c := s.clients[s.rng.IntN(len(s.clients))]
 		s.guard(c, func() error { return c.sc.Sync(ctx) })
+	case "pull": // pull without pushing: pending local work must be rebased on top
+		c := s.clients[s.rng.IntN(len(s.clients))]
+		if err, crashed := s.guard(c, func() error { return c.sc.Pull(ctx) }); err == nil && !crashed {
+			s.checkOptimistic(ctx, c)
+		}
 	case "claim":
 		c := s.clients[1+s.rng.IntN(len(s.clients)-1)]
 		s.guard(c, func() error { _, err := c.sc.Claim(ctx, s.store, int32(1+s.rng.IntN(3))); return err })

@@ -40,6 +40,8 @@ type Config struct {
 	Agents     int // default 3
 	QuietEvery int // steps between quiet points; default 250
 	Bugs       syncer.Bugs
+	// ClientBugs plants bugs in every replica (simulation tests only).
+	ClientBugs localstore.Bugs
 	Logf       func(format string, args ...any)
 }
 
@@ -248,6 +250,7 @@ func (s *Sim) open(c *client) {
 		}
 	}
 	db.SetHook(hook)
+	db.PlantBugs(s.cfg.ClientBugs)
 	sc, err := syncclient.New(syncclient.Config{BaseURL: "http://sim.invalid", Token: c.token, DB: db,
 		HTTP: &http.Client{Transport: c.tr}, PageRows: 7, PushBatch: 5, Hook: hook, DeviceName: c.name})
 	if err != nil {

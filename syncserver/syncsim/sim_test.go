@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/leadify/leadify/desktop/localstore"
 	"github.com/leadify/leadify/syncserver/syncer"
 	"github.com/leadify/leadify/syncserver/syncsim"
 )
@@ -31,13 +32,15 @@ func TestSimulation(t *testing.T) {
 // Each planted bug must be caught.
 func TestSimulationCatchesPlantedBugs(t *testing.T) {
 	t.Parallel()
-	for name, bugs := range map[string]syncer.Bugs{
-		"apply-repeats":          {ApplyRepeats: true},
-		"skip-visibility-delete": {SkipVisibilityDelete: true},
+	for name, cfg := range map[string]syncsim.Config{
+		"apply-repeats":          {Bugs: syncer.Bugs{ApplyRepeats: true}},
+		"skip-visibility-delete": {Bugs: syncer.Bugs{SkipVisibilityDelete: true}},
+		"skip-rebase":            {ClientBugs: localstore.Bugs{SkipRebase: true}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			rep := syncsim.Run(t, syncsim.Config{Seed: 7, Steps: envInt("LEADIFY_SIM_BUG_STEPS", 1500), QuietEvery: 100, Bugs: bugs})
+			cfg.Seed, cfg.Steps, cfg.QuietEvery = 7, envInt("LEADIFY_SIM_BUG_STEPS", 1500), 100
+			rep := syncsim.Run(t, cfg)
 			t.Log(rep)
 			if len(rep.Violations) == 0 {
 				t.Fatalf("planted bug %s was not caught in %d steps", name, rep.Steps)

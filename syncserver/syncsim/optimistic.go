@@ -1,0 +1,138 @@
+package syncsim
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/leadify/leadify/shared/lead"
+	"github.com/leadify/leadify/shared/money"
+	"github.com/leadify/leadify/shared/mutation"
+)
+
+// checkOptimistic runs right after a client pulled without pushing, while
+// the server stands still: every lead with pending local mutations must show
+// the server's row with those mutations re-applied on top (the rebase), not
+// the server's row alone nor the mutations applied twice.
+func (s *Sim) checkOptimistic(ctx context.Context, c *client) {
+	rows, err := c.read.QueryContext(ctx, `SELECT store_id, name, version, args FROM outbox ORDER BY mutation_id`)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	byLead := map[uuid.UUID][]mutation.Mutation{}
+	var order []uuid.UUID
+	for rows.Next() {
+		var store, name string
+		var version int
+		var args []byte
+		if err := rows.Scan(&store, &name, &version, &args); err != nil {
+			s.t.Fatal(err)
+		}
+		m, err := mutation.Decode(name, version, args)
+		if err != nil {
+			s.t.Fatalf("%s: outbox holds an undecodable mutation: %v", c.name, err)
+		}
+		if _, seen := byLead[m.LeadID()]; !seen {
+			order = append(order, m.LeadID())
+		}
+		byLead[m.LeadID()] = append(byLead[m.LeadID()], m)
+	}
+	rows.Close()
+	if len(order) == 0 {
+		return
+	}
+	var role string
+	var permsJSON []byte
+	var lease int
+	if err := c.read.QueryRowContext(ctx, `SELECT role, permissions, lease_minutes FROM memberships WHERE store_id = ?`,
+		s.store.String()).Scan(&role, &permsJSON, &lease); err != nil {
+		return // no membership cached: nothing applies locally
+	}
+	var names []string
+	if err := json.Unmarshal(permsJSON, &names); err != nil {
+		s.t.Fatal(err)
+	}
+	perms := map[string]bool{}
+	for _, p := range names {
+		perms[p] = true
+	}
+	env := mutation.Env{Actor: mutation.Actor{UserID: c.user, Role: mutation.Role(role), Permissions: perms},
+		Now: time.Now().UTC(), Lease: time.Duration(lease) * time.Minute}
+
+	conn, err := pgx.Connect(ctx, s.env.DB.OwnerURL)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, id := range order {
+		var got struct {
+			status, name, address string
+			attempts              int32
+			redacted              bool
+		}
+		err := c.read.QueryRowContext(ctx, `SELECT status, customer_name, address, call_attempts, redacted FROM leads WHERE id = ?`,
+			id.String()).Scan(&got.status, &got.name, &got.address, &got.attempts, &got.redacted)
+		if err != nil || got.redacted {
+			continue // not in the user's full view any more
+		}
+		l, ok := serverLead(ctx, s, conn, id)
+		if !ok {
+			continue
+		}
+		for _, m := range byLead[id] {
+			if res, rej := m.Apply(env, &l); rej == nil {
+				l = res.Lead
+			}
+		}
+		if got.status != l.Status.String() || got.attempts != l.CallAttempts || got.address != l.Address || got.name != l.CustomerName {
+			s.violate("%s: lead %s shows %+v after a pull, but the server's row with its %d pending mutations re-applied is status=%s attempts=%d name=%q address=%q",
+				c.name, id, got, len(byLead[id]), l.Status, l.CallAttempts, l.CustomerName, l.Address)
+		}
+	}
+}
+
+// serverLead reads the fields of a lead that mutations depend on.
+func serverLead(ctx context.Context, s *Sim, conn *pgx.Conn, id uuid.UUID) (mutation.Lead, bool) {
+	var (
+		l                  mutation.Lead
+		status             string
+		items              []byte
+		cod                int64
+		assigned, dup      *uuid.UUID
+		leaseUntil, callAt *time.Time
+	)
+	err := conn.QueryRow(ctx, `SELECT id, store_id, created_at, updated_at, deleted_at, status, customer_name, phone_raw,
+  phone_e164, city_id, city_raw, address, items, cod, assigned_to, lease_until, call_attempts, callback_at, duplicate_of
+FROM leads WHERE id = $1`, id).Scan(&l.ID, &l.StoreID, &l.CreatedAt, &l.UpdatedAt, &l.DeletedAt, &status, &l.CustomerName,
+		&l.PhoneRaw, &l.PhoneE164, &l.CityID, &l.CityRaw, &l.Address, &items, &cod, &assigned, &leaseUntil, &l.CallAttempts,
+		&callAt, &dup)
+	if err == pgx.ErrNoRows {
+		return l, false
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if l.Status, err = lead.ParseStatus(status); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := json.Unmarshal(items, &l.Items); err != nil {
+		s.t.Fatal(err)
+	}
+	l.COD = money.Amount(cod)
+	if assigned != nil {
+		l.AssignedTo = *assigned
+	}
+	if dup != nil {
+		l.DuplicateOf = *dup
+	}
+	if leaseUntil != nil {
+		l.LeaseUntil = *leaseUntil
+	}
+	if callAt != nil {
+		l.CallbackAt = *callAt
+	}
+	return l, true
+}
