@@ -17,16 +17,21 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leadify/leadify/shared/parcel"
 	"github.com/leadify/leadify/syncserver/carrier"
 	"github.com/leadify/leadify/syncserver/carrier/ameex"
 	"github.com/leadify/leadify/syncserver/carrier/coliix"
 	"github.com/leadify/leadify/syncserver/carrier/sendit"
+	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // MaxWebhookBytes bounds a webhook body.
 const MaxWebhookBytes = 64 << 10
+
+// MaxProcessBatch bounds the webhooks one processing transaction applies.
+const MaxProcessBatch = 1000
 
 // MaxWebhookAttempts is how often a stored webhook is processed before it is
 // marked dead (listed for admins, replayable).
@@ -183,8 +188,12 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 	return nil
 }
 
-// processWebhooks applies stored webhooks of one store, in arrival order,
-// in one transaction. It returns how many must be tried again later.
+// processWebhooks applies the stored webhooks ids of one store, with any
+// other fresh webhooks of the store that are waiting (up to
+// MaxProcessBatch), in arrival order, in one transaction: when jobs queue
+// up, the first takes what has accumulated and the others find it done, so
+// the batch grows with the load. It returns how many of ids must be tried
+// again later.
 func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uuid.UUID) (retry int, err error) {
 	// Writers of a store serialise on its scope lock in Postgres; waiting
 	// here instead keeps the waiting jobs from holding pool connections the
@@ -197,7 +206,8 @@ func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uu
 			return err
 		}
 		rows, err := w.Tx.Query(ctx, `SELECT id, account_id, carrier, method, content_type, query, body, attempts
-FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending' ORDER BY received_at, id FOR UPDATE`, store, ids)
+FROM webhook_inbox WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0)
+ORDER BY received_at, id LIMIT $3 FOR UPDATE`, store, ids, MaxProcessBatch)
 		if err != nil {
 			return fmt.Errorf("load webhooks: %w", err)
 		}
@@ -217,11 +227,7 @@ FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending' O
 		if len(list) == 0 {
 			return nil
 		}
-		// Two versions per webhook: its parcel event and its parcel.
-		next, err := reserveBlock(w, store, 2*len(list))
-		if err != nil {
-			return err
-		}
+		var parsed []inboxEvent
 		for _, d := range list {
 			ev, perr := parseDelivery(d.name, d.method, d.ct, d.query, d.body)
 			if perr != nil {
@@ -231,32 +237,157 @@ FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending' O
 				}
 				continue
 			}
-			_, aerr := s.applyReportsWith(ctx, w, next, store, d.account, ev.Code, []carrier.Event{ev}, SourceWebhook)
-			switch {
-			case errors.Is(aerr, ErrUnknownParcel):
-				msg := "unknown tracking code " + ev.Code
-				if d.attempts+1 >= MaxWebhookAttempts {
-					if err := markInbox(ctx, w, store, d.id, "dead", msg); err != nil {
-						return err
-					}
-					continue
-				}
-				retry++
-				if _, err := w.Tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = attempts + 1, last_error = $3 WHERE store_id = $1 AND id = $2`,
-					store, d.id, msg); err != nil {
-					return err
-				}
-			case aerr != nil:
-				return aerr
-			default:
-				if err := markInbox(ctx, w, store, d.id, "done", ""); err != nil {
-					return err
-				}
-			}
+			parsed = append(parsed, inboxEvent{id: d.id, account: d.account, attempts: d.attempts, ev: ev})
 		}
-		return nil
+		own := make(map[uuid.UUID]bool, len(ids))
+		for _, id := range ids {
+			own[id] = true
+		}
+		retry, err = s.applyBatch(ctx, w, store, parsed, own)
+		return err
 	})
 	return retry, err
+}
+
+// inboxEvent is a parsed stored webhook.
+type inboxEvent struct {
+	id, account uuid.UUID
+	attempts    int
+	ev          carrier.Event
+}
+
+type parcelKey struct {
+	account uuid.UUID
+	code    string
+}
+
+type parcelState struct {
+	parcelRow
+	dirty   bool
+	changed bool
+	last    carrier.Event
+}
+
+// applyBatch applies parsed webhooks, in order, with a few round trips for
+// the whole batch: the parcels are locked in one query, the moves computed
+// here with parcel.Apply, and the events, parcel updates and inbox marks sent
+// as one pipeline. A repeated report is not recorded twice (the events'
+// unique index) and never moves a parcel (a report already applied cannot
+// move it again), so duplicates need no round trip of their own. It returns
+// how many of the webhooks in own named no parcel and must be retried.
+func (s *Service) applyBatch(ctx context.Context, w *syncer.Writer, store uuid.UUID, batch []inboxEvent, own map[uuid.UUID]bool) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	accounts := make([]uuid.UUID, len(batch))
+	codes := make([]string, len(batch))
+	for i, b := range batch {
+		accounts[i], codes[i] = b.account, b.ev.Code
+	}
+	rows, err := w.Tx.Query(ctx, `SELECT p.id, p.account_id, p.tracking, p.status, p.lead_id FROM parcels p
+JOIN unnest($2::uuid[], $3::text[]) AS k(account_id, tracking) ON p.account_id = k.account_id AND p.tracking = k.tracking
+WHERE p.store_id = $1 AND p.deleted_at IS NULL ORDER BY p.id FOR UPDATE OF p`, store, accounts, codes)
+	if err != nil {
+		return 0, fmt.Errorf("lock parcels: %w", err)
+	}
+	parcelsByKey := map[parcelKey]*parcelState{}
+	for rows.Next() {
+		var (
+			st     parcelState
+			k      parcelKey
+			status string
+		)
+		if err := rows.Scan(&st.ID, &k.account, &k.code, &status, &st.LeadID); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if st.Status, err = parcel.ParseStatus(status); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if _, dup := parcelsByKey[k]; !dup {
+			parcelsByKey[k] = &st
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	next, err := reserveBlock(w, store, len(batch)+len(parcelsByKey))
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	pipe := &pgx.Batch{}
+	var done []uuid.UUID
+	retry := 0
+	for _, b := range batch {
+		st, ok := parcelsByKey[parcelKey{b.account, b.ev.Code}]
+		if !ok {
+			msg := "unknown tracking code " + b.ev.Code
+			if b.attempts+1 >= MaxWebhookAttempts {
+				pipe.Queue(`UPDATE webhook_inbox SET status = 'dead', last_error = $3, attempts = attempts + 1, processed_at = now() WHERE store_id = $1 AND id = $2`, store, b.id, msg)
+				continue
+			}
+			if own[b.id] {
+				retry++
+			}
+			pipe.Queue(`UPDATE webhook_inbox SET attempts = attempts + 1, last_error = $3 WHERE store_id = $1 AND id = $2`, store, b.id, msg)
+			continue
+		}
+		r := b.ev
+		to, moved := st.Status, false
+		statusText := ""
+		if r.Known {
+			to, moved = parcel.Apply(st.Status, r.Status)
+			statusText = r.Status.String()
+		}
+		version, err := next()
+		if err != nil {
+			return 0, err
+		}
+		pipe.Queue(`INSERT INTO parcel_events (store_id, id, parcel_id, version, created_at, reported_at, source, raw_status, status, known, applied, note)
+VALUES ($1, $2, $3, $4, $5, $6, 'webhook', $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+			store, uuid.Must(uuid.NewV7()), st.ID, version, now, nullTime(r.At), r.Raw, statusText, r.Known, moved, r.Note)
+		done = append(done, b.id)
+		if moved {
+			if ev, ok := parcel.TransitionEvent(st.Status, to); ok {
+				if err := s.Events.Publish(ctx, w.Tx, events.Event{Store: store, Kind: eventKinds[ev], AggregateType: "parcel", AggregateID: st.ID,
+					Payload: map[string]any{"parcel_id": st.ID, "lead_id": st.LeadID, "from": st.Status.String(), "to": to.String(), "raw_status": r.Raw}}); err != nil {
+					return 0, fmt.Errorf("publish %s: %w", ev, err)
+				}
+			}
+			st.Status, st.changed = to, true
+		}
+		if moved || !r.Known {
+			st.last = r
+		}
+		st.dirty = true
+		if !r.Known {
+			s.Log.Warn("unknown carrier status kept raw", "store", store, "parcel", st.ID, "raw", r.Raw)
+		}
+	}
+	for _, st := range parcelsByKey {
+		if !st.dirty {
+			continue
+		}
+		version, err := next()
+		if err != nil {
+			return 0, err
+		}
+		setRaw := st.last.Raw != ""
+		pipe.Queue(`UPDATE parcels SET version = $3, updated_at = $4, status = $5,
+  raw_status = CASE WHEN $6 THEN $7 ELSE raw_status END, status_known = CASE WHEN $6 THEN $8 ELSE status_known END,
+  last_report_at = $4 WHERE store_id = $1 AND id = $2`, store, st.ID, version, now, st.Status.String(), setRaw, st.last.Raw, st.last.Known)
+	}
+	if len(done) > 0 {
+		pipe.Queue(`UPDATE webhook_inbox SET status = 'done', last_error = '', attempts = attempts + 1, processed_at = now()
+WHERE store_id = $1 AND id = ANY($2)`, store, done)
+	}
+	if err := w.Tx.SendBatch(ctx, pipe).Close(); err != nil {
+		return 0, fmt.Errorf("apply webhooks: %w", err)
+	}
+	return retry, nil
 }
 
 func markInbox(ctx context.Context, w *syncer.Writer, store, id uuid.UUID, status, msg string) error {
