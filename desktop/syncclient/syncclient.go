@@ -69,11 +69,12 @@ type Client struct {
 	acct leadifyv1connect.AccountsServiceClient
 	kick chan struct{}
 
-	syncMu sync.Mutex // one sync at a time
-	mu     sync.Mutex
-	shaken bool
-	online bool
-	detail string
+	syncMu       sync.Mutex // one sync at a time
+	mu           sync.Mutex
+	shaken       bool
+	lastRecorded time.Time
+	online       bool
+	detail       string
 }
 
 // New returns a client for cfg; it does not contact the server.
@@ -342,8 +343,23 @@ func (c *Client) sync(ctx context.Context) error {
 	if err := c.Pull(ctx); err != nil {
 		return err
 	}
-	return c.cfg.DB.SetLastSync(ctx, time.Now())
+	// The time of the last sync is for the status pill: recording it at most
+	// every few seconds spares a durable commit on every poke.
+	now := time.Now()
+	c.mu.Lock()
+	stale := now.Sub(c.lastRecorded) >= lastSyncGrain
+	if stale {
+		c.lastRecorded = now
+	}
+	c.mu.Unlock()
+	if !stale {
+		return nil
+	}
+	return c.cfg.DB.SetLastSync(ctx, now)
 }
+
+// lastSyncGrain is how often a successful sync's time is written down.
+const lastSyncGrain = 5 * time.Second
 
 // Claim leases up to n leads of store from the pool (online only), then pulls
 // them in. It returns the claimed lead ids.
