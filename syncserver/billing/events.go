@@ -10,6 +10,7 @@ import (
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // Consumer names: stable, they key the events' idempotency.
@@ -45,12 +46,20 @@ WHERE store_id = $1 AND parcel_id = $2 AND kind = 'earn'`, ev.Store, ev.Aggregat
 	for i, id := range ruleIDs {
 		revs[i] = entryRow{RuleID: id, ParcelID: ev.AggregateID, Kind: commission.KindReversal, OccurredAt: ev.OccurredAt}
 	}
-	_, err = writeEntries(ctx, tx.Tx, &txVersioner{ctx: ctx, tx: tx.Tx}, ev.Store, revs)
+	w, err := syncer.WriterIn(ctx, tx)
+	if err != nil {
+		return err
+	}
+	_, err = writeEntries(ctx, tx.Tx, w, ev.Store, revs)
 	return err
 }
 
 // EarnParcel moves the parcel's pending entries to earned.
 func EarnParcel(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
-	return restatus(ctx, tx.Tx, &txVersioner{ctx: ctx, tx: tx.Tx}, ev.Store, StatusEarned, `SELECT id FROM commission_entries
+	w, err := syncer.WriterIn(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return restatus(ctx, tx.Tx, w, ev.Store, StatusEarned, `SELECT id FROM commission_entries
 WHERE store_id = $1 AND parcel_id = $2 AND kind = 'earn' AND status = 'pending'`, ev.Store, ev.AggregateID)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/leadify/leadify/shared/commission"
-	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // Entry statuses in the ledger.
@@ -199,32 +198,4 @@ WHERE e.store_id = $1 AND e.id = u.id`, store, ids, status, first)
 		return fmt.Errorf("mark entries %s: %w", status, err)
 	}
 	return nil
-}
-
-// txVersioner reserves versions directly inside a transaction that did not
-// come from syncer.Write (a domain-event consumer's), and announces them at
-// commit: NOTIFY inside a transaction is delivered when it commits.
-type txVersioner struct {
-	ctx    context.Context
-	tx     pgx.Tx
-	marked bool
-}
-
-// Reserve takes n versions from the scope's counter (locking it) and queues
-// the notification subscribers pull on.
-func (t *txVersioner) Reserve(scope uuid.UUID, n int) (int64, error) {
-	if !t.marked {
-		if _, err := t.tx.Exec(t.ctx, `SELECT set_config('app.sync_writer', 'on', true)`); err != nil {
-			return 0, fmt.Errorf("mark sync writer: %w", err)
-		}
-		t.marked = true
-	}
-	var last int64
-	if err := t.tx.QueryRow(t.ctx, `UPDATE sync_scopes SET seq = seq + $2 WHERE scope_id = $1 RETURNING seq`, scope, n).Scan(&last); err != nil {
-		return 0, fmt.Errorf("reserve versions in %v: %w", scope, err)
-	}
-	if _, err := t.tx.Exec(t.ctx, `SELECT pg_notify($1, $2)`, syncer.NotifyChannel, fmt.Sprintf("%s:%d", scope, last)); err != nil {
-		return 0, fmt.Errorf("notify: %w", err)
-	}
-	return last - int64(n) + 1, nil
 }

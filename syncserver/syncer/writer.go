@@ -30,10 +30,11 @@ const BulkChunk = 2000
 // Writer writes synced rows inside one transaction, stamping each with
 // versions taken from its scope's counter. Get one from Write.
 type Writer struct {
-	Tx      *postgres.Tx
-	ctx     context.Context
-	locked  map[uuid.UUID]bool
-	touched map[uuid.UUID]int64
+	Tx         *postgres.Tx
+	ctx        context.Context
+	locked     map[uuid.UUID]bool
+	touched    map[uuid.UUID]int64
+	notifyInTx bool // WriterIn: the transaction's owner commits, so notify with it
 }
 
 // Write runs fn in a transaction of the given scope with a Writer, then — after
@@ -107,6 +108,11 @@ func (w *Writer) Reserve(scope uuid.UUID, n int) (int64, error) {
 		return 0, fmt.Errorf("reserve versions in %v: %w", scope, err)
 	}
 	w.touched[scope] = last
+	if w.notifyInTx {
+		if _, err := w.Tx.Exec(w.ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, fmt.Sprintf("%s:%d", scope, last)); err != nil {
+			return 0, fmt.Errorf("notify: %w", err)
+		}
+	}
 	return last - int64(n) + 1, nil
 }
 
@@ -302,3 +308,14 @@ var leadColumnNames = []string{"store_id", "id", "version", "created_at", "updat
 	"customer_name", "phone_raw", "phone_e164", "city_id", "city_raw", "address", "items", "cod", "source",
 	"external_ref", "custom", "assigned_to", "lease_until", "call_attempts", "callback_at", "cancel_reason",
 	"duplicate_of", "score"}
+
+// WriterIn makes a Writer inside a transaction someone else owns — a domain
+// event consumer's, which must commit its effect with the consumption record.
+// Its notifications are queued in that transaction (Postgres delivers them at
+// commit and drops them on rollback).
+func WriterIn(ctx context.Context, tx *postgres.Tx) (*Writer, error) {
+	if _, err := tx.Exec(ctx, `SELECT set_config('app.sync_writer', 'on', true)`); err != nil {
+		return nil, fmt.Errorf("mark sync writer: %w", err)
+	}
+	return &Writer{Tx: tx, ctx: ctx, locked: map[uuid.UUID]bool{}, touched: map[uuid.UUID]int64{}, notifyInTx: true}, nil
+}
