@@ -141,7 +141,7 @@ func (s *Sim) Create(prefix, orderRef string, fields map[string]string) Parcel {
 	switch r := s.rng.Float64(); {
 	case r < s.opts.CancelRate:
 		o = Cancelled
-	case r < s.opts.CancelRate+(1-s.opts.DeliveryRate):
+	case r < 1-s.opts.DeliveryRate:
 		o = Returned
 	}
 	plan := s.lifecycle(s.rng, o)
