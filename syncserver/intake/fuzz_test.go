@@ -32,6 +32,9 @@ func FuzzParseRow(f *testing.F) {
 				t.Fatalf("qty %d price %d", r.Qty, r.Price)
 			}
 		}
+		if key, sum, ok := m.Identify(cells, ragged); ok && r.Accepted() && (key != r.Key || sum != r.Checksum) {
+			t.Fatalf("Identify (%q) disagrees with Parse (%q)", key, r.Key)
+		}
 		if again := m.Parse(9, cells, ragged); again.Checksum != r.Checksum || again.Key != r.Key || again.Reject != r.Reject {
 			t.Fatalf("parse is not deterministic")
 		}
