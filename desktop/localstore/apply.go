@@ -350,6 +350,7 @@ func (a *applier) page(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResp
 // applier writes a page's changes with prepared statements.
 type applier struct {
 	client                                    string
+	tx                                        *sql.Tx
 	lead, event, delLead, delEvents, delEvent *sql.Stmt
 	rejection, conflict, settle               *sql.Stmt
 	parcel, parcelEvent, delParcel            *sql.Stmt
@@ -357,39 +358,42 @@ type applier struct {
 	delLeadParcelEvents                       *sql.Stmt
 }
 
-func newApplier(ctx context.Context, tx *sql.Tx, client string) (*applier, error) {
-	a := &applier{client: client}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
-		{&a.lead, upsertLeadSQL},
-		{&a.event, upsertEventSQL},
-		{&a.delLead, `DELETE FROM leads WHERE id = ?`},
-		{&a.delEvents, `DELETE FROM lead_events WHERE lead_id = ?`},
-		{&a.delEvent, `DELETE FROM lead_events WHERE id = ?`},
-		{&a.rejection, `INSERT OR REPLACE INTO rejections (id, client_id, mutation_id, mutation_name, store_id, lead_id, code,
-  reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&a.conflict, `INSERT OR IGNORE INTO conflicts (mutation_id, name, lead_id, code, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&a.settle, `DELETE FROM outbox WHERE mutation_id = ?`},
-		{&a.parcel, `INSERT OR REPLACE INTO parcels (id, store_id, lead_id, version, carrier, tracking, status, raw_status,
+func newApplier(_ context.Context, tx *sql.Tx, client string) (*applier, error) {
+	return &applier{client: client, tx: tx}, nil
+}
+
+// The applier's statements, prepared on first use: a page of one row, as a
+// subscriber's poke brings, prepares one or two, not fourteen.
+const (
+	delLeadSQL   = `DELETE FROM leads WHERE id = ?`
+	delEventsSQL = `DELETE FROM lead_events WHERE lead_id = ?`
+	delEventSQL  = `DELETE FROM lead_events WHERE id = ?`
+	rejectionSQL = `INSERT OR REPLACE INTO rejections (id, client_id, mutation_id, mutation_name, store_id, lead_id, code,
+  reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	conflictSQL = `INSERT OR IGNORE INTO conflicts (mutation_id, name, lead_id, code, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`
+	settleSQL   = `DELETE FROM outbox WHERE mutation_id = ?`
+	parcelSQL   = `INSERT OR REPLACE INTO parcels (id, store_id, lead_id, version, carrier, tracking, status, raw_status,
   status_known, creation, error, cod, city_id, created_at, updated_at, last_report_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&a.parcelEvent, `INSERT OR REPLACE INTO parcel_events (id, store_id, parcel_id, version, created_at, reported_at,
-  source, raw_status, status, known, applied, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&a.delParcel, `DELETE FROM parcels WHERE id = ?`},
-		{&a.delParcelEvent, `DELETE FROM parcel_events WHERE id = ?`},
-		{&a.delLeadParcels, `DELETE FROM parcels WHERE lead_id = ?`},
-		{&a.delLeadParcelEvents, `DELETE FROM parcel_events WHERE parcel_id IN (SELECT id FROM parcels WHERE lead_id = ?)`},
-	} {
-		s, err := tx.PrepareContext(ctx, p.sql)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	parcelEventSQL = `INSERT OR REPLACE INTO parcel_events (id, store_id, parcel_id, version, created_at, reported_at,
+  source, raw_status, status, known, applied, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	delParcelSQL           = `DELETE FROM parcels WHERE id = ?`
+	delParcelEventSQL      = `DELETE FROM parcel_events WHERE id = ?`
+	delLeadParcelsSQL      = `DELETE FROM parcels WHERE lead_id = ?`
+	delLeadParcelEventsSQL = `DELETE FROM parcel_events WHERE parcel_id IN (SELECT id FROM parcels WHERE lead_id = ?)`
+)
+
+// exec runs a statement of the applier, preparing it in the transaction the
+// first time.
+func (a *applier) exec(ctx context.Context, stmt **sql.Stmt, query string, args ...any) (sql.Result, error) {
+	if *stmt == nil {
+		prepared, err := a.tx.PrepareContext(ctx, query)
 		if err != nil {
-			a.close()
 			return nil, err
 		}
-		*p.stmt = s
+		*stmt = prepared
 	}
-	return a, nil
+	return (*stmt).ExecContext(ctx, args...)
 }
 
 func (a *applier) close() {
@@ -406,8 +410,12 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 	switch ch.Table {
 	case "leads":
 		if ch.Deleted {
-			for _, s := range []*sql.Stmt{a.delLead, a.delEvents, a.delLeadParcelEvents, a.delLeadParcels} {
-				if _, err = s.ExecContext(ctx, ch.Id); err != nil {
+			for _, d := range []struct {
+				stmt  **sql.Stmt
+				query string
+			}{{&a.delLead, delLeadSQL}, {&a.delEvents, delEventsSQL}, {&a.delLeadParcelEvents, delLeadParcelEventsSQL},
+				{&a.delLeadParcels, delLeadParcelsSQL}} {
+				if _, err = a.exec(ctx, d.stmt, d.query, ch.Id); err != nil {
 					return err
 				}
 			}
@@ -417,10 +425,10 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 		if l == nil {
 			return errors.New("a lead change without its row")
 		}
-		_, err = a.lead.ExecContext(ctx, pulledLeadArgs(l, ch.Version, ch.Redacted)...)
+		_, err = a.exec(ctx, &a.lead, upsertLeadSQL, pulledLeadArgs(l, ch.Version, ch.Redacted)...)
 	case "lead_events":
 		if ch.Deleted {
-			_, err = a.delEvent.ExecContext(ctx, ch.Id)
+			_, err = a.exec(ctx, &a.delEvent, delEventSQL, ch.Id)
 			return err
 		}
 		e := ch.GetLeadEvent()
@@ -431,7 +439,7 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.event.ExecContext(ctx, args...)
+		_, err = a.exec(ctx, &a.event, upsertEventSQL, args...)
 		return err
 	case "rejections":
 		r := ch.GetRejection()
@@ -439,39 +447,39 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 			return nil
 		}
 		at := pbMicros(r.At)
-		if _, err = a.rejection.ExecContext(ctx, r.Id, r.ClientId, r.MutationId, r.MutationName, r.StoreId, r.LeadId,
+		if _, err = a.exec(ctx, &a.rejection, rejectionSQL, r.Id, r.ClientId, r.MutationId, r.MutationName, r.StoreId, r.LeadId,
 			r.Code, r.Reason, at); err != nil {
 			return err
 		}
 		if r.ClientId != a.client {
 			return nil // another device of this user
 		}
-		if _, err = a.conflict.ExecContext(ctx, r.MutationId, r.MutationName, r.LeadId, r.Code, r.Reason, at); err != nil {
+		if _, err = a.exec(ctx, &a.conflict, conflictSQL, r.MutationId, r.MutationName, r.LeadId, r.Code, r.Reason, at); err != nil {
 			return err
 		}
-		_, err = a.settle.ExecContext(ctx, r.MutationId)
+		_, err = a.exec(ctx, &a.settle, settleSQL, r.MutationId)
 	case "parcels":
 		p := ch.GetParcel()
 		if ch.Deleted {
-			_, err = a.delParcel.ExecContext(ctx, ch.Id)
+			_, err = a.exec(ctx, &a.delParcel, delParcelSQL, ch.Id)
 			return err
 		}
 		if p == nil {
 			return errors.New("a parcel change without its row")
 		}
-		_, err = a.parcel.ExecContext(ctx, p.Id, p.StoreId, p.LeadId, ch.Version, p.Carrier, p.Tracking, p.Status,
+		_, err = a.exec(ctx, &a.parcel, parcelSQL, p.Id, p.StoreId, p.LeadId, ch.Version, p.Carrier, p.Tracking, p.Status,
 			p.RawStatus, p.StatusKnown, p.Creation, p.Error, p.Cod, p.CityId, pbMicros(p.CreatedAt), pbMicros(p.UpdatedAt),
 			pbMicros(p.LastReportAt))
 	case "parcel_events":
 		e := ch.GetParcelEvent()
 		if ch.Deleted {
-			_, err = a.delParcelEvent.ExecContext(ctx, ch.Id)
+			_, err = a.exec(ctx, &a.delParcelEvent, delParcelEventSQL, ch.Id)
 			return err
 		}
 		if e == nil {
 			return errors.New("a parcel event change without its row")
 		}
-		_, err = a.parcelEvent.ExecContext(ctx, e.Id, e.StoreId, e.ParcelId, ch.Version, pbMicros(e.CreatedAt),
+		_, err = a.exec(ctx, &a.parcelEvent, parcelEventSQL, e.Id, e.StoreId, e.ParcelId, ch.Version, pbMicros(e.CreatedAt),
 			pbMicros(e.ReportedAt), e.Source, e.RawStatus, e.Status, e.Known, e.Applied, e.Note)
 	default:
 		// A table of a newer server: nothing to keep it in yet.
