@@ -107,7 +107,11 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 			periodic = append(periodic, c.periodic(s)...)
 		}
 	}
-	rc := &river.Config{Logger: cfg.Log.With("component", "river"), Workers: workers, PeriodicJobs: periodic}
+	rc := &river.Config{Logger: cfg.Log.With("component", "river"), Workers: workers, PeriodicJobs: periodic,
+		// A job whose instance died (kill -9 between a carrier call and its
+		// record, say) is retried — and reconciled — minutes later, not after
+		// River's default hour. Jobs work in bounded chunks well under this.
+		RescueStuckJobsAfter: 5 * time.Minute}
 	if s.jobs {
 		n := cfg.JobWorkers
 		if n == 0 {

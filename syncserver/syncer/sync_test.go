@@ -559,3 +559,35 @@ func TestPushPublishesLeadStatusEvents(t *testing.T) {
 	}
 	require.ElementsMatch(t, []events.Kind{events.LeadConfirmed, events.LeadCancelled}, kinds)
 }
+
+// A claim re-versions the lead's parcels too: the new holder pulls them.
+func TestClaimReversionsParcels(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "parcelclaim")
+	ids := env.SeedLeads(tn.StoreID, 1, "Parcelled")
+	ctx := context.Background()
+	parcel, account := uuid.New(), uuid.New()
+	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(w *syncer.Writer) error {
+		if _, err := w.Tx.Exec(ctx, `INSERT INTO carrier_accounts (id, store_id, carrier, credentials) VALUES ($1, $2, 'ameex', 'v1:x:y')`, account, tn.StoreID); err != nil {
+			return err
+		}
+		v, err := w.Reserve(tn.StoreID, 1)
+		if err != nil {
+			return err
+		}
+		_, err = w.Tx.Exec(ctx, `INSERT INTO parcels (store_id, id, version, created_at, updated_at, lead_id, account_id, carrier, status, creation)
+VALUES ($1, $2, $3, now(), now(), $4, $5, 'ameex', 'created', 'created')`, tn.StoreID, parcel, v, ids[0], account)
+		return err
+	}))
+	var before int64
+	env.InStore(func(tx *postgres.Tx) error {
+		return tx.QueryRow(ctx, `SELECT seq FROM sync_scopes WHERE scope_id = $1`, tn.StoreID).Scan(&before)
+	}, tn.StoreID)
+	claim(t, tn.Agent, tn.StoreID, 1)
+	var after int64
+	env.InStore(func(tx *postgres.Tx) error {
+		return tx.QueryRow(ctx, `SELECT version FROM parcels WHERE store_id = $1 AND id = $2`, tn.StoreID, parcel).Scan(&after)
+	}, tn.StoreID)
+	require.Greater(t, after, before, "the parcel moved past the claim's versions, so the claimer pulls it")
+}

@@ -186,24 +186,34 @@ VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, e.StoreID, e.ID, e.LeadID, e.Versi
 	return w.Tx.SendBatch(w.ctx, b).Close()
 }
 
-// Revision re-versions a lead's events (a visibility change: whoever now sees
-// the lead must pull its history, whoever no longer does must drop it).
+// Revision re-versions a lead's history — its events, parcels and parcel
+// events — after a visibility change: whoever now sees the lead in full must
+// pull all of it, whoever no longer does must drop it.
 func (w *Writer) Revision(store, leadID uuid.UUID) error {
-	var n int
-	if err := w.Tx.QueryRow(w.ctx, `SELECT count(*) FROM lead_events WHERE store_id = $1 AND lead_id = $2`, store, leadID).Scan(&n); err != nil {
-		return err
+	for _, child := range []struct{ table, where string }{
+		{"lead_events", "lead_id = $2"},
+		{"parcels", "lead_id = $2"},
+		{"parcel_events", "parcel_id IN (SELECT id FROM parcels WHERE store_id = $1 AND lead_id = $2)"},
+	} {
+		var n int
+		if err := w.Tx.QueryRow(w.ctx, `SELECT count(*) FROM `+child.table+` WHERE store_id = $1 AND `+child.where, store, leadID).Scan(&n); err != nil {
+			return fmt.Errorf("count %s: %w", child.table, err)
+		}
+		if n == 0 {
+			continue
+		}
+		first, err := w.Reserve(store, n)
+		if err != nil {
+			return err
+		}
+		_, err = w.Tx.Exec(w.ctx, `UPDATE `+child.table+` c SET version = $3 + r.rn - 1
+FROM (SELECT id, row_number() OVER (ORDER BY version, id) AS rn FROM `+child.table+` WHERE store_id = $1 AND `+child.where+`) r
+WHERE c.store_id = $1 AND c.id = r.id`, store, leadID, first)
+		if err != nil {
+			return fmt.Errorf("re-version %s: %w", child.table, err)
+		}
 	}
-	if n == 0 {
-		return nil
-	}
-	first, err := w.Reserve(store, n)
-	if err != nil {
-		return err
-	}
-	_, err = w.Tx.Exec(w.ctx, `UPDATE lead_events e SET version = $3 + r.rn - 1
-FROM (SELECT id, row_number() OVER (ORDER BY version, id) AS rn FROM lead_events WHERE store_id = $1 AND lead_id = $2) r
-WHERE e.store_id = $1 AND e.id = r.id`, store, leadID, first)
-	return err
+	return nil
 }
 
 // Rejection is a refused mutation, written to its user's scope.
