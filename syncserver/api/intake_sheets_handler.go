@@ -288,7 +288,7 @@ func (h *intakeHandler) SyncSheetNow(ctx context.Context, req *connect.Request[l
 			TargetType: "intake_source", TargetID: id.String()}); err != nil {
 			return err
 		}
-		return h.sheets.Enqueue(ctx, tx.Tx, store, id)
+		return h.sheets.RequestSync(ctx, tx.Tx, store, id)
 	})
 	if err != nil {
 		return nil, toConnect(ctx, h.log, err)

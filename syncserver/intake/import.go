@@ -292,7 +292,20 @@ func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, r
 	now := r.im.now()
 	t := r.t
 	var results []RowResult
-	err := syncer.Write(ctx, r.im.Pool, postgres.StoreScope(r.stores...), func(w *syncer.Writer) error {
+	write := func(fn func(w *syncer.Writer) error) error {
+		return syncer.Write(ctx, r.im.Pool, postgres.StoreScope(r.stores...), fn)
+	}
+	if len(rows) == 0 {
+		// Nothing to write but the report (an unchanged stretch of a
+		// re-sync): no versioned write, no scope lock.
+		write = func(fn func(w *syncer.Writer) error) error {
+			return postgres.InTx(ctx, r.im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
+				results = append(results[:0], pending...)
+				return r.checkpoint(ctx, tx, results)
+			})
+		}
+	}
+	err := write(func(w *syncer.Writer) error {
 		results = append(results[:0], pending...)
 		// The intake tables grow during a run: plans cached while they were
 		// empty would scan them whole on every chunk.

@@ -7,6 +7,7 @@ package sheetsync
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,13 +30,18 @@ import (
 type SyncArgs struct {
 	Store  uuid.UUID `json:"store"`
 	Source uuid.UUID `json:"source"`
+	// Requested is the second a seller asked for the sync (0 for the
+	// periodic sweep): a request while a sync runs is a new job, which
+	// waits for the running one (the sheet may have changed since it was
+	// read); repeated requests within a second are one.
+	Requested int64 `json:"requested,omitempty"`
 }
 
 // Kind implements river.JobArgs.
 func (SyncArgs) Kind() string { return "intake_sheet_sync" }
 
-// InsertOpts keeps at most one unfinished sync per connection: a request
-// while one is queued or running is the same job.
+// InsertOpts keeps at most one unfinished sync per connection and request
+// second: a sweep while one is queued or running is the same job.
 func (SyncArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 20, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning,
@@ -92,6 +98,20 @@ func (s *Service) Enqueue(ctx context.Context, tx pgx.Tx, store, source uuid.UUI
 	return nil
 }
 
+// RequestSync queues a sync the seller asked for, in tx: it runs after any
+// sync of the connection already running.
+func (s *Service) RequestSync(ctx context.Context, tx pgx.Tx, store, source uuid.UUID) error {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	_, err := s.River().InsertTx(ctx, tx, SyncArgs{Store: store, Source: source, Requested: now().Unix()}, nil)
+	if err != nil {
+		return fmt.Errorf("queue sheet sync: %w", err)
+	}
+	return nil
+}
+
 type dueWorker struct {
 	river.WorkerDefaults[DueArgs]
 	s *Service
@@ -129,7 +149,23 @@ type syncWorker struct {
 func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return time.Hour }
 
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
-	_, err := w.s.Sync(ctx, job.Args.Store, job.Args.Source, nil)
+	// One sync at a time per connection, across server instances: a session
+	// advisory lock on the connection, held for the sync.
+	conn, err := w.s.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	key := int64(binary.BigEndian.Uint64(job.Args.Source[:8]))
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked); err != nil {
+		return err
+	}
+	if !locked {
+		return river.JobSnooze(2 * time.Second)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key) }()
+	_, err = w.s.Sync(ctx, job.Args.Store, job.Args.Source, nil)
 	if errors.Is(err, errGone) {
 		return nil // the connection was deleted: nothing to retry
 	}
