@@ -60,7 +60,7 @@ func (b *bundle) count(t *testing.T, query string, args ...any) int {
 func TestImportSampleTwice(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	data, err := os.ReadFile("../../../shared/fixtures/leads-sample.csv")
+	data, err := os.ReadFile("testdata/leads-sample.csv")
 	require.NoError(t, err)
 
 	var chunks int

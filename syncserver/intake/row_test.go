@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const samplePath = "../../../shared/fixtures/leads-sample.csv"
+const samplePath = "testdata/leads-sample.csv"
 
 func sampleHeader() []string {
 	return []string{"N° Commande", "Date", "Nom complet", "Téléphone", "Ville", "Adresse", "Produit", "Qté", "Prix",

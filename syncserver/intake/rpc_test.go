@@ -16,7 +16,7 @@ func TestPreviewAndImportThroughRPC(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	data, err := os.ReadFile("../../../shared/fixtures/leads-sample.csv")
+	data, err := os.ReadFile("testdata/leads-sample.csv")
 	require.NoError(t, err)
 	store := b.tenant.StoreID.String()
 

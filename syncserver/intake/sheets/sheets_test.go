@@ -167,7 +167,7 @@ func TestSlowAnswersHonourContext(t *testing.T) {
 func TestSourceStreamsInChunks(t *testing.T) {
 	t.Parallel()
 	s, c := fake(t)
-	f, err := os.Open("../../../../shared/fixtures/leads-sample.csv")
+	f, err := os.Open("../testdata/leads-sample.csv")
 	require.NoError(t, err)
 	defer f.Close()
 	require.NoError(t, s.LoadCSV("sample", "Commandes", f))

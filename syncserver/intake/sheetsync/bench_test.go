@@ -37,7 +37,7 @@ func benchRows() int {
 // bigSheet repeats the sample's rows under fresh order ids, with phones
 // varied so most rows are distinct customers.
 func bigSheet(tb testing.TB, n int) [][]string {
-	f, err := os.Open("../../../../shared/fixtures/leads-sample.csv")
+	f, err := os.Open("../testdata/leads-sample.csv")
 	require.NoError(tb, err)
 	defer f.Close()
 	cr := csv.NewReader(f)

@@ -40,7 +40,7 @@ func TestSheetConnectionSyncs(t *testing.T) {
 	t.Parallel()
 	fake := sheetstest.New()
 	t.Cleanup(fake.Close)
-	f, err := os.Open("../../../../shared/fixtures/leads-sample.csv")
+	f, err := os.Open("../testdata/leads-sample.csv")
 	require.NoError(t, err)
 	require.NoError(t, fake.LoadCSV("sheet-1", "Commandes", f))
 	f.Close()
