@@ -35,6 +35,12 @@ type CarrierAccount struct {
 	DeletedAt        *time.Time
 }
 
+type CarrierCityRule struct {
+	StoreID   uuid.UUID
+	CityID    string
+	AccountID uuid.UUID
+}
+
 type CommissionEntry struct {
 	StoreID     uuid.UUID
 	ID          uuid.UUID
@@ -100,21 +106,22 @@ type IntakeRow struct {
 }
 
 type IntakeRun struct {
-	StoreID    uuid.UUID
-	ID         uuid.UUID
-	SourceID   uuid.UUID
-	State      string
-	StartedAt  time.Time
-	FinishedAt *time.Time
-	RowsDone   int32
-	RowsTotal  int32
-	Imported   int32
-	Updated    int32
-	Unchanged  int32
-	Duplicate  int32
-	Rejected   int32
-	Empty      int32
-	Error      string
+	StoreID       uuid.UUID
+	ID            uuid.UUID
+	SourceID      uuid.UUID
+	State         string
+	StartedAt     time.Time
+	FinishedAt    *time.Time
+	RowsDone      int32
+	CheckpointRow int32
+	RowsTotal     int32
+	Imported      int32
+	Updated       int32
+	Unchanged     int32
+	Duplicate     int32
+	Rejected      int32
+	Empty         int32
+	Error         string
 }
 
 type IntakeRunRow struct {
@@ -141,6 +148,7 @@ type IntakeSource struct {
 	SyncMinutes   int32
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	LastSyncAt    *time.Time
 	DeletedAt     *time.Time
 }
 
