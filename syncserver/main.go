@@ -123,6 +123,12 @@ func run(ctx context.Context, cmd string, args []string) error {
 				return err
 			}
 			demo.PrintLogins(os.Stdout, logins)
+			rep, err := demo.ImportSample(ctx, s)
+			if err != nil {
+				return err
+			}
+			fmt.Println()
+			demo.PrintReport(os.Stdout, rep)
 			return nil
 		})
 	case "rotate-secrets":

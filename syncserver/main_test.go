@@ -238,3 +238,18 @@ func TestBufCurlLogin(t *testing.T) {
 		require.Contains(t, string(out), `"email": "salma@arganbeauty.ma"`, protocol)
 	}
 }
+
+// seed-demo imports the sample seller sheet and prints its per-row report; a
+// second run finds every row unchanged.
+func TestSeedDemoImportsTheSampleSheet(t *testing.T) {
+	t.Parallel()
+	bin := buildServer(t)
+	db := pgtest.New(t)
+	env := []string{"DATABASE_URL=" + db.AppURL, "LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("k1")}
+	out := runBin(t, bin, env, "seed-demo")
+	require.Contains(t, out, "sample sheet → Argan Beauty: 989 rows")
+	require.Contains(t, out, "rejected, invalid_phone")
+	require.Contains(t, out, "rejected, unparseable_price")
+	again := runBin(t, bin, env, "seed-demo")
+	require.Regexp(t, `0 imported, 0 updated, \d+ unchanged`, again)
+}

@@ -2,7 +2,6 @@ package intake_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/syncserver/intake"
+	"github.com/leadify/leadify/syncserver/intake/sample"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
 )
@@ -60,8 +60,7 @@ func (b *bundle) count(t *testing.T, query string, args ...any) int {
 func TestImportSampleTwice(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	data, err := os.ReadFile("testdata/leads-sample.csv")
-	require.NoError(t, err)
+	data := sample.CSV
 
 	var chunks int
 	rep := b.importCSV(t, string(data), intake.RunOptions{Chunk: 100, OnChunk: func(intake.Progress) { chunks++ }})

@@ -1,16 +1,16 @@
 package intake
 
 import (
+	"bytes"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-const samplePath = "testdata/leads-sample.csv"
+	"github.com/leadify/leadify/syncserver/intake/sample"
+)
 
 func sampleHeader() []string {
 	return []string{"N° Commande", "Date", "Nom complet", "Téléphone", "Ville", "Adresse", "Produit", "Qté", "Prix",
@@ -203,9 +203,7 @@ func TestParseDate(t *testing.T) {
 // gets a verdict, and the rejects are the rows a person would reject.
 func TestSampleSheet(t *testing.T) {
 	t.Parallel()
-	f, err := os.Open(samplePath)
-	require.NoError(t, err)
-	defer f.Close()
+	f := bytes.NewReader(sample.CSV)
 	src, err := NewCSV(f)
 	require.NoError(t, err)
 	m, err := Resolve(Suggest(src.Header()), src.Header())

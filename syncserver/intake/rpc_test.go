@@ -2,7 +2,6 @@ package intake_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -10,14 +9,15 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+
+	"github.com/leadify/leadify/syncserver/intake/sample"
 )
 
 func TestPreviewAndImportThroughRPC(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	data, err := os.ReadFile("testdata/leads-sample.csv")
-	require.NoError(t, err)
+	data := sample.CSV
 	store := b.tenant.StoreID.String()
 
 	prev, err := b.tenant.Seller.Intake.PreviewFile(ctx, connect.NewRequest(&leadifyv1.PreviewFileRequest{StoreId: store,

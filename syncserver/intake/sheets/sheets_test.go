@@ -1,6 +1,7 @@
 package sheets_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,13 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadify/leadify/syncserver/intake"
+	"github.com/leadify/leadify/syncserver/intake/sample"
 	"github.com/leadify/leadify/syncserver/intake/sheets"
 	"github.com/leadify/leadify/syncserver/intake/sheets/sheetstest"
 )
@@ -167,9 +168,7 @@ func TestSlowAnswersHonourContext(t *testing.T) {
 func TestSourceStreamsInChunks(t *testing.T) {
 	t.Parallel()
 	s, c := fake(t)
-	f, err := os.Open("../testdata/leads-sample.csv")
-	require.NoError(t, err)
-	defer f.Close()
+	f := bytes.NewReader(sample.CSV)
 	require.NoError(t, s.LoadCSV("sample", "Commandes", f))
 	src, err := c.Open(context.Background(), "sample", sheets.Range{Sheet: "Commandes", FirstCol: "A", HeaderRow: 1, ChunkRows: 100, ChunkCount: 3}, 0)
 	require.NoError(t, err)

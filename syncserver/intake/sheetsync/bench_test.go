@@ -1,6 +1,7 @@
 package sheetsync_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/leadify/leadify/shared/mutation"
 	"github.com/leadify/leadify/syncserver/intake"
+	"github.com/leadify/leadify/syncserver/intake/sample"
 	"github.com/leadify/leadify/syncserver/intake/sheets"
 	"github.com/leadify/leadify/syncserver/intake/sheets/sheetstest"
 	"github.com/leadify/leadify/syncserver/postgres"
@@ -37,9 +39,7 @@ func benchRows() int {
 // bigSheet repeats the sample's rows under fresh order ids, with phones
 // varied so most rows are distinct customers.
 func bigSheet(tb testing.TB, n int) [][]string {
-	f, err := os.Open("../testdata/leads-sample.csv")
-	require.NoError(tb, err)
-	defer f.Close()
+	f := bytes.NewReader(sample.CSV)
 	cr := csv.NewReader(f)
 	cr.FieldsPerRecord = -1
 	all, err := cr.ReadAll()

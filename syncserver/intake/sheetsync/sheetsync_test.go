@@ -1,8 +1,8 @@
 package sheetsync_test
 
 import (
+	"bytes"
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -14,6 +14,8 @@ import (
 	"github.com/leadify/leadify/syncserver/intake/sheets/sheetstest"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
+
+	"github.com/leadify/leadify/syncserver/intake/sample"
 )
 
 // watch follows the connection's sync until its run ends.
@@ -40,10 +42,8 @@ func TestSheetConnectionSyncs(t *testing.T) {
 	t.Parallel()
 	fake := sheetstest.New()
 	t.Cleanup(fake.Close)
-	f, err := os.Open("../testdata/leads-sample.csv")
-	require.NoError(t, err)
+	f := bytes.NewReader(sample.CSV)
 	require.NoError(t, fake.LoadCSV("sheet-1", "Commandes", f))
-	f.Close()
 	fake.Fail429(2) // the first reads are over quota: retried
 
 	env := servertest.Start(t, servertest.WithSheetsEndpoint(fake.URL+"/"))
@@ -51,7 +51,7 @@ func TestSheetConnectionSyncs(t *testing.T) {
 	ctx := context.Background()
 	store := tn.StoreID.String()
 
-	_, err = tn.Seller.Intake.CreateSheetConnection(ctx, connect.NewRequest(&leadifyv1.CreateSheetConnectionRequest{StoreId: store,
+	_, err := tn.Seller.Intake.CreateSheetConnection(ctx, connect.NewRequest(&leadifyv1.CreateSheetConnectionRequest{StoreId: store,
 		Name: "Commandes", SpreadsheetId: "sheet-1", Range: "bad!1:2"}))
 	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
 
