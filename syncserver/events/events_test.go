@@ -67,7 +67,7 @@ func TestConsumersRunOncePerCommittedEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		var done int
-		_ = env.DB.App.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed' AND kind = 'domain_event'`).Scan(&done)
+		_ = env.DB.App.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed' AND kind = 'domain_event' AND args->>'consumer' = 'test.counter'`).Scan(&done)
 		return done == 2
 	}, 20*time.Second, 50*time.Millisecond)
 	require.Equal(t, int32(1), calls.Load(), "the redelivered job found the consumption record and did nothing")
