@@ -15,6 +15,7 @@ stop_pid() { [ -f "$1" ] && kill "$(cat "$1")" 2>/dev/null || true; rm -f "$1"; 
 stop_pid .data/demo/server.pid
 stop_pid .data/demo/desktop.pid
 stop_pid .data/demo/xvfb.pid
+stop_pid .data/demo/carriers.pid
 
 bin/leadify-server migrate
 echo
@@ -30,6 +31,13 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 curl -fsS "http://$addr/readyz" >/dev/null || { echo "server did not start:"; tail -20 "$server_log"; exit 1; }
+
+# The carrier sandbox: a fake Coliix is Argan Beauty's carrier; the demo agent
+# confirms leads and their parcels move to delivered or returned on their own.
+echo
+echo "== Carrier sandbox (log: .data/demo/carriers.log)"
+nohup bin/leadify-server demo-carriers --addr "$addr" >.data/demo/carriers.log 2>&1 &
+echo $! >.data/demo/carriers.pid
 
 if [ -z "${DISPLAY:-}" ]; then
   display=:${LEADIFY_DEMO_DISPLAY:-77}
@@ -57,10 +65,15 @@ Leadify is running:
                   http://$addr/leadify.v1.AuthService/Login
 TXT
 
+sleep 6
+echo "== Parcels so far:"
+grep -E 'parcel|claimed|sandbox' .data/demo/carriers.log | tail -n 15 || true
+
 if [ "${LEADIFY_DEMO_DETACH:-}" = 1 ]; then
   echo "Detached. Stop with: kill \$(cat .data/demo/*.pid)"
   exit 0
 fi
-trap 'stop_pid .data/demo/desktop.pid; stop_pid .data/demo/server.pid; stop_pid .data/demo/xvfb.pid; echo stopped' EXIT INT TERM
-echo "Ctrl-C stops the demo."
+trap 'stop_pid .data/demo/carriers.pid; stop_pid .data/demo/desktop.pid; stop_pid .data/demo/server.pid; stop_pid .data/demo/xvfb.pid; echo stopped' EXIT INT TERM
+echo "Ctrl-C stops the demo. Parcels keep moving:"
+tail -n 0 -f .data/demo/carriers.log &
 wait "$(cat .data/demo/server.pid)" 2>/dev/null || true

@@ -5,6 +5,7 @@
 //	leadify-server migrate        apply the schema migrations and grants
 //	leadify-server seed-demo      create the demo platform admin, sellers, stores and agents
 //	leadify-server rotate-secrets re-encrypt stored credentials under the active key
+//	leadify-server demo-carriers  sandbox: a fake Coliix delivers the demo's confirmed leads (server at --addr)
 //	leadify-server gen-key ID     print a new secret key for LEADIFY_SECRET_KEYS
 //
 // Configuration comes from flags, each with an environment variable (the flag wins).
@@ -130,6 +131,18 @@ func run(ctx context.Context, cmd string, args []string) error {
 			fmt.Println()
 			demo.PrintReport(os.Stdout, rep)
 			return nil
+		})
+	case "demo-carriers":
+		return withServer(ctx, c, log, func(s *server.Server) error {
+			kr, err := secrets.ParseKeyring(c.secretKeys)
+			if err != nil {
+				return err
+			}
+			step, err := time.ParseDuration(envOr("LEADIFY_DEMO_STEP", "1500ms"))
+			if err != nil {
+				return fmt.Errorf("LEADIFY_DEMO_STEP: %w", err)
+			}
+			return demo.RunCarriers(ctx, s.Pool, kr, "http://"+c.addr, 12, step, os.Stdout)
 		})
 	case "rotate-secrets":
 		return withServer(ctx, c, log, func(s *server.Server) error {

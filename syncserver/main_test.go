@@ -253,3 +253,23 @@ func TestSeedDemoImportsTheSampleSheet(t *testing.T) {
 	again := runBin(t, bin, env, "seed-demo")
 	require.Regexp(t, `0 imported, 0 updated, \d+ unchanged`, again)
 }
+
+// The demo's carrier sandbox: confirmed leads become parcels at the fake
+// Coliix on their own and move to delivered or returned through webhooks.
+func TestDemoCarriers(t *testing.T) {
+	t.Parallel()
+	bin := buildServer(t)
+	db := pgtest.New(t)
+	addr := freeAddr(t)
+	env := []string{"DATABASE_URL=" + db.AppURL, "LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("k1"), "LEADIFY_DEMO_STEP=150ms"}
+	runBin(t, bin, env, "seed-demo")
+	startServer(t, bin, env, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "demo-carriers", "--addr", addr)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "parcels reached an end")
+	require.Regexp(t, `→ (delivered|returned)`, string(out))
+}
