@@ -11,12 +11,11 @@ import (
 	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
 	"github.com/leadify/leadify/syncserver/api"
 	"github.com/leadify/leadify/syncserver/billing"
+	"github.com/leadify/leadify/syncserver/parcels"
 )
 
 // billingSource is where commission runs and invoices read parcels from.
-// The parcels capability plugs its Postgres source in here; until then no
-// parcel is billed.
-func billingSource(*Server) billing.ParcelSource { return billing.SliceSource(nil) }
+func billingSource(s *Server) billing.ParcelSource { return parcels.BillingSource{Pool: s.Pool} }
 
 func newBilling(s *Server) (*billing.Runner, *billing.Service) {
 	src := billingSource(s)
