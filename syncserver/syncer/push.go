@@ -264,11 +264,6 @@ func (s *Service) apply(ctx context.Context, w *Writer, a *auth.Actor, clientID 
 	finalLeads := map[uuid.UUID]mutation.Lead{}
 	var events []mutation.LeadEvent
 	var rejections []Rejection
-	visibility := map[uuid.UUID]uuid.UUID{} // lead → store, for leads whose holder changed
-	holderBefore := map[uuid.UUID]uuid.UUID{}
-	for id, l := range loaded {
-		holderBefore[id] = l
-	}
 	for _, p := range fresh {
 		if p.reject != nil {
 			r := Rejection{ID: uuid.Must(uuid.NewV7()), UserID: a.UserID, Version: nextRejection, ClientID: clientID,
@@ -298,13 +293,7 @@ func (s *Service) apply(ctx context.Context, w *Writer, a *auth.Actor, clientID 
 		}
 		p.result = &leadifyv1.MutationResult{MutationId: p.pb.MutationId, Applied: true, ScopeId: p.store.String(), Version: v}
 	}
-	// A changed holder changes who sees the lead's history: re-version it.
-	for id, l := range finalLeads {
-		if orig, ok := holderBefore[id]; ok && orig != l.AssignedTo {
-			visibility[id] = l.StoreID
-		}
-	}
-	var toWrite []mutation.Lead
+	toWrite := make([]mutation.Lead, 0, len(finalLeads))
 	for _, l := range finalLeads {
 		toWrite = append(toWrite, l)
 	}
@@ -317,9 +306,12 @@ func (s *Service) apply(ctx context.Context, w *Writer, a *auth.Actor, clientID 
 	if err := w.PutEvents(events...); err != nil {
 		return fmt.Errorf("write lead events: %w", err)
 	}
-	for id, store := range visibility {
-		if err := w.Revision(store, id); err != nil {
-			return fmt.Errorf("re-version events of %v: %w", id, err)
+	// A changed holder changes who sees the lead's history: re-version it.
+	for _, l := range toWrite {
+		if before, ok := loaded[l.ID]; ok && before != l.AssignedTo {
+			if err := w.Revision(l.StoreID, l.ID); err != nil {
+				return fmt.Errorf("re-version the history of %v: %w", l.ID, err)
+			}
 		}
 	}
 	if err := w.PutRejections(rejections...); err != nil {
