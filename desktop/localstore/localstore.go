@@ -32,9 +32,10 @@ var migrations embed.FS
 
 // DB is an open local database. It is safe for concurrent use.
 type DB struct {
-	sql  *sql.DB
-	hook atomic.Pointer[func(point string)]
-	bugs atomic.Pointer[Bugs]
+	sql   *sql.DB
+	hook  atomic.Pointer[func(point string)]
+	clock atomic.Pointer[func() time.Time]
+	bugs  atomic.Pointer[Bugs]
 }
 
 // Bugs plants known bugs in the replica, for the sync simulation to prove it
@@ -104,12 +105,34 @@ func DefaultPath() (string, error) {
 // applies any pending migrations. The connection runs in WAL mode with
 // synchronous=FULL, a busy timeout and foreign keys on.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options adjust how OpenWith opens a database.
+type Options struct {
+	// Synchronous replaces synchronous=FULL ("NORMAL" or "OFF"). Only the
+	// sync simulation sets it: its clients are killed inside the process, where
+	// what SQLite handed the OS survives anyway; durability against a real
+	// kill -9 is tested elsewhere, with FULL.
+	Synchronous string
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
+	sync := "FULL"
+	switch o.Synchronous {
+	case "":
+	case "NORMAL", "OFF":
+		sync = o.Synchronous
+	default:
+		return nil, fmt.Errorf("open %s: synchronous=%q: want NORMAL or OFF", path, o.Synchronous)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	params := url.Values{
 		"_journal_mode": {"WAL"},
-		"_synchronous":  {"FULL"},
+		"_synchronous":  {sync},
 		"_busy_timeout": {"5000"},
 		"_foreign_keys": {"on"},
 		"_txlock":       {"immediate"},

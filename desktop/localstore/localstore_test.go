@@ -47,6 +47,18 @@ func TestOpenSetsPragmas(t *testing.T) {
 	}
 }
 
+// Only the simulation relaxes synchronous, and only to a value SQLite knows.
+func TestOpenWithSynchronous(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relaxed.db")
+	db, err := localstore.OpenWith(t.Context(), path, localstore.Options{Synchronous: "OFF"})
+	require.NoError(t, err)
+	defer db.Close()
+	require.Equal(t, "0", localstore.Pragma(t, db, "synchronous"))
+	_, err = localstore.OpenWith(t.Context(), path, localstore.Options{Synchronous: "0; DROP TABLE outbox"})
+	require.ErrorContains(t, err, "want NORMAL or OFF")
+}
+
 func TestSessionRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -174,7 +174,16 @@ VALUES (?, ?, ?, ?, ?, ?)`, id, store.String(), name, version, args, micros(db.n
 	return id, nil
 }
 
-func (db *DB) now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+func (db *DB) now() time.Time {
+	if f := db.clock.Load(); f != nil {
+		return (*f)().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// SetClock replaces the local clock that mutations run with (the sync
+// simulation owns the clock).
+func (db *DB) SetClock(now func() time.Time) { db.clock.Store(&now) }
 
 // applyLocal applies m (outbox entry id) to the replica, saving before-images
 // first. It returns the mutation's *mutation.Rejection when it does not apply.
