@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,9 +60,17 @@ func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 // StartProcess runs the real leadify-server binary as its own process on a new
 // test database — for benchmarks that must not share a process (or a CPU
 // budget illusion) with the client — and returns an Env whose URL points at it.
+// env entries (KEY=value) override the server's environment.
 func StartProcess(t testing.TB, env ...string) *Env {
 	t.Helper()
-	db := pgtest.New(t)
+	return StartProcessOn(t, pgtest.New(t), env...)
+}
+
+// StartProcessOn runs the real leadify-server binary as its own process on an
+// existing test database: a restart after Kill, or another instance. Without
+// LEADIFY_SECRET_KEYS in env, each process gets a new key.
+func StartProcessOn(t testing.TB, db *pgtest.DB, env ...string) *Env {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,14 +78,16 @@ func StartProcess(t testing.TB, env ...string) *Env {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(ServerBinary(t), "serve", "--addr", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), append(env, "DATABASE_URL="+db.AppURL, "LEADIFY_SECRET_KEYS="+secrets.GenerateKey("bench"))...)
+	cmd.Env = append(os.Environ(), append([]string{"DATABASE_URL=" + db.AppURL, "LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("bench")}, env...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 	})
 	url := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
@@ -93,5 +104,16 @@ func StartProcess(t testing.TB, env ...string) *Env {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &Env{T: t, DB: db, URL: url, HTTP: h2cClient(), PID: cmd.Process.Pid}
+	return &Env{T: t, DB: db, URL: url, HTTP: h2cClient(), PID: cmd.Process.Pid,
+		kill: func() { _ = cmd.Process.Signal(syscall.SIGKILL); <-exited }}
+}
+
+// Kill sends SIGKILL to a server started with StartProcess or StartProcessOn
+// and returns once the process is gone (its sockets closed).
+func (e *Env) Kill() {
+	e.T.Helper()
+	if e.kill == nil {
+		e.T.Fatal("Kill: the server is not a process of its own")
+	}
+	e.kill()
 }

@@ -40,6 +40,8 @@ type Env struct {
 	HTTP *http.Client
 	// PID is the server's process id when it runs as its own process (StartProcess).
 	PID int
+	// kill ends that process (Kill).
+	kill func()
 }
 
 // Option adjusts the server configuration.
