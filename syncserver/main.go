@@ -38,6 +38,7 @@ type config struct {
 	secretKeys, tlsCert, tlsKey, logLevel  string
 	grace                                  time.Duration
 	billing                                billing.Config
+	sheetsEndpoint                         string
 }
 
 func envOr(k, def string) string {
@@ -62,6 +63,7 @@ func parse(args []string) (config, []string, error) {
 	fs.StringVar(&c.billing.Mail.From, "smtp-from", envOr("LEADIFY_SMTP_FROM", "Leadify <factures@leadify.ma>"), "sender of invoice emails ($LEADIFY_SMTP_FROM)")
 	fs.StringVar(&c.billing.Mail.Username, "smtp-username", envOr("LEADIFY_SMTP_USERNAME", ""), "SMTP username ($LEADIFY_SMTP_USERNAME)")
 	c.billing.Mail.Password = os.Getenv("LEADIFY_SMTP_PASSWORD") // environment only: flags show in ps
+	fs.StringVar(&c.sheetsEndpoint, "sheets-endpoint", envOr("LEADIFY_SHEETS_ENDPOINT", ""), "Google Sheets API base URL; empty means Google's (a fake in the demo and tests) ($LEADIFY_SHEETS_ENDPOINT)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LEADIFY_LOG_LEVEL", "info"), "debug, info, warn or error ($LEADIFY_LOG_LEVEL)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight work may take at shutdown")
 	if err := fs.Parse(args); err != nil {
@@ -184,7 +186,7 @@ func withServer(ctx context.Context, c config, log *slog.Logger, fn func(*server
 			return err
 		}
 	}
-	s, err := server.New(pool, server.Config{Log: log, Secrets: kr, DisableJobs: true})
+	s, err := server.New(pool, server.Config{Log: log, Secrets: kr, DisableJobs: true, SheetsEndpoint: c.sheetsEndpoint})
 	if err != nil {
 		return err
 	}
@@ -207,7 +209,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
-	s, err := server.New(pool, server.Config{Log: log, Secrets: kr, Billing: c.billing})
+	s, err := server.New(pool, server.Config{Log: log, Secrets: kr, Billing: c.billing, SheetsEndpoint: c.sheetsEndpoint})
 	if err != nil {
 		return err
 	}
