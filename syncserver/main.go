@@ -194,6 +194,7 @@ func withServer(ctx context.Context, c config, log *slog.Logger, fn func(*server
 }
 
 func serve(ctx context.Context, c config, log *slog.Logger) error {
+	startProfiling(log)
 	if c.migrateURL != "" {
 		if err := migrate(ctx, c); err != nil {
 			return err
