@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -21,6 +22,9 @@ type capability struct {
 	workers  func(s *Server, w *river.Workers) error
 	periodic func(s *Server) []*river.PeriodicJob
 	routes   func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error
+	// start runs when an instance that works jobs starts (work its
+	// predecessor left behind: a sync killed with its server).
+	start func(ctx context.Context, s *Server) error
 }
 
 var capabilities = []capability{

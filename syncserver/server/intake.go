@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -29,6 +30,10 @@ var intakeCapability = capability{
 	name: "intake",
 	workers: func(s *Server, w *river.Workers) error {
 		return newSheetSync(s).Register(w)
+	},
+	start: func(ctx context.Context, s *Server) error {
+		_, err := newSheetSync(s).Recover(ctx)
+		return err
 	},
 	periodic: func(*Server) []*river.PeriodicJob {
 		return []*river.PeriodicJob{sheetsync.Periodic(sheetSweepInterval)}

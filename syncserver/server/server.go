@@ -169,6 +169,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if !s.jobs {
 		return nil
 	}
+	for _, c := range capabilities {
+		if c.start != nil {
+			if err := c.start(ctx, s); err != nil {
+				return fmt.Errorf("%s start: %w", c.name, err)
+			}
+		}
+	}
 	return s.River.Start(ctx)
 }
 

@@ -35,6 +35,10 @@ type SyncArgs struct {
 	// waits for the running one (the sheet may have changed since it was
 	// read); repeated requests within a second are one.
 	Requested int64 `json:"requested,omitempty"`
+	// Recovered is when (unix ns) a server found this connection's sync dead
+	// (its server killed mid-run) and queued this one to resume it: a new job
+	// each time, since the dead one stays "running" until River rescues it.
+	Recovered int64 `json:"recovered,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -118,7 +122,7 @@ type dueWorker struct {
 }
 
 func (w *dueWorker) Work(ctx context.Context, _ *river.Job[DueArgs]) error {
-	return postgres.InTx(ctx, w.s.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
+	err := postgres.InTx(ctx, w.s.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT store_id, id FROM intake_sources
 WHERE kind = 'sheet' AND deleted_at IS NULL
   AND (last_sync_at IS NULL OR last_sync_at + make_interval(mins => sync_minutes) <= now())
@@ -138,6 +142,81 @@ ORDER BY last_sync_at NULLS FIRST LIMIT 1000`)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Syncs whose server died (another instance's, here) resume too.
+	_, err = w.s.Recover(ctx)
+	return err
+}
+
+// lockKey is the advisory lock a sync of the connection holds while it runs.
+func lockKey(source uuid.UUID) int64 { return int64(binary.BigEndian.Uint64(source[:8])) }
+
+// Recover queues a sync of every connection whose sync died with its server
+// (kill -9, a lost machine): its run or its River job is still "running" but
+// no live session holds the connection's sync lock. The new job resumes the
+// run from its checkpoint at once, instead of when River rescues the dead job
+// (minutes later); the dead jobs are cancelled, so the rescue does not sync
+// again. It runs when a server starts and with the periodic sweep; it returns
+// how many syncs it queued.
+func (s *Service) Recover(ctx context.Context) (int, error) {
+	n := 0
+	// A running job that was asked to cancel is dead: River's rescuer
+	// cancels it.
+	const running = `SELECT j.id FROM river_job j WHERE j.kind = $1 AND j.state = 'running' AND j.args->>'source' = $2
+  AND NOT j.metadata ? 'cancel_attempted_at'`
+	err := postgres.InTx(ctx, s.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT src.store_id, src.id FROM intake_sources src
+WHERE src.kind = 'sheet' AND src.deleted_at IS NULL
+  AND (EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $1 AND j.state = 'running' AND j.args->>'source' = src.id::text
+      AND NOT j.metadata ? 'cancel_attempted_at')
+    OR EXISTS (SELECT 1 FROM intake_runs r WHERE r.store_id = src.store_id AND r.source_id = src.id AND r.state = 'running'))
+  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $1 AND j.args->>'source' = src.id::text
+    AND j.state IN ('available', 'pending', 'retryable', 'scheduled'))`, SyncArgs{}.Kind())
+		if err != nil {
+			return err
+		}
+		var found []SyncArgs
+		var a SyncArgs
+		if _, err := pgx.ForEachRow(rows, []any{&a.Store, &a.Source}, func() error { found = append(found, a); return nil }); err != nil {
+			return err
+		}
+		for _, a := range found {
+			// A live sync holds the lock for the whole run; the transaction's
+			// own hold ends with it.
+			var free bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockKey(a.Source)).Scan(&free); err != nil {
+				return err
+			}
+			if !free {
+				continue
+			}
+			q, err := tx.Query(ctx, running, SyncArgs{}.Kind(), a.Source.String())
+			if err != nil {
+				return err
+			}
+			dead, err := pgx.CollectRows(q, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			for _, id := range dead {
+				if _, err := s.River().JobCancelTx(ctx, tx.Tx, id); err != nil {
+					return fmt.Errorf("cancel dead sheet sync %d: %w", id, err)
+				}
+			}
+			a.Recovered = time.Now().UnixNano()
+			if _, err := s.River().InsertTx(ctx, tx.Tx, a, nil); err != nil {
+				return fmt.Errorf("queue sheet sync: %w", err)
+			}
+			if s.Log != nil {
+				s.Log.Warn("resuming a sheet sync whose server died", "store", a.Store, "source", a.Source, "dead_jobs", len(dead))
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 type syncWorker struct {
@@ -156,7 +235,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return err
 	}
 	defer conn.Release()
-	key := int64(binary.BigEndian.Uint64(job.Args.Source[:8]))
+	key := lockKey(job.Args.Source)
 	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked); err != nil {
 		return err

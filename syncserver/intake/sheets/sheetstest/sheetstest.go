@@ -35,7 +35,19 @@ type Server struct {
 	outage  int // reads from this one on (1-based) fail with 503; 0: none
 	reads   int
 	ranges  int
+	hook    func(Read)
 }
+
+// Read is one read request as the fake received it.
+type Read struct {
+	N      int      // 1-based, counting every request
+	Batch  bool     // values.batchGet (else values.get)
+	Ranges []string // the A1 ranges asked for
+}
+
+// OnRead calls fn with every well-formed read request before it is answered
+// (fn may block: the answer waits). nil removes it.
+func (s *Server) OnRead(fn func(Read)) { s.mu.Lock(); s.hook = fn; s.mu.Unlock() }
 
 // New starts a fake; it stops when the test's cleanup runs Close.
 func New() *Server {
@@ -131,6 +143,7 @@ type ValueRange struct {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reads++
+	num := s.reads
 	delay := s.delay
 	down := s.outage > 0 && s.reads >= s.outage
 	throttled := false
@@ -205,7 +218,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.ranges += len(ranges)
+	hook := s.hook
 	s.mu.Unlock()
+	if hook != nil {
+		hook(Read{N: num, Batch: batch, Ranges: ranges})
+	}
 	out := make([]ValueRange, 0, len(ranges))
 	for _, rg := range ranges {
 		vr, err := read(book, rg)
