@@ -86,6 +86,7 @@ func (s *Service) CreateParcel(ctx context.Context, args CreateArgs) error {
 	if err != nil || pc == nil {
 		return err
 	}
+	crash(CrashCreateRecorded)
 	c, err := s.Client(pc.account)
 	if err != nil {
 		return s.finish(ctx, args.Store, pc.parcelID, CreationFailed, "", err.Error())
@@ -108,6 +109,7 @@ func (s *Service) CreateParcel(ctx context.Context, args CreateArgs) error {
 	}
 	created, cerr := c.Create(ctx, pc.request)
 	release()
+	crash(CrashCreateAnswered)
 	switch {
 	case cerr == nil:
 		return s.finish(ctx, args.Store, pc.parcelID, CreationCreated, created.Tracking, "")

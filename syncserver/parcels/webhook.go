@@ -100,6 +100,7 @@ func (s *Service) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 		s.Log.Warn("webhook refused: unknown account or wrong token", "carrier", name, "account", account, "remote", r.RemoteAddr)
 		http.NotFound(w, r)
 	default:
+		crash(CrashWebhookStored)
 		_, _ = w.Write([]byte("ok\n"))
 	}
 }
@@ -182,6 +183,7 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 	if err != nil {
 		return err
 	}
+	crash(CrashWebhooksApplied)
 	if retry > 0 {
 		return fmt.Errorf("%d of %d: %w", retry, len(job.Args.IDs), errRetryLater)
 	}

@@ -52,6 +52,9 @@ type Options struct {
 // Faults are the fake's fault modes (see fake.Faults).
 type Faults = fake.Faults
 
+// Ack is a webhook delivery the receiver acknowledged (see fake.Sender.Acked).
+type Ack = fake.Ack
+
 // DefaultFaults are the faults tests run with by default.
 var DefaultFaults = fake.DefaultFaults
 

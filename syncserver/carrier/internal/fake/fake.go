@@ -100,6 +100,8 @@ type Sim struct {
 	byRef   map[string][]string // order ref → codes
 	seq     int
 	calls   map[string]int
+	active  map[string]int // calls of an op being answered now
+	peak    map[string]int // the most calls of an op answered at once
 	onMove  func(p Parcel, s Step)
 }
 
@@ -119,6 +121,7 @@ func NewSim(opts Options, lc Lifecycle) *Sim {
 		opts: opts, lifecycle: lc,
 		rng:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		parcels: map[string]*Parcel{}, byRef: map[string][]string{}, calls: map[string]int{},
+		active: map[string]int{}, peak: map[string]int{},
 	}
 }
 
@@ -269,17 +272,33 @@ func (s *Sim) Calls(op string) int {
 	return s.calls[op]
 }
 
+// PeakConcurrency returns the most calls of op the fake was answering at
+// the same time (each call counts while its latency fault runs).
+func (s *Sim) PeakConcurrency(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak[op]
+}
+
 // Intercept counts a call of op and applies the latency and failure faults.
 // It returns true when it has answered the request itself (an HTML 502
 // page) and the handler must stop.
 func (s *Sim) Intercept(w http.ResponseWriter, r *http.Request, op string) bool {
 	s.mu.Lock()
 	s.calls[op]++
+	s.active[op]++
+	s.peak[op] = max(s.peak[op], s.active[op])
 	fail := s.rng.Float64() < s.opts.Faults.FailRate
+	latency := s.opts.Faults.Latency
 	s.mu.Unlock()
-	if d := s.opts.Faults.Latency; d > 0 {
+	defer func() {
+		s.mu.Lock()
+		s.active[op]--
+		s.mu.Unlock()
+	}()
+	if latency > 0 {
 		select {
-		case <-time.After(d):
+		case <-time.After(latency):
 		case <-r.Context().Done():
 			return true
 		}

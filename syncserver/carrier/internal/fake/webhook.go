@@ -1,7 +1,9 @@
 package fake
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -15,12 +17,46 @@ type Sender struct {
 	sim    *Sim
 	client *http.Client
 
-	mu      sync.Mutex
-	held    *http.Request // a delivery held back to be reordered
-	wg      sync.WaitGroup
-	sent    int
-	dropped int
-	failed  int
+	mu       sync.Mutex
+	held     *http.Request // a delivery held back to be reordered
+	wg       sync.WaitGroup
+	sent     int
+	dropped  int
+	failed   int
+	retryFor time.Duration
+	acked    []Ack
+}
+
+// Ack is a delivery the receiver acknowledged (answered 2xx).
+type Ack struct {
+	Method, URL, ContentType string
+	Body                     []byte
+	At                       time.Time
+}
+
+// RetryFor makes a failed delivery retried, with backoff capped at half a
+// second, until it is acknowledged or d has passed since its first attempt
+// — real carriers retry unacknowledged webhooks for hours. Zero (the
+// default) gives up after four attempts; it applies to deliveries already
+// retrying too.
+func (s *Sender) RetryFor(d time.Duration) {
+	s.mu.Lock()
+	s.retryFor = d
+	s.mu.Unlock()
+}
+
+func (s *Sender) retrying() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retryFor
+}
+
+// Acked returns the deliveries acknowledged so far, in acknowledgement
+// order (a duplicated delivery appears once per acknowledgement).
+func (s *Sender) Acked() []Ack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Ack(nil), s.acked...)
 }
 
 // NewSender returns a Sender using client (http.DefaultClient if nil).
@@ -72,10 +108,14 @@ func (s *Sender) deliver(req *http.Request, maxDelay time.Duration) {
 	go func() {
 		defer s.wg.Done()
 		time.Sleep(delay)
-		for attempt := range 4 {
+		start := time.Now()
+		for attempt := 0; attempt < 4 || time.Since(start) < s.retrying(); attempt++ {
 			r := req.Clone(context.Background())
+			var body []byte
 			if req.GetBody != nil {
-				r.Body, _ = req.GetBody()
+				rc, _ := req.GetBody()
+				body, _ = io.ReadAll(rc)
+				r.Body = io.NopCloser(bytes.NewReader(body))
 			}
 			resp, err := s.client.Do(r)
 			if err == nil {
@@ -83,11 +123,12 @@ func (s *Sender) deliver(req *http.Request, maxDelay time.Duration) {
 				if resp.StatusCode < 300 {
 					s.mu.Lock()
 					s.sent++
+					s.acked = append(s.acked, Ack{Method: req.Method, URL: req.URL.String(), ContentType: req.Header.Get("Content-Type"), Body: body, At: time.Now()})
 					s.mu.Unlock()
 					return
 				}
 			}
-			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+			time.Sleep(min(time.Duration(attempt+1)*20*time.Millisecond, 500*time.Millisecond))
 		}
 		s.mu.Lock()
 		s.failed++
