@@ -1614,6 +1614,3040 @@ func (x *VerifyInvoiceResponse) GetIssuedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// PriceList is what a carrier account charges in a city ("" = every city
+// without its own list) over [valid_from, valid_until), midnights UTC.
+type PriceList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id: empty to create; an existing id replaces that list.
+	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// city_id is a canonical city id, or empty for the account's default.
+	CityId      string `protobuf:"bytes,3,opt,name=city_id,json=cityId,proto3" json:"city_id,omitempty"`
+	DeliveryFee int64  `protobuf:"varint,4,opt,name=delivery_fee,json=deliveryFee,proto3" json:"delivery_fee,omitempty"`
+	ReturnFee   int64  `protobuf:"varint,5,opt,name=return_fee,json=returnFee,proto3" json:"return_fee,omitempty"`
+	CodFeeFixed int64  `protobuf:"varint,6,opt,name=cod_fee_fixed,json=codFeeFixed,proto3" json:"cod_fee_fixed,omitempty"`
+	// cod_fee_bp is basis points of the cash collected (250 = 2.5 %).
+	CodFeeBp  int64                  `protobuf:"varint,7,opt,name=cod_fee_bp,json=codFeeBp,proto3" json:"cod_fee_bp,omitempty"`
+	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// valid_until is exclusive; unset for open-ended.
+	ValidUntil    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceList) Reset() {
+	*x = PriceList{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceList) ProtoMessage() {}
+
+func (x *PriceList) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceList.ProtoReflect.Descriptor instead.
+func (*PriceList) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PriceList) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PriceList) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PriceList) GetCityId() string {
+	if x != nil {
+		return x.CityId
+	}
+	return ""
+}
+
+func (x *PriceList) GetDeliveryFee() int64 {
+	if x != nil {
+		return x.DeliveryFee
+	}
+	return 0
+}
+
+func (x *PriceList) GetReturnFee() int64 {
+	if x != nil {
+		return x.ReturnFee
+	}
+	return 0
+}
+
+func (x *PriceList) GetCodFeeFixed() int64 {
+	if x != nil {
+		return x.CodFeeFixed
+	}
+	return 0
+}
+
+func (x *PriceList) GetCodFeeBp() int64 {
+	if x != nil {
+		return x.CodFeeBp
+	}
+	return 0
+}
+
+func (x *PriceList) GetValidFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return nil
+}
+
+func (x *PriceList) GetValidUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidUntil
+	}
+	return nil
+}
+
+type SavePriceListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	PriceList     *PriceList             `protobuf:"bytes,2,opt,name=price_list,json=priceList,proto3" json:"price_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SavePriceListRequest) Reset() {
+	*x = SavePriceListRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SavePriceListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SavePriceListRequest) ProtoMessage() {}
+
+func (x *SavePriceListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SavePriceListRequest.ProtoReflect.Descriptor instead.
+func (*SavePriceListRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SavePriceListRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *SavePriceListRequest) GetPriceList() *PriceList {
+	if x != nil {
+		return x.PriceList
+	}
+	return nil
+}
+
+type SavePriceListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PriceList     *PriceList             `protobuf:"bytes,1,opt,name=price_list,json=priceList,proto3" json:"price_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SavePriceListResponse) Reset() {
+	*x = SavePriceListResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SavePriceListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SavePriceListResponse) ProtoMessage() {}
+
+func (x *SavePriceListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SavePriceListResponse.ProtoReflect.Descriptor instead.
+func (*SavePriceListResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SavePriceListResponse) GetPriceList() *PriceList {
+	if x != nil {
+		return x.PriceList
+	}
+	return nil
+}
+
+type ListPriceListsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// account_id filters to one account when set.
+	AccountId     string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPriceListsRequest) Reset() {
+	*x = ListPriceListsRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPriceListsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPriceListsRequest) ProtoMessage() {}
+
+func (x *ListPriceListsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPriceListsRequest.ProtoReflect.Descriptor instead.
+func (*ListPriceListsRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListPriceListsRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ListPriceListsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+type ListPriceListsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PriceLists    []*PriceList           `protobuf:"bytes,1,rep,name=price_lists,json=priceLists,proto3" json:"price_lists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPriceListsResponse) Reset() {
+	*x = ListPriceListsResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPriceListsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPriceListsResponse) ProtoMessage() {}
+
+func (x *ListPriceListsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPriceListsResponse.ProtoReflect.Descriptor instead.
+func (*ListPriceListsResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListPriceListsResponse) GetPriceLists() []*PriceList {
+	if x != nil {
+		return x.PriceLists
+	}
+	return nil
+}
+
+// Remittance is one carrier statement: what an account paid out.
+type Remittance struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	AccountId string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Carrier   string                 `protobuf:"bytes,3,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	Reference string                 `protobuf:"bytes,4,opt,name=reference,proto3" json:"reference,omitempty"`
+	PaidAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	// source is "manual", "csv" or "xlsx".
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// declared_total is the statement's own total row, when it had one.
+	DeclaredTotal *int64 `protobuf:"varint,7,opt,name=declared_total,json=declaredTotal,proto3,oneof" json:"declared_total,omitempty"`
+	LineCount     int32  `protobuf:"varint,8,opt,name=line_count,json=lineCount,proto3" json:"line_count,omitempty"`
+	// total is the sum of the lines' nets.
+	Total         int64                  `protobuf:"varint,9,opt,name=total,proto3" json:"total,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Remittance) Reset() {
+	*x = Remittance{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Remittance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Remittance) ProtoMessage() {}
+
+func (x *Remittance) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Remittance.ProtoReflect.Descriptor instead.
+func (*Remittance) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Remittance) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Remittance) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *Remittance) GetCarrier() string {
+	if x != nil {
+		return x.Carrier
+	}
+	return ""
+}
+
+func (x *Remittance) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *Remittance) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+func (x *Remittance) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Remittance) GetDeclaredTotal() int64 {
+	if x != nil && x.DeclaredTotal != nil {
+		return *x.DeclaredTotal
+	}
+	return 0
+}
+
+func (x *Remittance) GetLineCount() int32 {
+	if x != nil {
+		return x.LineCount
+	}
+	return 0
+}
+
+func (x *Remittance) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Remittance) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// RemittanceLineInput is one line entered by hand.
+type RemittanceLineInput struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Tracking string                 `protobuf:"bytes,1,opt,name=tracking,proto3" json:"tracking,omitempty"`
+	// outcome is "delivered" or "returned".
+	Outcome string `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Cod     int64  `protobuf:"varint,3,opt,name=cod,proto3" json:"cod,omitempty"`
+	// itemised: delivery_fee, return_fee and cod_fee are given and sum to fees.
+	Itemised    bool  `protobuf:"varint,4,opt,name=itemised,proto3" json:"itemised,omitempty"`
+	DeliveryFee int64 `protobuf:"varint,5,opt,name=delivery_fee,json=deliveryFee,proto3" json:"delivery_fee,omitempty"`
+	ReturnFee   int64 `protobuf:"varint,6,opt,name=return_fee,json=returnFee,proto3" json:"return_fee,omitempty"`
+	CodFee      int64 `protobuf:"varint,7,opt,name=cod_fee,json=codFee,proto3" json:"cod_fee,omitempty"`
+	Fees        int64 `protobuf:"varint,8,opt,name=fees,proto3" json:"fees,omitempty"`
+	// net must equal cod − fees.
+	Net           int64 `protobuf:"varint,9,opt,name=net,proto3" json:"net,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemittanceLineInput) Reset() {
+	*x = RemittanceLineInput{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemittanceLineInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemittanceLineInput) ProtoMessage() {}
+
+func (x *RemittanceLineInput) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemittanceLineInput.ProtoReflect.Descriptor instead.
+func (*RemittanceLineInput) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RemittanceLineInput) GetTracking() string {
+	if x != nil {
+		return x.Tracking
+	}
+	return ""
+}
+
+func (x *RemittanceLineInput) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *RemittanceLineInput) GetCod() int64 {
+	if x != nil {
+		return x.Cod
+	}
+	return 0
+}
+
+func (x *RemittanceLineInput) GetItemised() bool {
+	if x != nil {
+		return x.Itemised
+	}
+	return false
+}
+
+func (x *RemittanceLineInput) GetDeliveryFee() int64 {
+	if x != nil {
+		return x.DeliveryFee
+	}
+	return 0
+}
+
+func (x *RemittanceLineInput) GetReturnFee() int64 {
+	if x != nil {
+		return x.ReturnFee
+	}
+	return 0
+}
+
+func (x *RemittanceLineInput) GetCodFee() int64 {
+	if x != nil {
+		return x.CodFee
+	}
+	return 0
+}
+
+func (x *RemittanceLineInput) GetFees() int64 {
+	if x != nil {
+		return x.Fees
+	}
+	return 0
+}
+
+func (x *RemittanceLineInput) GetNet() int64 {
+	if x != nil {
+		return x.Net
+	}
+	return 0
+}
+
+type ImportRemittanceRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StoreId   string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// reference is the statement's number; empty derives one from the lines.
+	Reference string                 `protobuf:"bytes,3,opt,name=reference,proto3" json:"reference,omitempty"`
+	PaidAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	// content is the file: XLSX (detected by its signature) or CSV.
+	Content       []byte `protobuf:"bytes,5,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRemittanceRequest) Reset() {
+	*x = ImportRemittanceRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRemittanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRemittanceRequest) ProtoMessage() {}
+
+func (x *ImportRemittanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRemittanceRequest.ProtoReflect.Descriptor instead.
+func (*ImportRemittanceRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ImportRemittanceRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ImportRemittanceRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ImportRemittanceRequest) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *ImportRemittanceRequest) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+func (x *ImportRemittanceRequest) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+type ImportRemittanceResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Remittance *Remittance            `protobuf:"bytes,1,opt,name=remittance,proto3" json:"remittance,omitempty"`
+	// already_imported: the same statement was imported before; nothing changed.
+	AlreadyImported bool               `protobuf:"varint,2,opt,name=already_imported,json=alreadyImported,proto3" json:"already_imported,omitempty"`
+	Summary         *RemittanceSummary `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ImportRemittanceResponse) Reset() {
+	*x = ImportRemittanceResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRemittanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRemittanceResponse) ProtoMessage() {}
+
+func (x *ImportRemittanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRemittanceResponse.ProtoReflect.Descriptor instead.
+func (*ImportRemittanceResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ImportRemittanceResponse) GetRemittance() *Remittance {
+	if x != nil {
+		return x.Remittance
+	}
+	return nil
+}
+
+func (x *ImportRemittanceResponse) GetAlreadyImported() bool {
+	if x != nil {
+		return x.AlreadyImported
+	}
+	return false
+}
+
+func (x *ImportRemittanceResponse) GetSummary() *RemittanceSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+type RecordRemittanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Reference     string                 `protobuf:"bytes,3,opt,name=reference,proto3" json:"reference,omitempty"`
+	PaidAt        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	Lines         []*RemittanceLineInput `protobuf:"bytes,5,rep,name=lines,proto3" json:"lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordRemittanceRequest) Reset() {
+	*x = RecordRemittanceRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRemittanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRemittanceRequest) ProtoMessage() {}
+
+func (x *RecordRemittanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRemittanceRequest.ProtoReflect.Descriptor instead.
+func (*RecordRemittanceRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RecordRemittanceRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *RecordRemittanceRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *RecordRemittanceRequest) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *RecordRemittanceRequest) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+func (x *RecordRemittanceRequest) GetLines() []*RemittanceLineInput {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+type RecordRemittanceResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Remittance      *Remittance            `protobuf:"bytes,1,opt,name=remittance,proto3" json:"remittance,omitempty"`
+	AlreadyImported bool                   `protobuf:"varint,2,opt,name=already_imported,json=alreadyImported,proto3" json:"already_imported,omitempty"`
+	Summary         *RemittanceSummary     `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RecordRemittanceResponse) Reset() {
+	*x = RecordRemittanceResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRemittanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRemittanceResponse) ProtoMessage() {}
+
+func (x *RecordRemittanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRemittanceResponse.ProtoReflect.Descriptor instead.
+func (*RecordRemittanceResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RecordRemittanceResponse) GetRemittance() *Remittance {
+	if x != nil {
+		return x.Remittance
+	}
+	return nil
+}
+
+func (x *RecordRemittanceResponse) GetAlreadyImported() bool {
+	if x != nil {
+		return x.AlreadyImported
+	}
+	return false
+}
+
+func (x *RecordRemittanceResponse) GetSummary() *RemittanceSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+type ListRemittancesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRemittancesRequest) Reset() {
+	*x = ListRemittancesRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRemittancesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRemittancesRequest) ProtoMessage() {}
+
+func (x *ListRemittancesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRemittancesRequest.ProtoReflect.Descriptor instead.
+func (*ListRemittancesRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListRemittancesRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+type ListRemittancesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Remittances   []*Remittance          `protobuf:"bytes,1,rep,name=remittances,proto3" json:"remittances,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRemittancesResponse) Reset() {
+	*x = ListRemittancesResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRemittancesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRemittancesResponse) ProtoMessage() {}
+
+func (x *ListRemittancesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRemittancesResponse.ProtoReflect.Descriptor instead.
+func (*ListRemittancesResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListRemittancesResponse) GetRemittances() []*Remittance {
+	if x != nil {
+		return x.Remittances
+	}
+	return nil
+}
+
+type GetRemittanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	RemittanceId  string                 `protobuf:"bytes,2,opt,name=remittance_id,json=remittanceId,proto3" json:"remittance_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRemittanceRequest) Reset() {
+	*x = GetRemittanceRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRemittanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRemittanceRequest) ProtoMessage() {}
+
+func (x *GetRemittanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRemittanceRequest.ProtoReflect.Descriptor instead.
+func (*GetRemittanceRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *GetRemittanceRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *GetRemittanceRequest) GetRemittanceId() string {
+	if x != nil {
+		return x.RemittanceId
+	}
+	return ""
+}
+
+// FeeFlag is one finding of the fee audit.
+type FeeFlag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is "delivery", "return", "cod" or "total".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// direction is "over", "under" or "no_price_list".
+	Direction string `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`
+	Expected  int64  `protobuf:"varint,3,opt,name=expected,proto3" json:"expected,omitempty"`
+	Charged   int64  `protobuf:"varint,4,opt,name=charged,proto3" json:"charged,omitempty"`
+	// difference is charged − expected.
+	Difference    int64 `protobuf:"varint,5,opt,name=difference,proto3" json:"difference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeeFlag) Reset() {
+	*x = FeeFlag{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeeFlag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeeFlag) ProtoMessage() {}
+
+func (x *FeeFlag) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeeFlag.ProtoReflect.Descriptor instead.
+func (*FeeFlag) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *FeeFlag) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *FeeFlag) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *FeeFlag) GetExpected() int64 {
+	if x != nil {
+		return x.Expected
+	}
+	return 0
+}
+
+func (x *FeeFlag) GetCharged() int64 {
+	if x != nil {
+		return x.Charged
+	}
+	return 0
+}
+
+func (x *FeeFlag) GetDifference() int64 {
+	if x != nil {
+		return x.Difference
+	}
+	return 0
+}
+
+type ReconciledLine struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	LineNo   int32                  `protobuf:"varint,1,opt,name=line_no,json=lineNo,proto3" json:"line_no,omitempty"`
+	Tracking string                 `protobuf:"bytes,2,opt,name=tracking,proto3" json:"tracking,omitempty"`
+	Outcome  string                 `protobuf:"bytes,3,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Cod      int64                  `protobuf:"varint,4,opt,name=cod,proto3" json:"cod,omitempty"`
+	Fees     int64                  `protobuf:"varint,5,opt,name=fees,proto3" json:"fees,omitempty"`
+	Net      int64                  `protobuf:"varint,6,opt,name=net,proto3" json:"net,omitempty"`
+	// parcel_id is empty for an unknown parcel.
+	ParcelId     string `protobuf:"bytes,7,opt,name=parcel_id,json=parcelId,proto3" json:"parcel_id,omitempty"`
+	ParcelStatus string `protobuf:"bytes,8,opt,name=parcel_status,json=parcelStatus,proto3" json:"parcel_status,omitempty"`
+	ParcelCod    int64  `protobuf:"varint,9,opt,name=parcel_cod,json=parcelCod,proto3" json:"parcel_cod,omitempty"`
+	// match is "matched", "amount_mismatch", "status_mismatch",
+	// "unknown_parcel" or "paid_twice".
+	Match         string     `protobuf:"bytes,10,opt,name=match,proto3" json:"match,omitempty"`
+	ExpectedFees  *int64     `protobuf:"varint,11,opt,name=expected_fees,json=expectedFees,proto3,oneof" json:"expected_fees,omitempty"`
+	Flags         []*FeeFlag `protobuf:"bytes,12,rep,name=flags,proto3" json:"flags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconciledLine) Reset() {
+	*x = ReconciledLine{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconciledLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconciledLine) ProtoMessage() {}
+
+func (x *ReconciledLine) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconciledLine.ProtoReflect.Descriptor instead.
+func (*ReconciledLine) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ReconciledLine) GetLineNo() int32 {
+	if x != nil {
+		return x.LineNo
+	}
+	return 0
+}
+
+func (x *ReconciledLine) GetTracking() string {
+	if x != nil {
+		return x.Tracking
+	}
+	return ""
+}
+
+func (x *ReconciledLine) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *ReconciledLine) GetCod() int64 {
+	if x != nil {
+		return x.Cod
+	}
+	return 0
+}
+
+func (x *ReconciledLine) GetFees() int64 {
+	if x != nil {
+		return x.Fees
+	}
+	return 0
+}
+
+func (x *ReconciledLine) GetNet() int64 {
+	if x != nil {
+		return x.Net
+	}
+	return 0
+}
+
+func (x *ReconciledLine) GetParcelId() string {
+	if x != nil {
+		return x.ParcelId
+	}
+	return ""
+}
+
+func (x *ReconciledLine) GetParcelStatus() string {
+	if x != nil {
+		return x.ParcelStatus
+	}
+	return ""
+}
+
+func (x *ReconciledLine) GetParcelCod() int64 {
+	if x != nil {
+		return x.ParcelCod
+	}
+	return 0
+}
+
+func (x *ReconciledLine) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *ReconciledLine) GetExpectedFees() int64 {
+	if x != nil && x.ExpectedFees != nil {
+		return *x.ExpectedFees
+	}
+	return 0
+}
+
+func (x *ReconciledLine) GetFlags() []*FeeFlag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+type MatchBucket struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Match         string                 `protobuf:"bytes,1,opt,name=match,proto3" json:"match,omitempty"`
+	Lines         int32                  `protobuf:"varint,2,opt,name=lines,proto3" json:"lines,omitempty"`
+	Net           int64                  `protobuf:"varint,3,opt,name=net,proto3" json:"net,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchBucket) Reset() {
+	*x = MatchBucket{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchBucket) ProtoMessage() {}
+
+func (x *MatchBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchBucket.ProtoReflect.Descriptor instead.
+func (*MatchBucket) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *MatchBucket) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *MatchBucket) GetLines() int32 {
+	if x != nil {
+		return x.Lines
+	}
+	return 0
+}
+
+func (x *MatchBucket) GetNet() int64 {
+	if x != nil {
+		return x.Net
+	}
+	return 0
+}
+
+// RemittanceSummary: the buckets always sum to total_lines and total_net.
+type RemittanceSummary struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Buckets        []*MatchBucket         `protobuf:"bytes,1,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	TotalLines     int32                  `protobuf:"varint,2,opt,name=total_lines,json=totalLines,proto3" json:"total_lines,omitempty"`
+	TotalNet       int64                  `protobuf:"varint,3,opt,name=total_net,json=totalNet,proto3" json:"total_net,omitempty"`
+	Shortfall      int64                  `protobuf:"varint,4,opt,name=shortfall,proto3" json:"shortfall,omitempty"`
+	FeeOvercharge  int64                  `protobuf:"varint,5,opt,name=fee_overcharge,json=feeOvercharge,proto3" json:"fee_overcharge,omitempty"`
+	FeeUndercharge int64                  `protobuf:"varint,6,opt,name=fee_undercharge,json=feeUndercharge,proto3" json:"fee_undercharge,omitempty"`
+	FeeFlags       int32                  `protobuf:"varint,7,opt,name=fee_flags,json=feeFlags,proto3" json:"fee_flags,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RemittanceSummary) Reset() {
+	*x = RemittanceSummary{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemittanceSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemittanceSummary) ProtoMessage() {}
+
+func (x *RemittanceSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemittanceSummary.ProtoReflect.Descriptor instead.
+func (*RemittanceSummary) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RemittanceSummary) GetBuckets() []*MatchBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *RemittanceSummary) GetTotalLines() int32 {
+	if x != nil {
+		return x.TotalLines
+	}
+	return 0
+}
+
+func (x *RemittanceSummary) GetTotalNet() int64 {
+	if x != nil {
+		return x.TotalNet
+	}
+	return 0
+}
+
+func (x *RemittanceSummary) GetShortfall() int64 {
+	if x != nil {
+		return x.Shortfall
+	}
+	return 0
+}
+
+func (x *RemittanceSummary) GetFeeOvercharge() int64 {
+	if x != nil {
+		return x.FeeOvercharge
+	}
+	return 0
+}
+
+func (x *RemittanceSummary) GetFeeUndercharge() int64 {
+	if x != nil {
+		return x.FeeUndercharge
+	}
+	return 0
+}
+
+func (x *RemittanceSummary) GetFeeFlags() int32 {
+	if x != nil {
+		return x.FeeFlags
+	}
+	return 0
+}
+
+type GetRemittanceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Remittance    *Remittance            `protobuf:"bytes,1,opt,name=remittance,proto3" json:"remittance,omitempty"`
+	Lines         []*ReconciledLine      `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
+	Summary       *RemittanceSummary     `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRemittanceResponse) Reset() {
+	*x = GetRemittanceResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRemittanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRemittanceResponse) ProtoMessage() {}
+
+func (x *GetRemittanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRemittanceResponse.ProtoReflect.Descriptor instead.
+func (*GetRemittanceResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetRemittanceResponse) GetRemittance() *Remittance {
+	if x != nil {
+		return x.Remittance
+	}
+	return nil
+}
+
+func (x *GetRemittanceResponse) GetLines() []*ReconciledLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *GetRemittanceResponse) GetSummary() *RemittanceSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+type GetStillOwedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStillOwedRequest) Reset() {
+	*x = GetStillOwedRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStillOwedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStillOwedRequest) ProtoMessage() {}
+
+func (x *GetStillOwedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStillOwedRequest.ProtoReflect.Descriptor instead.
+func (*GetStillOwedRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetStillOwedRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+type OwedParcel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ParcelId      string                 `protobuf:"bytes,1,opt,name=parcel_id,json=parcelId,proto3" json:"parcel_id,omitempty"`
+	Tracking      string                 `protobuf:"bytes,2,opt,name=tracking,proto3" json:"tracking,omitempty"`
+	Cod           int64                  `protobuf:"varint,3,opt,name=cod,proto3" json:"cod,omitempty"`
+	DeliveredAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OwedParcel) Reset() {
+	*x = OwedParcel{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OwedParcel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OwedParcel) ProtoMessage() {}
+
+func (x *OwedParcel) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OwedParcel.ProtoReflect.Descriptor instead.
+func (*OwedParcel) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *OwedParcel) GetParcelId() string {
+	if x != nil {
+		return x.ParcelId
+	}
+	return ""
+}
+
+func (x *OwedParcel) GetTracking() string {
+	if x != nil {
+		return x.Tracking
+	}
+	return ""
+}
+
+func (x *OwedParcel) GetCod() int64 {
+	if x != nil {
+		return x.Cod
+	}
+	return 0
+}
+
+func (x *OwedParcel) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+type StillOwed struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AccountId    string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Carrier      string                 `protobuf:"bytes,2,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	Label        string                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	Parcels      int32                  `protobuf:"varint,4,opt,name=parcels,proto3" json:"parcels,omitempty"`
+	Cod          int64                  `protobuf:"varint,5,opt,name=cod,proto3" json:"cod,omitempty"`
+	ExpectedFees int64                  `protobuf:"varint,6,opt,name=expected_fees,json=expectedFees,proto3" json:"expected_fees,omitempty"`
+	// unpriced counts parcels no price list covers (their fees count as 0).
+	Unpriced    int32                  `protobuf:"varint,7,opt,name=unpriced,proto3" json:"unpriced,omitempty"`
+	ExpectedNet int64                  `protobuf:"varint,8,opt,name=expected_net,json=expectedNet,proto3" json:"expected_net,omitempty"`
+	Shortfall   int64                  `protobuf:"varint,9,opt,name=shortfall,proto3" json:"shortfall,omitempty"`
+	Oldest      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=oldest,proto3" json:"oldest,omitempty"`
+	// sample is the oldest unsettled parcels, at most 100.
+	Sample        []*OwedParcel `protobuf:"bytes,11,rep,name=sample,proto3" json:"sample,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StillOwed) Reset() {
+	*x = StillOwed{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StillOwed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StillOwed) ProtoMessage() {}
+
+func (x *StillOwed) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StillOwed.ProtoReflect.Descriptor instead.
+func (*StillOwed) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *StillOwed) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *StillOwed) GetCarrier() string {
+	if x != nil {
+		return x.Carrier
+	}
+	return ""
+}
+
+func (x *StillOwed) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *StillOwed) GetParcels() int32 {
+	if x != nil {
+		return x.Parcels
+	}
+	return 0
+}
+
+func (x *StillOwed) GetCod() int64 {
+	if x != nil {
+		return x.Cod
+	}
+	return 0
+}
+
+func (x *StillOwed) GetExpectedFees() int64 {
+	if x != nil {
+		return x.ExpectedFees
+	}
+	return 0
+}
+
+func (x *StillOwed) GetUnpriced() int32 {
+	if x != nil {
+		return x.Unpriced
+	}
+	return 0
+}
+
+func (x *StillOwed) GetExpectedNet() int64 {
+	if x != nil {
+		return x.ExpectedNet
+	}
+	return 0
+}
+
+func (x *StillOwed) GetShortfall() int64 {
+	if x != nil {
+		return x.Shortfall
+	}
+	return 0
+}
+
+func (x *StillOwed) GetOldest() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Oldest
+	}
+	return nil
+}
+
+func (x *StillOwed) GetSample() []*OwedParcel {
+	if x != nil {
+		return x.Sample
+	}
+	return nil
+}
+
+type GetStillOwedResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Accounts         []*StillOwed           `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	TotalCod         int64                  `protobuf:"varint,2,opt,name=total_cod,json=totalCod,proto3" json:"total_cod,omitempty"`
+	TotalExpectedNet int64                  `protobuf:"varint,3,opt,name=total_expected_net,json=totalExpectedNet,proto3" json:"total_expected_net,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetStillOwedResponse) Reset() {
+	*x = GetStillOwedResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStillOwedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStillOwedResponse) ProtoMessage() {}
+
+func (x *GetStillOwedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStillOwedResponse.ProtoReflect.Descriptor instead.
+func (*GetStillOwedResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetStillOwedResponse) GetAccounts() []*StillOwed {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *GetStillOwedResponse) GetTotalCod() int64 {
+	if x != nil {
+		return x.TotalCod
+	}
+	return 0
+}
+
+func (x *GetStillOwedResponse) GetTotalExpectedNet() int64 {
+	if x != nil {
+		return x.TotalExpectedNet
+	}
+	return 0
+}
+
+type ListFeeFlagsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeeFlagsRequest) Reset() {
+	*x = ListFeeFlagsRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeeFlagsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeeFlagsRequest) ProtoMessage() {}
+
+func (x *ListFeeFlagsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeeFlagsRequest.ProtoReflect.Descriptor instead.
+func (*ListFeeFlagsRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListFeeFlagsRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ListFeeFlagsRequest) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *ListFeeFlagsRequest) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+type LineFeeFlag struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RemittanceId  string                 `protobuf:"bytes,1,opt,name=remittance_id,json=remittanceId,proto3" json:"remittance_id,omitempty"`
+	Reference     string                 `protobuf:"bytes,2,opt,name=reference,proto3" json:"reference,omitempty"`
+	AccountId     string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	PaidAt        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	LineNo        int32                  `protobuf:"varint,5,opt,name=line_no,json=lineNo,proto3" json:"line_no,omitempty"`
+	Tracking      string                 `protobuf:"bytes,6,opt,name=tracking,proto3" json:"tracking,omitempty"`
+	ParcelId      string                 `protobuf:"bytes,7,opt,name=parcel_id,json=parcelId,proto3" json:"parcel_id,omitempty"`
+	Flag          *FeeFlag               `protobuf:"bytes,8,opt,name=flag,proto3" json:"flag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineFeeFlag) Reset() {
+	*x = LineFeeFlag{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineFeeFlag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineFeeFlag) ProtoMessage() {}
+
+func (x *LineFeeFlag) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineFeeFlag.ProtoReflect.Descriptor instead.
+func (*LineFeeFlag) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *LineFeeFlag) GetRemittanceId() string {
+	if x != nil {
+		return x.RemittanceId
+	}
+	return ""
+}
+
+func (x *LineFeeFlag) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *LineFeeFlag) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *LineFeeFlag) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+func (x *LineFeeFlag) GetLineNo() int32 {
+	if x != nil {
+		return x.LineNo
+	}
+	return 0
+}
+
+func (x *LineFeeFlag) GetTracking() string {
+	if x != nil {
+		return x.Tracking
+	}
+	return ""
+}
+
+func (x *LineFeeFlag) GetParcelId() string {
+	if x != nil {
+		return x.ParcelId
+	}
+	return ""
+}
+
+func (x *LineFeeFlag) GetFlag() *FeeFlag {
+	if x != nil {
+		return x.Flag
+	}
+	return nil
+}
+
+type ListFeeFlagsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flags         []*LineFeeFlag         `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
+	Overcharged   int64                  `protobuf:"varint,2,opt,name=overcharged,proto3" json:"overcharged,omitempty"`
+	Undercharged  int64                  `protobuf:"varint,3,opt,name=undercharged,proto3" json:"undercharged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeeFlagsResponse) Reset() {
+	*x = ListFeeFlagsResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeeFlagsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeeFlagsResponse) ProtoMessage() {}
+
+func (x *ListFeeFlagsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeeFlagsResponse.ProtoReflect.Descriptor instead.
+func (*ListFeeFlagsResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListFeeFlagsResponse) GetFlags() []*LineFeeFlag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+func (x *ListFeeFlagsResponse) GetOvercharged() int64 {
+	if x != nil {
+		return x.Overcharged
+	}
+	return 0
+}
+
+func (x *ListFeeFlagsResponse) GetUndercharged() int64 {
+	if x != nil {
+		return x.Undercharged
+	}
+	return 0
+}
+
+type GetSellerStatementRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SellerId      string                 `protobuf:"bytes,1,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSellerStatementRequest) Reset() {
+	*x = GetSellerStatementRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSellerStatementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSellerStatementRequest) ProtoMessage() {}
+
+func (x *GetSellerStatementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSellerStatementRequest.ProtoReflect.Descriptor instead.
+func (*GetSellerStatementRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GetSellerStatementRequest) GetSellerId() string {
+	if x != nil {
+		return x.SellerId
+	}
+	return ""
+}
+
+func (x *GetSellerStatementRequest) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *GetSellerStatementRequest) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+type StatementInvoice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvoiceId     string                 `protobuf:"bytes,1,opt,name=invoice_id,json=invoiceId,proto3" json:"invoice_id,omitempty"`
+	Number        string                 `protobuf:"bytes,2,opt,name=number,proto3" json:"number,omitempty"`
+	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	IssuedAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
+	Status        string                 `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	Net           int64                  `protobuf:"varint,7,opt,name=net,proto3" json:"net,omitempty"`
+	Paid          int64                  `protobuf:"varint,8,opt,name=paid,proto3" json:"paid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatementInvoice) Reset() {
+	*x = StatementInvoice{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatementInvoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatementInvoice) ProtoMessage() {}
+
+func (x *StatementInvoice) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatementInvoice.ProtoReflect.Descriptor instead.
+func (*StatementInvoice) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *StatementInvoice) GetInvoiceId() string {
+	if x != nil {
+		return x.InvoiceId
+	}
+	return ""
+}
+
+func (x *StatementInvoice) GetNumber() string {
+	if x != nil {
+		return x.Number
+	}
+	return ""
+}
+
+func (x *StatementInvoice) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *StatementInvoice) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+func (x *StatementInvoice) GetIssuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedAt
+	}
+	return nil
+}
+
+func (x *StatementInvoice) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *StatementInvoice) GetNet() int64 {
+	if x != nil {
+		return x.Net
+	}
+	return 0
+}
+
+func (x *StatementInvoice) GetPaid() int64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+type StatementPayment struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InvoiceId string                 `protobuf:"bytes,1,opt,name=invoice_id,json=invoiceId,proto3" json:"invoice_id,omitempty"`
+	Number    string                 `protobuf:"bytes,2,opt,name=number,proto3" json:"number,omitempty"`
+	PaidAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	Reference string                 `protobuf:"bytes,4,opt,name=reference,proto3" json:"reference,omitempty"`
+	// amount is signed like the balance.
+	Amount        int64 `protobuf:"varint,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatementPayment) Reset() {
+	*x = StatementPayment{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatementPayment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatementPayment) ProtoMessage() {}
+
+func (x *StatementPayment) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatementPayment.ProtoReflect.Descriptor instead.
+func (*StatementPayment) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *StatementPayment) GetInvoiceId() string {
+	if x != nil {
+		return x.InvoiceId
+	}
+	return ""
+}
+
+func (x *StatementPayment) GetNumber() string {
+	if x != nil {
+		return x.Number
+	}
+	return ""
+}
+
+func (x *StatementPayment) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+func (x *StatementPayment) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *StatementPayment) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+type StoreStatement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Opening       int64                  `protobuf:"varint,3,opt,name=opening,proto3" json:"opening,omitempty"`
+	Invoices      []*StatementInvoice    `protobuf:"bytes,4,rep,name=invoices,proto3" json:"invoices,omitempty"`
+	Payments      []*StatementPayment    `protobuf:"bytes,5,rep,name=payments,proto3" json:"payments,omitempty"`
+	Invoiced      int64                  `protobuf:"varint,6,opt,name=invoiced,proto3" json:"invoiced,omitempty"`
+	Paid          int64                  `protobuf:"varint,7,opt,name=paid,proto3" json:"paid,omitempty"`
+	Closing       int64                  `protobuf:"varint,8,opt,name=closing,proto3" json:"closing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreStatement) Reset() {
+	*x = StoreStatement{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreStatement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreStatement) ProtoMessage() {}
+
+func (x *StoreStatement) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreStatement.ProtoReflect.Descriptor instead.
+func (*StoreStatement) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *StoreStatement) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *StoreStatement) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StoreStatement) GetOpening() int64 {
+	if x != nil {
+		return x.Opening
+	}
+	return 0
+}
+
+func (x *StoreStatement) GetInvoices() []*StatementInvoice {
+	if x != nil {
+		return x.Invoices
+	}
+	return nil
+}
+
+func (x *StoreStatement) GetPayments() []*StatementPayment {
+	if x != nil {
+		return x.Payments
+	}
+	return nil
+}
+
+func (x *StoreStatement) GetInvoiced() int64 {
+	if x != nil {
+		return x.Invoiced
+	}
+	return 0
+}
+
+func (x *StoreStatement) GetPaid() int64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+func (x *StoreStatement) GetClosing() int64 {
+	if x != nil {
+		return x.Closing
+	}
+	return 0
+}
+
+// SellerStatement: the balance is what the platform owes the seller.
+type SellerStatement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SellerId      string                 `protobuf:"bytes,1,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	SellerName    string                 `protobuf:"bytes,2,opt,name=seller_name,json=sellerName,proto3" json:"seller_name,omitempty"`
+	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	Stores        []*StoreStatement      `protobuf:"bytes,5,rep,name=stores,proto3" json:"stores,omitempty"`
+	Opening       int64                  `protobuf:"varint,6,opt,name=opening,proto3" json:"opening,omitempty"`
+	Invoiced      int64                  `protobuf:"varint,7,opt,name=invoiced,proto3" json:"invoiced,omitempty"`
+	Paid          int64                  `protobuf:"varint,8,opt,name=paid,proto3" json:"paid,omitempty"`
+	Closing       int64                  `protobuf:"varint,9,opt,name=closing,proto3" json:"closing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SellerStatement) Reset() {
+	*x = SellerStatement{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SellerStatement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SellerStatement) ProtoMessage() {}
+
+func (x *SellerStatement) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SellerStatement.ProtoReflect.Descriptor instead.
+func (*SellerStatement) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SellerStatement) GetSellerId() string {
+	if x != nil {
+		return x.SellerId
+	}
+	return ""
+}
+
+func (x *SellerStatement) GetSellerName() string {
+	if x != nil {
+		return x.SellerName
+	}
+	return ""
+}
+
+func (x *SellerStatement) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *SellerStatement) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+func (x *SellerStatement) GetStores() []*StoreStatement {
+	if x != nil {
+		return x.Stores
+	}
+	return nil
+}
+
+func (x *SellerStatement) GetOpening() int64 {
+	if x != nil {
+		return x.Opening
+	}
+	return 0
+}
+
+func (x *SellerStatement) GetInvoiced() int64 {
+	if x != nil {
+		return x.Invoiced
+	}
+	return 0
+}
+
+func (x *SellerStatement) GetPaid() int64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+func (x *SellerStatement) GetClosing() int64 {
+	if x != nil {
+		return x.Closing
+	}
+	return 0
+}
+
+type GetSellerStatementResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Statement *SellerStatement       `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
+	// pdf is the statement printed (French).
+	Pdf           []byte `protobuf:"bytes,2,opt,name=pdf,proto3" json:"pdf,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSellerStatementResponse) Reset() {
+	*x = GetSellerStatementResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSellerStatementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSellerStatementResponse) ProtoMessage() {}
+
+func (x *GetSellerStatementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSellerStatementResponse.ProtoReflect.Descriptor instead.
+func (*GetSellerStatementResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetSellerStatementResponse) GetStatement() *SellerStatement {
+	if x != nil {
+		return x.Statement
+	}
+	return nil
+}
+
+func (x *GetSellerStatementResponse) GetPdf() []byte {
+	if x != nil {
+		return x.Pdf
+	}
+	return nil
+}
+
+type GetAgentPayoutStatementRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// agent_id: empty for the caller.
+	AgentId       string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentPayoutStatementRequest) Reset() {
+	*x = GetAgentPayoutStatementRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentPayoutStatementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentPayoutStatementRequest) ProtoMessage() {}
+
+func (x *GetAgentPayoutStatementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentPayoutStatementRequest.ProtoReflect.Descriptor instead.
+func (*GetAgentPayoutStatementRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *GetAgentPayoutStatementRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *GetAgentPayoutStatementRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetAgentPayoutStatementRequest) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *GetAgentPayoutStatementRequest) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+type Payout struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	StoreId       string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Cutoff        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=cutoff,proto3" json:"cutoff,omitempty"`
+	Total         int64                  `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
+	Entries       int32                  `protobuf:"varint,6,opt,name=entries,proto3" json:"entries,omitempty"`
+	Reference     string                 `protobuf:"bytes,7,opt,name=reference,proto3" json:"reference,omitempty"`
+	PaidAt        *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Payout) Reset() {
+	*x = Payout{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Payout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Payout) ProtoMessage() {}
+
+func (x *Payout) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Payout.ProtoReflect.Descriptor instead.
+func (*Payout) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *Payout) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Payout) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *Payout) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *Payout) GetCutoff() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Cutoff
+	}
+	return nil
+}
+
+func (x *Payout) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Payout) GetEntries() int32 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *Payout) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *Payout) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+type PayoutStatement struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	StoreId       string                  `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	AgentId       string                  `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	AgentName     string                  `protobuf:"bytes,3,opt,name=agent_name,json=agentName,proto3" json:"agent_name,omitempty"`
+	PeriodStart   *timestamppb.Timestamp  `protobuf:"bytes,4,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd     *timestamppb.Timestamp  `protobuf:"bytes,5,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	Entries       []*PayoutStatementEntry `protobuf:"bytes,6,rep,name=entries,proto3" json:"entries,omitempty"`
+	Earned        int64                   `protobuf:"varint,7,opt,name=earned,proto3" json:"earned,omitempty"`
+	Reversed      int64                   `protobuf:"varint,8,opt,name=reversed,proto3" json:"reversed,omitempty"`
+	Net           int64                   `protobuf:"varint,9,opt,name=net,proto3" json:"net,omitempty"`
+	Pending       int64                   `protobuf:"varint,10,opt,name=pending,proto3" json:"pending,omitempty"`
+	Payable       int64                   `protobuf:"varint,11,opt,name=payable,proto3" json:"payable,omitempty"`
+	Payouts       []*Payout               `protobuf:"bytes,12,rep,name=payouts,proto3" json:"payouts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayoutStatement) Reset() {
+	*x = PayoutStatement{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutStatement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutStatement) ProtoMessage() {}
+
+func (x *PayoutStatement) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutStatement.ProtoReflect.Descriptor instead.
+func (*PayoutStatement) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *PayoutStatement) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *PayoutStatement) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *PayoutStatement) GetAgentName() string {
+	if x != nil {
+		return x.AgentName
+	}
+	return ""
+}
+
+func (x *PayoutStatement) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *PayoutStatement) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+func (x *PayoutStatement) GetEntries() []*PayoutStatementEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *PayoutStatement) GetEarned() int64 {
+	if x != nil {
+		return x.Earned
+	}
+	return 0
+}
+
+func (x *PayoutStatement) GetReversed() int64 {
+	if x != nil {
+		return x.Reversed
+	}
+	return 0
+}
+
+func (x *PayoutStatement) GetNet() int64 {
+	if x != nil {
+		return x.Net
+	}
+	return 0
+}
+
+func (x *PayoutStatement) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *PayoutStatement) GetPayable() int64 {
+	if x != nil {
+		return x.Payable
+	}
+	return 0
+}
+
+func (x *PayoutStatement) GetPayouts() []*Payout {
+	if x != nil {
+		return x.Payouts
+	}
+	return nil
+}
+
+type PayoutStatementEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Entry *CommissionEntry       `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// payout_id is the payout that paid the entry, if any.
+	PayoutId      string `protobuf:"bytes,2,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayoutStatementEntry) Reset() {
+	*x = PayoutStatementEntry{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutStatementEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutStatementEntry) ProtoMessage() {}
+
+func (x *PayoutStatementEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutStatementEntry.ProtoReflect.Descriptor instead.
+func (*PayoutStatementEntry) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *PayoutStatementEntry) GetEntry() *CommissionEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *PayoutStatementEntry) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+type GetAgentPayoutStatementResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Statement     *PayoutStatement       `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentPayoutStatementResponse) Reset() {
+	*x = GetAgentPayoutStatementResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentPayoutStatementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentPayoutStatementResponse) ProtoMessage() {}
+
+func (x *GetAgentPayoutStatementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentPayoutStatementResponse.ProtoReflect.Descriptor instead.
+func (*GetAgentPayoutStatementResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *GetAgentPayoutStatementResponse) GetStatement() *PayoutStatement {
+	if x != nil {
+		return x.Statement
+	}
+	return nil
+}
+
+type MarkEntriesPaidRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	AgentId string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// payout_id is chosen by the caller (a UUID): a retry with the same id
+	// returns the same payout.
+	PayoutId string `protobuf:"bytes,3,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	// cutoff: entries that occurred before it are paid.
+	Cutoff        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=cutoff,proto3" json:"cutoff,omitempty"`
+	PaidAt        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	Reference     string                 `protobuf:"bytes,6,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkEntriesPaidRequest) Reset() {
+	*x = MarkEntriesPaidRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkEntriesPaidRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkEntriesPaidRequest) ProtoMessage() {}
+
+func (x *MarkEntriesPaidRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkEntriesPaidRequest.ProtoReflect.Descriptor instead.
+func (*MarkEntriesPaidRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *MarkEntriesPaidRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *MarkEntriesPaidRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *MarkEntriesPaidRequest) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *MarkEntriesPaidRequest) GetCutoff() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Cutoff
+	}
+	return nil
+}
+
+func (x *MarkEntriesPaidRequest) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+func (x *MarkEntriesPaidRequest) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+type MarkEntriesPaidResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Payout          *Payout                `protobuf:"bytes,1,opt,name=payout,proto3" json:"payout,omitempty"`
+	AlreadyRecorded bool                   `protobuf:"varint,2,opt,name=already_recorded,json=alreadyRecorded,proto3" json:"already_recorded,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MarkEntriesPaidResponse) Reset() {
+	*x = MarkEntriesPaidResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkEntriesPaidResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkEntriesPaidResponse) ProtoMessage() {}
+
+func (x *MarkEntriesPaidResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkEntriesPaidResponse.ProtoReflect.Descriptor instead.
+func (*MarkEntriesPaidResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *MarkEntriesPaidResponse) GetPayout() *Payout {
+	if x != nil {
+		return x.Payout
+	}
+	return nil
+}
+
+func (x *MarkEntriesPaidResponse) GetAlreadyRecorded() bool {
+	if x != nil {
+		return x.AlreadyRecorded
+	}
+	return false
+}
+
+type ListPayoutsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// agent_id filters to one agent; an agent with only commissions.view_own
+	// always gets their own.
+	AgentId       string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPayoutsRequest) Reset() {
+	*x = ListPayoutsRequest{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPayoutsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPayoutsRequest) ProtoMessage() {}
+
+func (x *ListPayoutsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPayoutsRequest.ProtoReflect.Descriptor instead.
+func (*ListPayoutsRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListPayoutsRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ListPayoutsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+type ListPayoutsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payouts       []*Payout              `protobuf:"bytes,1,rep,name=payouts,proto3" json:"payouts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPayoutsResponse) Reset() {
+	*x = ListPayoutsResponse{}
+	mi := &file_leadify_v1_billing_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPayoutsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPayoutsResponse) ProtoMessage() {}
+
+func (x *ListPayoutsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_billing_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPayoutsResponse.ProtoReflect.Descriptor instead.
+func (*ListPayoutsResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_billing_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ListPayoutsResponse) GetPayouts() []*Payout {
+	if x != nil {
+		return x.Payouts
+	}
+	return nil
+}
+
 var File_leadify_v1_billing_proto protoreflect.FileDescriptor
 
 const file_leadify_v1_billing_proto_rawDesc = "" +
@@ -1742,7 +4776,283 @@ const file_leadify_v1_billing_proto_rawDesc = "" +
 	"\n" +
 	"store_name\x18\x04 \x01(\tR\tstoreName\x12\x10\n" +
 	"\x03net\x18\x05 \x01(\x03R\x03net\x127\n" +
-	"\tissued_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt2\x99\b\n" +
+	"\tissued_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\"\xcf\x02\n" +
+	"\tPriceList\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x17\n" +
+	"\acity_id\x18\x03 \x01(\tR\x06cityId\x12!\n" +
+	"\fdelivery_fee\x18\x04 \x01(\x03R\vdeliveryFee\x12\x1d\n" +
+	"\n" +
+	"return_fee\x18\x05 \x01(\x03R\treturnFee\x12\"\n" +
+	"\rcod_fee_fixed\x18\x06 \x01(\x03R\vcodFeeFixed\x12\x1c\n" +
+	"\n" +
+	"cod_fee_bp\x18\a \x01(\x03R\bcodFeeBp\x129\n" +
+	"\n" +
+	"valid_from\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x12;\n" +
+	"\vvalid_until\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"validUntil\"g\n" +
+	"\x14SavePriceListRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x124\n" +
+	"\n" +
+	"price_list\x18\x02 \x01(\v2\x15.leadify.v1.PriceListR\tpriceList\"M\n" +
+	"\x15SavePriceListResponse\x124\n" +
+	"\n" +
+	"price_list\x18\x01 \x01(\v2\x15.leadify.v1.PriceListR\tpriceList\"Q\n" +
+	"\x15ListPriceListsRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"P\n" +
+	"\x16ListPriceListsResponse\x126\n" +
+	"\vprice_lists\x18\x01 \x03(\v2\x15.leadify.v1.PriceListR\n" +
+	"priceLists\"\xef\x02\n" +
+	"\n" +
+	"Remittance\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x18\n" +
+	"\acarrier\x18\x03 \x01(\tR\acarrier\x12\x1c\n" +
+	"\treference\x18\x04 \x01(\tR\treference\x123\n" +
+	"\apaid_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12*\n" +
+	"\x0edeclared_total\x18\a \x01(\x03H\x00R\rdeclaredTotal\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"line_count\x18\b \x01(\x05R\tlineCount\x12\x14\n" +
+	"\x05total\x18\t \x01(\x03R\x05total\x129\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAtB\x11\n" +
+	"\x0f_declared_total\"\xfa\x01\n" +
+	"\x13RemittanceLineInput\x12\x1a\n" +
+	"\btracking\x18\x01 \x01(\tR\btracking\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x10\n" +
+	"\x03cod\x18\x03 \x01(\x03R\x03cod\x12\x1a\n" +
+	"\bitemised\x18\x04 \x01(\bR\bitemised\x12!\n" +
+	"\fdelivery_fee\x18\x05 \x01(\x03R\vdeliveryFee\x12\x1d\n" +
+	"\n" +
+	"return_fee\x18\x06 \x01(\x03R\treturnFee\x12\x17\n" +
+	"\acod_fee\x18\a \x01(\x03R\x06codFee\x12\x12\n" +
+	"\x04fees\x18\b \x01(\x03R\x04fees\x12\x10\n" +
+	"\x03net\x18\t \x01(\x03R\x03net\"\xc0\x01\n" +
+	"\x17ImportRemittanceRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1c\n" +
+	"\treference\x18\x03 \x01(\tR\treference\x123\n" +
+	"\apaid_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\x12\x18\n" +
+	"\acontent\x18\x05 \x01(\fR\acontent\"\xb6\x01\n" +
+	"\x18ImportRemittanceResponse\x126\n" +
+	"\n" +
+	"remittance\x18\x01 \x01(\v2\x16.leadify.v1.RemittanceR\n" +
+	"remittance\x12)\n" +
+	"\x10already_imported\x18\x02 \x01(\bR\x0falreadyImported\x127\n" +
+	"\asummary\x18\x03 \x01(\v2\x1d.leadify.v1.RemittanceSummaryR\asummary\"\xdd\x01\n" +
+	"\x17RecordRemittanceRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1c\n" +
+	"\treference\x18\x03 \x01(\tR\treference\x123\n" +
+	"\apaid_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\x125\n" +
+	"\x05lines\x18\x05 \x03(\v2\x1f.leadify.v1.RemittanceLineInputR\x05lines\"\xb6\x01\n" +
+	"\x18RecordRemittanceResponse\x126\n" +
+	"\n" +
+	"remittance\x18\x01 \x01(\v2\x16.leadify.v1.RemittanceR\n" +
+	"remittance\x12)\n" +
+	"\x10already_imported\x18\x02 \x01(\bR\x0falreadyImported\x127\n" +
+	"\asummary\x18\x03 \x01(\v2\x1d.leadify.v1.RemittanceSummaryR\asummary\"3\n" +
+	"\x16ListRemittancesRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\"S\n" +
+	"\x17ListRemittancesResponse\x128\n" +
+	"\vremittances\x18\x01 \x03(\v2\x16.leadify.v1.RemittanceR\vremittances\"V\n" +
+	"\x14GetRemittanceRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12#\n" +
+	"\rremittance_id\x18\x02 \x01(\tR\fremittanceId\"\x91\x01\n" +
+	"\aFeeFlag\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x1a\n" +
+	"\bexpected\x18\x03 \x01(\x03R\bexpected\x12\x18\n" +
+	"\acharged\x18\x04 \x01(\x03R\acharged\x12\x1e\n" +
+	"\n" +
+	"difference\x18\x05 \x01(\x03R\n" +
+	"difference\"\xf5\x02\n" +
+	"\x0eReconciledLine\x12\x17\n" +
+	"\aline_no\x18\x01 \x01(\x05R\x06lineNo\x12\x1a\n" +
+	"\btracking\x18\x02 \x01(\tR\btracking\x12\x18\n" +
+	"\aoutcome\x18\x03 \x01(\tR\aoutcome\x12\x10\n" +
+	"\x03cod\x18\x04 \x01(\x03R\x03cod\x12\x12\n" +
+	"\x04fees\x18\x05 \x01(\x03R\x04fees\x12\x10\n" +
+	"\x03net\x18\x06 \x01(\x03R\x03net\x12\x1b\n" +
+	"\tparcel_id\x18\a \x01(\tR\bparcelId\x12#\n" +
+	"\rparcel_status\x18\b \x01(\tR\fparcelStatus\x12\x1d\n" +
+	"\n" +
+	"parcel_cod\x18\t \x01(\x03R\tparcelCod\x12\x14\n" +
+	"\x05match\x18\n" +
+	" \x01(\tR\x05match\x12(\n" +
+	"\rexpected_fees\x18\v \x01(\x03H\x00R\fexpectedFees\x88\x01\x01\x12)\n" +
+	"\x05flags\x18\f \x03(\v2\x13.leadify.v1.FeeFlagR\x05flagsB\x10\n" +
+	"\x0e_expected_fees\"K\n" +
+	"\vMatchBucket\x12\x14\n" +
+	"\x05match\x18\x01 \x01(\tR\x05match\x12\x14\n" +
+	"\x05lines\x18\x02 \x01(\x05R\x05lines\x12\x10\n" +
+	"\x03net\x18\x03 \x01(\x03R\x03net\"\x8f\x02\n" +
+	"\x11RemittanceSummary\x121\n" +
+	"\abuckets\x18\x01 \x03(\v2\x17.leadify.v1.MatchBucketR\abuckets\x12\x1f\n" +
+	"\vtotal_lines\x18\x02 \x01(\x05R\n" +
+	"totalLines\x12\x1b\n" +
+	"\ttotal_net\x18\x03 \x01(\x03R\btotalNet\x12\x1c\n" +
+	"\tshortfall\x18\x04 \x01(\x03R\tshortfall\x12%\n" +
+	"\x0efee_overcharge\x18\x05 \x01(\x03R\rfeeOvercharge\x12'\n" +
+	"\x0ffee_undercharge\x18\x06 \x01(\x03R\x0efeeUndercharge\x12\x1b\n" +
+	"\tfee_flags\x18\a \x01(\x05R\bfeeFlags\"\xba\x01\n" +
+	"\x15GetRemittanceResponse\x126\n" +
+	"\n" +
+	"remittance\x18\x01 \x01(\v2\x16.leadify.v1.RemittanceR\n" +
+	"remittance\x120\n" +
+	"\x05lines\x18\x02 \x03(\v2\x1a.leadify.v1.ReconciledLineR\x05lines\x127\n" +
+	"\asummary\x18\x03 \x01(\v2\x1d.leadify.v1.RemittanceSummaryR\asummary\"0\n" +
+	"\x13GetStillOwedRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\"\x96\x01\n" +
+	"\n" +
+	"OwedParcel\x12\x1b\n" +
+	"\tparcel_id\x18\x01 \x01(\tR\bparcelId\x12\x1a\n" +
+	"\btracking\x18\x02 \x01(\tR\btracking\x12\x10\n" +
+	"\x03cod\x18\x03 \x01(\x03R\x03cod\x12=\n" +
+	"\fdelivered_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\"\xec\x02\n" +
+	"\tStillOwed\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x18\n" +
+	"\acarrier\x18\x02 \x01(\tR\acarrier\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\x12\x18\n" +
+	"\aparcels\x18\x04 \x01(\x05R\aparcels\x12\x10\n" +
+	"\x03cod\x18\x05 \x01(\x03R\x03cod\x12#\n" +
+	"\rexpected_fees\x18\x06 \x01(\x03R\fexpectedFees\x12\x1a\n" +
+	"\bunpriced\x18\a \x01(\x05R\bunpriced\x12!\n" +
+	"\fexpected_net\x18\b \x01(\x03R\vexpectedNet\x12\x1c\n" +
+	"\tshortfall\x18\t \x01(\x03R\tshortfall\x122\n" +
+	"\x06oldest\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x06oldest\x12.\n" +
+	"\x06sample\x18\v \x03(\v2\x16.leadify.v1.OwedParcelR\x06sample\"\x94\x01\n" +
+	"\x14GetStillOwedResponse\x121\n" +
+	"\baccounts\x18\x01 \x03(\v2\x15.leadify.v1.StillOwedR\baccounts\x12\x1b\n" +
+	"\ttotal_cod\x18\x02 \x01(\x03R\btotalCod\x12,\n" +
+	"\x12total_expected_net\x18\x03 \x01(\x03R\x10totalExpectedNet\"\xaa\x01\n" +
+	"\x13ListFeeFlagsRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12=\n" +
+	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\"\x9f\x02\n" +
+	"\vLineFeeFlag\x12#\n" +
+	"\rremittance_id\x18\x01 \x01(\tR\fremittanceId\x12\x1c\n" +
+	"\treference\x18\x02 \x01(\tR\treference\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x123\n" +
+	"\apaid_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\x12\x17\n" +
+	"\aline_no\x18\x05 \x01(\x05R\x06lineNo\x12\x1a\n" +
+	"\btracking\x18\x06 \x01(\tR\btracking\x12\x1b\n" +
+	"\tparcel_id\x18\a \x01(\tR\bparcelId\x12'\n" +
+	"\x04flag\x18\b \x01(\v2\x13.leadify.v1.FeeFlagR\x04flag\"\x8b\x01\n" +
+	"\x14ListFeeFlagsResponse\x12-\n" +
+	"\x05flags\x18\x01 \x03(\v2\x17.leadify.v1.LineFeeFlagR\x05flags\x12 \n" +
+	"\vovercharged\x18\x02 \x01(\x03R\vovercharged\x12\"\n" +
+	"\fundercharged\x18\x03 \x01(\x03R\fundercharged\"\xb2\x01\n" +
+	"\x19GetSellerStatementRequest\x12\x1b\n" +
+	"\tseller_id\x18\x01 \x01(\tR\bsellerId\x12=\n" +
+	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\"\xba\x02\n" +
+	"\x10StatementInvoice\x12\x1d\n" +
+	"\n" +
+	"invoice_id\x18\x01 \x01(\tR\tinvoiceId\x12\x16\n" +
+	"\x06number\x18\x02 \x01(\tR\x06number\x12=\n" +
+	"\fperiod_start\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x127\n" +
+	"\tissued_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x10\n" +
+	"\x03net\x18\a \x01(\x03R\x03net\x12\x12\n" +
+	"\x04paid\x18\b \x01(\x03R\x04paid\"\xb4\x01\n" +
+	"\x10StatementPayment\x12\x1d\n" +
+	"\n" +
+	"invoice_id\x18\x01 \x01(\tR\tinvoiceId\x12\x16\n" +
+	"\x06number\x18\x02 \x01(\tR\x06number\x123\n" +
+	"\apaid_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\x12\x1c\n" +
+	"\treference\x18\x04 \x01(\tR\treference\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\x03R\x06amount\"\x97\x02\n" +
+	"\x0eStoreStatement\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aopening\x18\x03 \x01(\x03R\aopening\x128\n" +
+	"\binvoices\x18\x04 \x03(\v2\x1c.leadify.v1.StatementInvoiceR\binvoices\x128\n" +
+	"\bpayments\x18\x05 \x03(\v2\x1c.leadify.v1.StatementPaymentR\bpayments\x12\x1a\n" +
+	"\binvoiced\x18\x06 \x01(\x03R\binvoiced\x12\x12\n" +
+	"\x04paid\x18\a \x01(\x03R\x04paid\x12\x18\n" +
+	"\aclosing\x18\b \x01(\x03R\aclosing\"\xe1\x02\n" +
+	"\x0fSellerStatement\x12\x1b\n" +
+	"\tseller_id\x18\x01 \x01(\tR\bsellerId\x12\x1f\n" +
+	"\vseller_name\x18\x02 \x01(\tR\n" +
+	"sellerName\x12=\n" +
+	"\fperiod_start\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x122\n" +
+	"\x06stores\x18\x05 \x03(\v2\x1a.leadify.v1.StoreStatementR\x06stores\x12\x18\n" +
+	"\aopening\x18\x06 \x01(\x03R\aopening\x12\x1a\n" +
+	"\binvoiced\x18\a \x01(\x03R\binvoiced\x12\x12\n" +
+	"\x04paid\x18\b \x01(\x03R\x04paid\x12\x18\n" +
+	"\aclosing\x18\t \x01(\x03R\aclosing\"i\n" +
+	"\x1aGetSellerStatementResponse\x129\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1b.leadify.v1.SellerStatementR\tstatement\x12\x10\n" +
+	"\x03pdf\x18\x02 \x01(\fR\x03pdf\"\xd0\x01\n" +
+	"\x1eGetAgentPayoutStatementRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12=\n" +
+	"\fperiod_start\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\"\x85\x02\n" +
+	"\x06Payout\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\bstore_id\x18\x02 \x01(\tR\astoreId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x122\n" +
+	"\x06cutoff\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06cutoff\x12\x14\n" +
+	"\x05total\x18\x05 \x01(\x03R\x05total\x12\x18\n" +
+	"\aentries\x18\x06 \x01(\x05R\aentries\x12\x1c\n" +
+	"\treference\x18\a \x01(\tR\treference\x123\n" +
+	"\apaid_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\"\xc4\x03\n" +
+	"\x0fPayoutStatement\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x1d\n" +
+	"\n" +
+	"agent_name\x18\x03 \x01(\tR\tagentName\x12=\n" +
+	"\fperiod_start\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x12:\n" +
+	"\aentries\x18\x06 \x03(\v2 .leadify.v1.PayoutStatementEntryR\aentries\x12\x16\n" +
+	"\x06earned\x18\a \x01(\x03R\x06earned\x12\x1a\n" +
+	"\breversed\x18\b \x01(\x03R\breversed\x12\x10\n" +
+	"\x03net\x18\t \x01(\x03R\x03net\x12\x18\n" +
+	"\apending\x18\n" +
+	" \x01(\x03R\apending\x12\x18\n" +
+	"\apayable\x18\v \x01(\x03R\apayable\x12,\n" +
+	"\apayouts\x18\f \x03(\v2\x12.leadify.v1.PayoutR\apayouts\"f\n" +
+	"\x14PayoutStatementEntry\x121\n" +
+	"\x05entry\x18\x01 \x01(\v2\x1b.leadify.v1.CommissionEntryR\x05entry\x12\x1b\n" +
+	"\tpayout_id\x18\x02 \x01(\tR\bpayoutId\"\\\n" +
+	"\x1fGetAgentPayoutStatementResponse\x129\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1b.leadify.v1.PayoutStatementR\tstatement\"\xf2\x01\n" +
+	"\x16MarkEntriesPaidRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x1b\n" +
+	"\tpayout_id\x18\x03 \x01(\tR\bpayoutId\x122\n" +
+	"\x06cutoff\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06cutoff\x123\n" +
+	"\apaid_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\x12\x1c\n" +
+	"\treference\x18\x06 \x01(\tR\treference\"p\n" +
+	"\x17MarkEntriesPaidResponse\x12*\n" +
+	"\x06payout\x18\x01 \x01(\v2\x12.leadify.v1.PayoutR\x06payout\x12)\n" +
+	"\x10already_recorded\x18\x02 \x01(\bR\x0falreadyRecorded\"J\n" +
+	"\x12ListPayoutsRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\"C\n" +
+	"\x13ListPayoutsResponse\x12,\n" +
+	"\apayouts\x18\x01 \x03(\v2\x12.leadify.v1.PayoutR\apayouts2\xe3\x10\n" +
 	"\x0eBillingService\x12c\n" +
 	"\x12SaveCommissionRule\x12%.leadify.v1.SaveCommissionRuleRequest\x1a&.leadify.v1.SaveCommissionRuleResponse\x12f\n" +
 	"\x13ListCommissionRules\x12&.leadify.v1.ListCommissionRulesRequest\x1a'.leadify.v1.ListCommissionRulesResponse\x12l\n" +
@@ -1755,7 +5065,19 @@ const file_leadify_v1_billing_proto_rawDesc = "" +
 	"\n" +
 	"GetInvoice\x12\x1d.leadify.v1.GetInvoiceRequest\x1a\x1e.leadify.v1.GetInvoiceResponse\x12Q\n" +
 	"\fListInvoices\x12\x1f.leadify.v1.ListInvoicesRequest\x1a .leadify.v1.ListInvoicesResponse\x12T\n" +
-	"\rVerifyInvoice\x12 .leadify.v1.VerifyInvoiceRequest\x1a!.leadify.v1.VerifyInvoiceResponseB\xa2\x01\n" +
+	"\rVerifyInvoice\x12 .leadify.v1.VerifyInvoiceRequest\x1a!.leadify.v1.VerifyInvoiceResponse\x12T\n" +
+	"\rSavePriceList\x12 .leadify.v1.SavePriceListRequest\x1a!.leadify.v1.SavePriceListResponse\x12W\n" +
+	"\x0eListPriceLists\x12!.leadify.v1.ListPriceListsRequest\x1a\".leadify.v1.ListPriceListsResponse\x12]\n" +
+	"\x10ImportRemittance\x12#.leadify.v1.ImportRemittanceRequest\x1a$.leadify.v1.ImportRemittanceResponse\x12]\n" +
+	"\x10RecordRemittance\x12#.leadify.v1.RecordRemittanceRequest\x1a$.leadify.v1.RecordRemittanceResponse\x12Z\n" +
+	"\x0fListRemittances\x12\".leadify.v1.ListRemittancesRequest\x1a#.leadify.v1.ListRemittancesResponse\x12T\n" +
+	"\rGetRemittance\x12 .leadify.v1.GetRemittanceRequest\x1a!.leadify.v1.GetRemittanceResponse\x12Q\n" +
+	"\fGetStillOwed\x12\x1f.leadify.v1.GetStillOwedRequest\x1a .leadify.v1.GetStillOwedResponse\x12Q\n" +
+	"\fListFeeFlags\x12\x1f.leadify.v1.ListFeeFlagsRequest\x1a .leadify.v1.ListFeeFlagsResponse\x12c\n" +
+	"\x12GetSellerStatement\x12%.leadify.v1.GetSellerStatementRequest\x1a&.leadify.v1.GetSellerStatementResponse\x12r\n" +
+	"\x17GetAgentPayoutStatement\x12*.leadify.v1.GetAgentPayoutStatementRequest\x1a+.leadify.v1.GetAgentPayoutStatementResponse\x12Z\n" +
+	"\x0fMarkEntriesPaid\x12\".leadify.v1.MarkEntriesPaidRequest\x1a#.leadify.v1.MarkEntriesPaidResponse\x12N\n" +
+	"\vListPayouts\x12\x1e.leadify.v1.ListPayoutsRequest\x1a\x1f.leadify.v1.ListPayoutsResponseB\xa2\x01\n" +
 	"\x0ecom.leadify.v1B\fBillingProtoP\x01Z9github.com/leadify/leadify/proto/gen/leadify/v1;leadifyv1\xa2\x02\x03LXX\xaa\x02\n" +
 	"Leadify.V1\xca\x02\n" +
 	"Leadify\\V1\xe2\x02\x16Leadify\\V1\\GPBMetadata\xea\x02\vLeadify::V1b\x06proto3"
@@ -1772,82 +5094,202 @@ func file_leadify_v1_billing_proto_rawDescGZIP() []byte {
 	return file_leadify_v1_billing_proto_rawDescData
 }
 
-var file_leadify_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_leadify_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_leadify_v1_billing_proto_goTypes = []any{
-	(*SaveCommissionRuleRequest)(nil),     // 0: leadify.v1.SaveCommissionRuleRequest
-	(*SaveCommissionRuleResponse)(nil),    // 1: leadify.v1.SaveCommissionRuleResponse
-	(*ListCommissionRulesRequest)(nil),    // 2: leadify.v1.ListCommissionRulesRequest
-	(*ListCommissionRulesResponse)(nil),   // 3: leadify.v1.ListCommissionRulesResponse
-	(*PreviewCommissionRuleRequest)(nil),  // 4: leadify.v1.PreviewCommissionRuleRequest
-	(*PreviewCommissionRuleResponse)(nil), // 5: leadify.v1.PreviewCommissionRuleResponse
-	(*RunCommissionsRequest)(nil),         // 6: leadify.v1.RunCommissionsRequest
-	(*RunCommissionsResponse)(nil),        // 7: leadify.v1.RunCommissionsResponse
-	(*CommissionEntry)(nil),               // 8: leadify.v1.CommissionEntry
-	(*ListCommissionEntriesRequest)(nil),  // 9: leadify.v1.ListCommissionEntriesRequest
-	(*ListCommissionEntriesResponse)(nil), // 10: leadify.v1.ListCommissionEntriesResponse
-	(*InvoiceLine)(nil),                   // 11: leadify.v1.InvoiceLine
-	(*Invoice)(nil),                       // 12: leadify.v1.Invoice
-	(*DraftInvoiceRequest)(nil),           // 13: leadify.v1.DraftInvoiceRequest
-	(*DraftInvoiceResponse)(nil),          // 14: leadify.v1.DraftInvoiceResponse
-	(*IssueInvoiceRequest)(nil),           // 15: leadify.v1.IssueInvoiceRequest
-	(*IssueInvoiceResponse)(nil),          // 16: leadify.v1.IssueInvoiceResponse
-	(*RecordInvoicePaymentRequest)(nil),   // 17: leadify.v1.RecordInvoicePaymentRequest
-	(*RecordInvoicePaymentResponse)(nil),  // 18: leadify.v1.RecordInvoicePaymentResponse
-	(*GetInvoiceRequest)(nil),             // 19: leadify.v1.GetInvoiceRequest
-	(*GetInvoiceResponse)(nil),            // 20: leadify.v1.GetInvoiceResponse
-	(*ListInvoicesRequest)(nil),           // 21: leadify.v1.ListInvoicesRequest
-	(*ListInvoicesResponse)(nil),          // 22: leadify.v1.ListInvoicesResponse
-	(*VerifyInvoiceRequest)(nil),          // 23: leadify.v1.VerifyInvoiceRequest
-	(*VerifyInvoiceResponse)(nil),         // 24: leadify.v1.VerifyInvoiceResponse
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
+	(*SaveCommissionRuleRequest)(nil),       // 0: leadify.v1.SaveCommissionRuleRequest
+	(*SaveCommissionRuleResponse)(nil),      // 1: leadify.v1.SaveCommissionRuleResponse
+	(*ListCommissionRulesRequest)(nil),      // 2: leadify.v1.ListCommissionRulesRequest
+	(*ListCommissionRulesResponse)(nil),     // 3: leadify.v1.ListCommissionRulesResponse
+	(*PreviewCommissionRuleRequest)(nil),    // 4: leadify.v1.PreviewCommissionRuleRequest
+	(*PreviewCommissionRuleResponse)(nil),   // 5: leadify.v1.PreviewCommissionRuleResponse
+	(*RunCommissionsRequest)(nil),           // 6: leadify.v1.RunCommissionsRequest
+	(*RunCommissionsResponse)(nil),          // 7: leadify.v1.RunCommissionsResponse
+	(*CommissionEntry)(nil),                 // 8: leadify.v1.CommissionEntry
+	(*ListCommissionEntriesRequest)(nil),    // 9: leadify.v1.ListCommissionEntriesRequest
+	(*ListCommissionEntriesResponse)(nil),   // 10: leadify.v1.ListCommissionEntriesResponse
+	(*InvoiceLine)(nil),                     // 11: leadify.v1.InvoiceLine
+	(*Invoice)(nil),                         // 12: leadify.v1.Invoice
+	(*DraftInvoiceRequest)(nil),             // 13: leadify.v1.DraftInvoiceRequest
+	(*DraftInvoiceResponse)(nil),            // 14: leadify.v1.DraftInvoiceResponse
+	(*IssueInvoiceRequest)(nil),             // 15: leadify.v1.IssueInvoiceRequest
+	(*IssueInvoiceResponse)(nil),            // 16: leadify.v1.IssueInvoiceResponse
+	(*RecordInvoicePaymentRequest)(nil),     // 17: leadify.v1.RecordInvoicePaymentRequest
+	(*RecordInvoicePaymentResponse)(nil),    // 18: leadify.v1.RecordInvoicePaymentResponse
+	(*GetInvoiceRequest)(nil),               // 19: leadify.v1.GetInvoiceRequest
+	(*GetInvoiceResponse)(nil),              // 20: leadify.v1.GetInvoiceResponse
+	(*ListInvoicesRequest)(nil),             // 21: leadify.v1.ListInvoicesRequest
+	(*ListInvoicesResponse)(nil),            // 22: leadify.v1.ListInvoicesResponse
+	(*VerifyInvoiceRequest)(nil),            // 23: leadify.v1.VerifyInvoiceRequest
+	(*VerifyInvoiceResponse)(nil),           // 24: leadify.v1.VerifyInvoiceResponse
+	(*PriceList)(nil),                       // 25: leadify.v1.PriceList
+	(*SavePriceListRequest)(nil),            // 26: leadify.v1.SavePriceListRequest
+	(*SavePriceListResponse)(nil),           // 27: leadify.v1.SavePriceListResponse
+	(*ListPriceListsRequest)(nil),           // 28: leadify.v1.ListPriceListsRequest
+	(*ListPriceListsResponse)(nil),          // 29: leadify.v1.ListPriceListsResponse
+	(*Remittance)(nil),                      // 30: leadify.v1.Remittance
+	(*RemittanceLineInput)(nil),             // 31: leadify.v1.RemittanceLineInput
+	(*ImportRemittanceRequest)(nil),         // 32: leadify.v1.ImportRemittanceRequest
+	(*ImportRemittanceResponse)(nil),        // 33: leadify.v1.ImportRemittanceResponse
+	(*RecordRemittanceRequest)(nil),         // 34: leadify.v1.RecordRemittanceRequest
+	(*RecordRemittanceResponse)(nil),        // 35: leadify.v1.RecordRemittanceResponse
+	(*ListRemittancesRequest)(nil),          // 36: leadify.v1.ListRemittancesRequest
+	(*ListRemittancesResponse)(nil),         // 37: leadify.v1.ListRemittancesResponse
+	(*GetRemittanceRequest)(nil),            // 38: leadify.v1.GetRemittanceRequest
+	(*FeeFlag)(nil),                         // 39: leadify.v1.FeeFlag
+	(*ReconciledLine)(nil),                  // 40: leadify.v1.ReconciledLine
+	(*MatchBucket)(nil),                     // 41: leadify.v1.MatchBucket
+	(*RemittanceSummary)(nil),               // 42: leadify.v1.RemittanceSummary
+	(*GetRemittanceResponse)(nil),           // 43: leadify.v1.GetRemittanceResponse
+	(*GetStillOwedRequest)(nil),             // 44: leadify.v1.GetStillOwedRequest
+	(*OwedParcel)(nil),                      // 45: leadify.v1.OwedParcel
+	(*StillOwed)(nil),                       // 46: leadify.v1.StillOwed
+	(*GetStillOwedResponse)(nil),            // 47: leadify.v1.GetStillOwedResponse
+	(*ListFeeFlagsRequest)(nil),             // 48: leadify.v1.ListFeeFlagsRequest
+	(*LineFeeFlag)(nil),                     // 49: leadify.v1.LineFeeFlag
+	(*ListFeeFlagsResponse)(nil),            // 50: leadify.v1.ListFeeFlagsResponse
+	(*GetSellerStatementRequest)(nil),       // 51: leadify.v1.GetSellerStatementRequest
+	(*StatementInvoice)(nil),                // 52: leadify.v1.StatementInvoice
+	(*StatementPayment)(nil),                // 53: leadify.v1.StatementPayment
+	(*StoreStatement)(nil),                  // 54: leadify.v1.StoreStatement
+	(*SellerStatement)(nil),                 // 55: leadify.v1.SellerStatement
+	(*GetSellerStatementResponse)(nil),      // 56: leadify.v1.GetSellerStatementResponse
+	(*GetAgentPayoutStatementRequest)(nil),  // 57: leadify.v1.GetAgentPayoutStatementRequest
+	(*Payout)(nil),                          // 58: leadify.v1.Payout
+	(*PayoutStatement)(nil),                 // 59: leadify.v1.PayoutStatement
+	(*PayoutStatementEntry)(nil),            // 60: leadify.v1.PayoutStatementEntry
+	(*GetAgentPayoutStatementResponse)(nil), // 61: leadify.v1.GetAgentPayoutStatementResponse
+	(*MarkEntriesPaidRequest)(nil),          // 62: leadify.v1.MarkEntriesPaidRequest
+	(*MarkEntriesPaidResponse)(nil),         // 63: leadify.v1.MarkEntriesPaidResponse
+	(*ListPayoutsRequest)(nil),              // 64: leadify.v1.ListPayoutsRequest
+	(*ListPayoutsResponse)(nil),             // 65: leadify.v1.ListPayoutsResponse
+	(*timestamppb.Timestamp)(nil),           // 66: google.protobuf.Timestamp
 }
 var file_leadify_v1_billing_proto_depIdxs = []int32{
-	25, // 0: leadify.v1.PreviewCommissionRuleRequest.month:type_name -> google.protobuf.Timestamp
+	66, // 0: leadify.v1.PreviewCommissionRuleRequest.month:type_name -> google.protobuf.Timestamp
 	8,  // 1: leadify.v1.PreviewCommissionRuleResponse.sample:type_name -> leadify.v1.CommissionEntry
-	25, // 2: leadify.v1.RunCommissionsRequest.month:type_name -> google.protobuf.Timestamp
-	25, // 3: leadify.v1.CommissionEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	66, // 2: leadify.v1.RunCommissionsRequest.month:type_name -> google.protobuf.Timestamp
+	66, // 3: leadify.v1.CommissionEntry.occurred_at:type_name -> google.protobuf.Timestamp
 	8,  // 4: leadify.v1.ListCommissionEntriesResponse.entries:type_name -> leadify.v1.CommissionEntry
-	25, // 5: leadify.v1.InvoiceLine.date:type_name -> google.protobuf.Timestamp
-	25, // 6: leadify.v1.Invoice.period_start:type_name -> google.protobuf.Timestamp
-	25, // 7: leadify.v1.Invoice.period_end:type_name -> google.protobuf.Timestamp
-	25, // 8: leadify.v1.Invoice.issued_at:type_name -> google.protobuf.Timestamp
+	66, // 5: leadify.v1.InvoiceLine.date:type_name -> google.protobuf.Timestamp
+	66, // 6: leadify.v1.Invoice.period_start:type_name -> google.protobuf.Timestamp
+	66, // 7: leadify.v1.Invoice.period_end:type_name -> google.protobuf.Timestamp
+	66, // 8: leadify.v1.Invoice.issued_at:type_name -> google.protobuf.Timestamp
 	11, // 9: leadify.v1.Invoice.lines:type_name -> leadify.v1.InvoiceLine
-	25, // 10: leadify.v1.DraftInvoiceRequest.period_start:type_name -> google.protobuf.Timestamp
-	25, // 11: leadify.v1.DraftInvoiceRequest.period_end:type_name -> google.protobuf.Timestamp
+	66, // 10: leadify.v1.DraftInvoiceRequest.period_start:type_name -> google.protobuf.Timestamp
+	66, // 11: leadify.v1.DraftInvoiceRequest.period_end:type_name -> google.protobuf.Timestamp
 	12, // 12: leadify.v1.DraftInvoiceResponse.invoice:type_name -> leadify.v1.Invoice
 	12, // 13: leadify.v1.IssueInvoiceResponse.invoice:type_name -> leadify.v1.Invoice
-	25, // 14: leadify.v1.RecordInvoicePaymentRequest.paid_at:type_name -> google.protobuf.Timestamp
+	66, // 14: leadify.v1.RecordInvoicePaymentRequest.paid_at:type_name -> google.protobuf.Timestamp
 	12, // 15: leadify.v1.RecordInvoicePaymentResponse.invoice:type_name -> leadify.v1.Invoice
 	12, // 16: leadify.v1.GetInvoiceResponse.invoice:type_name -> leadify.v1.Invoice
 	12, // 17: leadify.v1.ListInvoicesResponse.invoices:type_name -> leadify.v1.Invoice
-	25, // 18: leadify.v1.VerifyInvoiceResponse.issued_at:type_name -> google.protobuf.Timestamp
-	0,  // 19: leadify.v1.BillingService.SaveCommissionRule:input_type -> leadify.v1.SaveCommissionRuleRequest
-	2,  // 20: leadify.v1.BillingService.ListCommissionRules:input_type -> leadify.v1.ListCommissionRulesRequest
-	4,  // 21: leadify.v1.BillingService.PreviewCommissionRule:input_type -> leadify.v1.PreviewCommissionRuleRequest
-	6,  // 22: leadify.v1.BillingService.RunCommissions:input_type -> leadify.v1.RunCommissionsRequest
-	9,  // 23: leadify.v1.BillingService.ListCommissionEntries:input_type -> leadify.v1.ListCommissionEntriesRequest
-	13, // 24: leadify.v1.BillingService.DraftInvoice:input_type -> leadify.v1.DraftInvoiceRequest
-	15, // 25: leadify.v1.BillingService.IssueInvoice:input_type -> leadify.v1.IssueInvoiceRequest
-	17, // 26: leadify.v1.BillingService.RecordInvoicePayment:input_type -> leadify.v1.RecordInvoicePaymentRequest
-	19, // 27: leadify.v1.BillingService.GetInvoice:input_type -> leadify.v1.GetInvoiceRequest
-	21, // 28: leadify.v1.BillingService.ListInvoices:input_type -> leadify.v1.ListInvoicesRequest
-	23, // 29: leadify.v1.BillingService.VerifyInvoice:input_type -> leadify.v1.VerifyInvoiceRequest
-	1,  // 30: leadify.v1.BillingService.SaveCommissionRule:output_type -> leadify.v1.SaveCommissionRuleResponse
-	3,  // 31: leadify.v1.BillingService.ListCommissionRules:output_type -> leadify.v1.ListCommissionRulesResponse
-	5,  // 32: leadify.v1.BillingService.PreviewCommissionRule:output_type -> leadify.v1.PreviewCommissionRuleResponse
-	7,  // 33: leadify.v1.BillingService.RunCommissions:output_type -> leadify.v1.RunCommissionsResponse
-	10, // 34: leadify.v1.BillingService.ListCommissionEntries:output_type -> leadify.v1.ListCommissionEntriesResponse
-	14, // 35: leadify.v1.BillingService.DraftInvoice:output_type -> leadify.v1.DraftInvoiceResponse
-	16, // 36: leadify.v1.BillingService.IssueInvoice:output_type -> leadify.v1.IssueInvoiceResponse
-	18, // 37: leadify.v1.BillingService.RecordInvoicePayment:output_type -> leadify.v1.RecordInvoicePaymentResponse
-	20, // 38: leadify.v1.BillingService.GetInvoice:output_type -> leadify.v1.GetInvoiceResponse
-	22, // 39: leadify.v1.BillingService.ListInvoices:output_type -> leadify.v1.ListInvoicesResponse
-	24, // 40: leadify.v1.BillingService.VerifyInvoice:output_type -> leadify.v1.VerifyInvoiceResponse
-	30, // [30:41] is the sub-list for method output_type
-	19, // [19:30] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	66, // 18: leadify.v1.VerifyInvoiceResponse.issued_at:type_name -> google.protobuf.Timestamp
+	66, // 19: leadify.v1.PriceList.valid_from:type_name -> google.protobuf.Timestamp
+	66, // 20: leadify.v1.PriceList.valid_until:type_name -> google.protobuf.Timestamp
+	25, // 21: leadify.v1.SavePriceListRequest.price_list:type_name -> leadify.v1.PriceList
+	25, // 22: leadify.v1.SavePriceListResponse.price_list:type_name -> leadify.v1.PriceList
+	25, // 23: leadify.v1.ListPriceListsResponse.price_lists:type_name -> leadify.v1.PriceList
+	66, // 24: leadify.v1.Remittance.paid_at:type_name -> google.protobuf.Timestamp
+	66, // 25: leadify.v1.Remittance.created_at:type_name -> google.protobuf.Timestamp
+	66, // 26: leadify.v1.ImportRemittanceRequest.paid_at:type_name -> google.protobuf.Timestamp
+	30, // 27: leadify.v1.ImportRemittanceResponse.remittance:type_name -> leadify.v1.Remittance
+	42, // 28: leadify.v1.ImportRemittanceResponse.summary:type_name -> leadify.v1.RemittanceSummary
+	66, // 29: leadify.v1.RecordRemittanceRequest.paid_at:type_name -> google.protobuf.Timestamp
+	31, // 30: leadify.v1.RecordRemittanceRequest.lines:type_name -> leadify.v1.RemittanceLineInput
+	30, // 31: leadify.v1.RecordRemittanceResponse.remittance:type_name -> leadify.v1.Remittance
+	42, // 32: leadify.v1.RecordRemittanceResponse.summary:type_name -> leadify.v1.RemittanceSummary
+	30, // 33: leadify.v1.ListRemittancesResponse.remittances:type_name -> leadify.v1.Remittance
+	39, // 34: leadify.v1.ReconciledLine.flags:type_name -> leadify.v1.FeeFlag
+	41, // 35: leadify.v1.RemittanceSummary.buckets:type_name -> leadify.v1.MatchBucket
+	30, // 36: leadify.v1.GetRemittanceResponse.remittance:type_name -> leadify.v1.Remittance
+	40, // 37: leadify.v1.GetRemittanceResponse.lines:type_name -> leadify.v1.ReconciledLine
+	42, // 38: leadify.v1.GetRemittanceResponse.summary:type_name -> leadify.v1.RemittanceSummary
+	66, // 39: leadify.v1.OwedParcel.delivered_at:type_name -> google.protobuf.Timestamp
+	66, // 40: leadify.v1.StillOwed.oldest:type_name -> google.protobuf.Timestamp
+	45, // 41: leadify.v1.StillOwed.sample:type_name -> leadify.v1.OwedParcel
+	46, // 42: leadify.v1.GetStillOwedResponse.accounts:type_name -> leadify.v1.StillOwed
+	66, // 43: leadify.v1.ListFeeFlagsRequest.period_start:type_name -> google.protobuf.Timestamp
+	66, // 44: leadify.v1.ListFeeFlagsRequest.period_end:type_name -> google.protobuf.Timestamp
+	66, // 45: leadify.v1.LineFeeFlag.paid_at:type_name -> google.protobuf.Timestamp
+	39, // 46: leadify.v1.LineFeeFlag.flag:type_name -> leadify.v1.FeeFlag
+	49, // 47: leadify.v1.ListFeeFlagsResponse.flags:type_name -> leadify.v1.LineFeeFlag
+	66, // 48: leadify.v1.GetSellerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	66, // 49: leadify.v1.GetSellerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	66, // 50: leadify.v1.StatementInvoice.period_start:type_name -> google.protobuf.Timestamp
+	66, // 51: leadify.v1.StatementInvoice.period_end:type_name -> google.protobuf.Timestamp
+	66, // 52: leadify.v1.StatementInvoice.issued_at:type_name -> google.protobuf.Timestamp
+	66, // 53: leadify.v1.StatementPayment.paid_at:type_name -> google.protobuf.Timestamp
+	52, // 54: leadify.v1.StoreStatement.invoices:type_name -> leadify.v1.StatementInvoice
+	53, // 55: leadify.v1.StoreStatement.payments:type_name -> leadify.v1.StatementPayment
+	66, // 56: leadify.v1.SellerStatement.period_start:type_name -> google.protobuf.Timestamp
+	66, // 57: leadify.v1.SellerStatement.period_end:type_name -> google.protobuf.Timestamp
+	54, // 58: leadify.v1.SellerStatement.stores:type_name -> leadify.v1.StoreStatement
+	55, // 59: leadify.v1.GetSellerStatementResponse.statement:type_name -> leadify.v1.SellerStatement
+	66, // 60: leadify.v1.GetAgentPayoutStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	66, // 61: leadify.v1.GetAgentPayoutStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	66, // 62: leadify.v1.Payout.cutoff:type_name -> google.protobuf.Timestamp
+	66, // 63: leadify.v1.Payout.paid_at:type_name -> google.protobuf.Timestamp
+	66, // 64: leadify.v1.PayoutStatement.period_start:type_name -> google.protobuf.Timestamp
+	66, // 65: leadify.v1.PayoutStatement.period_end:type_name -> google.protobuf.Timestamp
+	60, // 66: leadify.v1.PayoutStatement.entries:type_name -> leadify.v1.PayoutStatementEntry
+	58, // 67: leadify.v1.PayoutStatement.payouts:type_name -> leadify.v1.Payout
+	8,  // 68: leadify.v1.PayoutStatementEntry.entry:type_name -> leadify.v1.CommissionEntry
+	59, // 69: leadify.v1.GetAgentPayoutStatementResponse.statement:type_name -> leadify.v1.PayoutStatement
+	66, // 70: leadify.v1.MarkEntriesPaidRequest.cutoff:type_name -> google.protobuf.Timestamp
+	66, // 71: leadify.v1.MarkEntriesPaidRequest.paid_at:type_name -> google.protobuf.Timestamp
+	58, // 72: leadify.v1.MarkEntriesPaidResponse.payout:type_name -> leadify.v1.Payout
+	58, // 73: leadify.v1.ListPayoutsResponse.payouts:type_name -> leadify.v1.Payout
+	0,  // 74: leadify.v1.BillingService.SaveCommissionRule:input_type -> leadify.v1.SaveCommissionRuleRequest
+	2,  // 75: leadify.v1.BillingService.ListCommissionRules:input_type -> leadify.v1.ListCommissionRulesRequest
+	4,  // 76: leadify.v1.BillingService.PreviewCommissionRule:input_type -> leadify.v1.PreviewCommissionRuleRequest
+	6,  // 77: leadify.v1.BillingService.RunCommissions:input_type -> leadify.v1.RunCommissionsRequest
+	9,  // 78: leadify.v1.BillingService.ListCommissionEntries:input_type -> leadify.v1.ListCommissionEntriesRequest
+	13, // 79: leadify.v1.BillingService.DraftInvoice:input_type -> leadify.v1.DraftInvoiceRequest
+	15, // 80: leadify.v1.BillingService.IssueInvoice:input_type -> leadify.v1.IssueInvoiceRequest
+	17, // 81: leadify.v1.BillingService.RecordInvoicePayment:input_type -> leadify.v1.RecordInvoicePaymentRequest
+	19, // 82: leadify.v1.BillingService.GetInvoice:input_type -> leadify.v1.GetInvoiceRequest
+	21, // 83: leadify.v1.BillingService.ListInvoices:input_type -> leadify.v1.ListInvoicesRequest
+	23, // 84: leadify.v1.BillingService.VerifyInvoice:input_type -> leadify.v1.VerifyInvoiceRequest
+	26, // 85: leadify.v1.BillingService.SavePriceList:input_type -> leadify.v1.SavePriceListRequest
+	28, // 86: leadify.v1.BillingService.ListPriceLists:input_type -> leadify.v1.ListPriceListsRequest
+	32, // 87: leadify.v1.BillingService.ImportRemittance:input_type -> leadify.v1.ImportRemittanceRequest
+	34, // 88: leadify.v1.BillingService.RecordRemittance:input_type -> leadify.v1.RecordRemittanceRequest
+	36, // 89: leadify.v1.BillingService.ListRemittances:input_type -> leadify.v1.ListRemittancesRequest
+	38, // 90: leadify.v1.BillingService.GetRemittance:input_type -> leadify.v1.GetRemittanceRequest
+	44, // 91: leadify.v1.BillingService.GetStillOwed:input_type -> leadify.v1.GetStillOwedRequest
+	48, // 92: leadify.v1.BillingService.ListFeeFlags:input_type -> leadify.v1.ListFeeFlagsRequest
+	51, // 93: leadify.v1.BillingService.GetSellerStatement:input_type -> leadify.v1.GetSellerStatementRequest
+	57, // 94: leadify.v1.BillingService.GetAgentPayoutStatement:input_type -> leadify.v1.GetAgentPayoutStatementRequest
+	62, // 95: leadify.v1.BillingService.MarkEntriesPaid:input_type -> leadify.v1.MarkEntriesPaidRequest
+	64, // 96: leadify.v1.BillingService.ListPayouts:input_type -> leadify.v1.ListPayoutsRequest
+	1,  // 97: leadify.v1.BillingService.SaveCommissionRule:output_type -> leadify.v1.SaveCommissionRuleResponse
+	3,  // 98: leadify.v1.BillingService.ListCommissionRules:output_type -> leadify.v1.ListCommissionRulesResponse
+	5,  // 99: leadify.v1.BillingService.PreviewCommissionRule:output_type -> leadify.v1.PreviewCommissionRuleResponse
+	7,  // 100: leadify.v1.BillingService.RunCommissions:output_type -> leadify.v1.RunCommissionsResponse
+	10, // 101: leadify.v1.BillingService.ListCommissionEntries:output_type -> leadify.v1.ListCommissionEntriesResponse
+	14, // 102: leadify.v1.BillingService.DraftInvoice:output_type -> leadify.v1.DraftInvoiceResponse
+	16, // 103: leadify.v1.BillingService.IssueInvoice:output_type -> leadify.v1.IssueInvoiceResponse
+	18, // 104: leadify.v1.BillingService.RecordInvoicePayment:output_type -> leadify.v1.RecordInvoicePaymentResponse
+	20, // 105: leadify.v1.BillingService.GetInvoice:output_type -> leadify.v1.GetInvoiceResponse
+	22, // 106: leadify.v1.BillingService.ListInvoices:output_type -> leadify.v1.ListInvoicesResponse
+	24, // 107: leadify.v1.BillingService.VerifyInvoice:output_type -> leadify.v1.VerifyInvoiceResponse
+	27, // 108: leadify.v1.BillingService.SavePriceList:output_type -> leadify.v1.SavePriceListResponse
+	29, // 109: leadify.v1.BillingService.ListPriceLists:output_type -> leadify.v1.ListPriceListsResponse
+	33, // 110: leadify.v1.BillingService.ImportRemittance:output_type -> leadify.v1.ImportRemittanceResponse
+	35, // 111: leadify.v1.BillingService.RecordRemittance:output_type -> leadify.v1.RecordRemittanceResponse
+	37, // 112: leadify.v1.BillingService.ListRemittances:output_type -> leadify.v1.ListRemittancesResponse
+	43, // 113: leadify.v1.BillingService.GetRemittance:output_type -> leadify.v1.GetRemittanceResponse
+	47, // 114: leadify.v1.BillingService.GetStillOwed:output_type -> leadify.v1.GetStillOwedResponse
+	50, // 115: leadify.v1.BillingService.ListFeeFlags:output_type -> leadify.v1.ListFeeFlagsResponse
+	56, // 116: leadify.v1.BillingService.GetSellerStatement:output_type -> leadify.v1.GetSellerStatementResponse
+	61, // 117: leadify.v1.BillingService.GetAgentPayoutStatement:output_type -> leadify.v1.GetAgentPayoutStatementResponse
+	63, // 118: leadify.v1.BillingService.MarkEntriesPaid:output_type -> leadify.v1.MarkEntriesPaidResponse
+	65, // 119: leadify.v1.BillingService.ListPayouts:output_type -> leadify.v1.ListPayoutsResponse
+	97, // [97:120] is the sub-list for method output_type
+	74, // [74:97] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_billing_proto_init() }
@@ -1855,13 +5297,15 @@ func file_leadify_v1_billing_proto_init() {
 	if File_leadify_v1_billing_proto != nil {
 		return
 	}
+	file_leadify_v1_billing_proto_msgTypes[30].OneofWrappers = []any{}
+	file_leadify_v1_billing_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadify_v1_billing_proto_rawDesc), len(file_leadify_v1_billing_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

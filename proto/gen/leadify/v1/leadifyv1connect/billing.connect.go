@@ -66,6 +66,42 @@ const (
 	// BillingServiceVerifyInvoiceProcedure is the fully-qualified name of the BillingService's
 	// VerifyInvoice RPC.
 	BillingServiceVerifyInvoiceProcedure = "/leadify.v1.BillingService/VerifyInvoice"
+	// BillingServiceSavePriceListProcedure is the fully-qualified name of the BillingService's
+	// SavePriceList RPC.
+	BillingServiceSavePriceListProcedure = "/leadify.v1.BillingService/SavePriceList"
+	// BillingServiceListPriceListsProcedure is the fully-qualified name of the BillingService's
+	// ListPriceLists RPC.
+	BillingServiceListPriceListsProcedure = "/leadify.v1.BillingService/ListPriceLists"
+	// BillingServiceImportRemittanceProcedure is the fully-qualified name of the BillingService's
+	// ImportRemittance RPC.
+	BillingServiceImportRemittanceProcedure = "/leadify.v1.BillingService/ImportRemittance"
+	// BillingServiceRecordRemittanceProcedure is the fully-qualified name of the BillingService's
+	// RecordRemittance RPC.
+	BillingServiceRecordRemittanceProcedure = "/leadify.v1.BillingService/RecordRemittance"
+	// BillingServiceListRemittancesProcedure is the fully-qualified name of the BillingService's
+	// ListRemittances RPC.
+	BillingServiceListRemittancesProcedure = "/leadify.v1.BillingService/ListRemittances"
+	// BillingServiceGetRemittanceProcedure is the fully-qualified name of the BillingService's
+	// GetRemittance RPC.
+	BillingServiceGetRemittanceProcedure = "/leadify.v1.BillingService/GetRemittance"
+	// BillingServiceGetStillOwedProcedure is the fully-qualified name of the BillingService's
+	// GetStillOwed RPC.
+	BillingServiceGetStillOwedProcedure = "/leadify.v1.BillingService/GetStillOwed"
+	// BillingServiceListFeeFlagsProcedure is the fully-qualified name of the BillingService's
+	// ListFeeFlags RPC.
+	BillingServiceListFeeFlagsProcedure = "/leadify.v1.BillingService/ListFeeFlags"
+	// BillingServiceGetSellerStatementProcedure is the fully-qualified name of the BillingService's
+	// GetSellerStatement RPC.
+	BillingServiceGetSellerStatementProcedure = "/leadify.v1.BillingService/GetSellerStatement"
+	// BillingServiceGetAgentPayoutStatementProcedure is the fully-qualified name of the
+	// BillingService's GetAgentPayoutStatement RPC.
+	BillingServiceGetAgentPayoutStatementProcedure = "/leadify.v1.BillingService/GetAgentPayoutStatement"
+	// BillingServiceMarkEntriesPaidProcedure is the fully-qualified name of the BillingService's
+	// MarkEntriesPaid RPC.
+	BillingServiceMarkEntriesPaidProcedure = "/leadify.v1.BillingService/MarkEntriesPaid"
+	// BillingServiceListPayoutsProcedure is the fully-qualified name of the BillingService's
+	// ListPayouts RPC.
+	BillingServiceListPayoutsProcedure = "/leadify.v1.BillingService/ListPayouts"
 )
 
 // BillingServiceClient is a client for the leadify.v1.BillingService service.
@@ -94,6 +130,41 @@ type BillingServiceClient interface {
 	// VerifyInvoice checks an invoice's QR link. Public: anyone holding the
 	// printed invoice may check it.
 	VerifyInvoice(context.Context, *connect.Request[v1.VerifyInvoiceRequest]) (*connect.Response[v1.VerifyInvoiceResponse], error)
+	// SavePriceList validates and stores a carrier account's price list for a
+	// city (billing.manage); it may not overlap another list of the same
+	// account and city.
+	SavePriceList(context.Context, *connect.Request[v1.SavePriceListRequest]) (*connect.Response[v1.SavePriceListResponse], error)
+	// ListPriceLists lists a store's price lists (billing.view).
+	ListPriceLists(context.Context, *connect.Request[v1.ListPriceListsRequest]) (*connect.Response[v1.ListPriceListsResponse], error)
+	// ImportRemittance imports a carrier's statement file, CSV or XLSX
+	// (billing.manage). Importing the same statement again changes nothing.
+	ImportRemittance(context.Context, *connect.Request[v1.ImportRemittanceRequest]) (*connect.Response[v1.ImportRemittanceResponse], error)
+	// RecordRemittance records a remittance entered by hand (billing.manage).
+	RecordRemittance(context.Context, *connect.Request[v1.RecordRemittanceRequest]) (*connect.Response[v1.RecordRemittanceResponse], error)
+	// ListRemittances lists a store's remittances (billing.view).
+	ListRemittances(context.Context, *connect.Request[v1.ListRemittancesRequest]) (*connect.Response[v1.ListRemittancesResponse], error)
+	// GetRemittance returns a remittance with every line reconciled against
+	// the store's parcels and its fees audited (billing.view).
+	GetRemittance(context.Context, *connect.Request[v1.GetRemittanceRequest]) (*connect.Response[v1.GetRemittanceResponse], error)
+	// GetStillOwed sums, per carrier account, the delivered parcels no
+	// remittance has settled yet (billing.view).
+	GetStillOwed(context.Context, *connect.Request[v1.GetStillOwedRequest]) (*connect.Response[v1.GetStillOwedResponse], error)
+	// ListFeeFlags lists the fee audit's findings on the statements paid in a
+	// period: overcharges, undercharges, lines no price list covers (billing.view).
+	ListFeeFlags(context.Context, *connect.Request[v1.ListFeeFlagsRequest]) (*connect.Response[v1.ListFeeFlagsResponse], error)
+	// GetSellerStatement sums a seller's stores the caller may view
+	// (billing.view in each) over a period: invoices, payments, balances.
+	GetSellerStatement(context.Context, *connect.Request[v1.GetSellerStatementRequest]) (*connect.Response[v1.GetSellerStatementResponse], error)
+	// GetAgentPayoutStatement is an agent's commissions in a store over a
+	// period. An agent with only commissions.view_own gets their own.
+	GetAgentPayoutStatement(context.Context, *connect.Request[v1.GetAgentPayoutStatementRequest]) (*connect.Response[v1.GetAgentPayoutStatementResponse], error)
+	// MarkEntriesPaid pays an agent's earned entries up to a cutoff
+	// (commissions.manage): earned → paid, recorded with the payout id.
+	// Idempotent by payout id.
+	MarkEntriesPaid(context.Context, *connect.Request[v1.MarkEntriesPaidRequest]) (*connect.Response[v1.MarkEntriesPaidResponse], error)
+	// ListPayouts lists a store's payouts; an agent with only
+	// commissions.view_own gets their own.
+	ListPayouts(context.Context, *connect.Request[v1.ListPayoutsRequest]) (*connect.Response[v1.ListPayoutsResponse], error)
 }
 
 // NewBillingServiceClient constructs a client for the leadify.v1.BillingService service. By
@@ -173,22 +244,106 @@ func NewBillingServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(billingServiceMethods.ByName("VerifyInvoice")),
 			connect.WithClientOptions(opts...),
 		),
+		savePriceList: connect.NewClient[v1.SavePriceListRequest, v1.SavePriceListResponse](
+			httpClient,
+			baseURL+BillingServiceSavePriceListProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("SavePriceList")),
+			connect.WithClientOptions(opts...),
+		),
+		listPriceLists: connect.NewClient[v1.ListPriceListsRequest, v1.ListPriceListsResponse](
+			httpClient,
+			baseURL+BillingServiceListPriceListsProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("ListPriceLists")),
+			connect.WithClientOptions(opts...),
+		),
+		importRemittance: connect.NewClient[v1.ImportRemittanceRequest, v1.ImportRemittanceResponse](
+			httpClient,
+			baseURL+BillingServiceImportRemittanceProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("ImportRemittance")),
+			connect.WithClientOptions(opts...),
+		),
+		recordRemittance: connect.NewClient[v1.RecordRemittanceRequest, v1.RecordRemittanceResponse](
+			httpClient,
+			baseURL+BillingServiceRecordRemittanceProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("RecordRemittance")),
+			connect.WithClientOptions(opts...),
+		),
+		listRemittances: connect.NewClient[v1.ListRemittancesRequest, v1.ListRemittancesResponse](
+			httpClient,
+			baseURL+BillingServiceListRemittancesProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("ListRemittances")),
+			connect.WithClientOptions(opts...),
+		),
+		getRemittance: connect.NewClient[v1.GetRemittanceRequest, v1.GetRemittanceResponse](
+			httpClient,
+			baseURL+BillingServiceGetRemittanceProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("GetRemittance")),
+			connect.WithClientOptions(opts...),
+		),
+		getStillOwed: connect.NewClient[v1.GetStillOwedRequest, v1.GetStillOwedResponse](
+			httpClient,
+			baseURL+BillingServiceGetStillOwedProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("GetStillOwed")),
+			connect.WithClientOptions(opts...),
+		),
+		listFeeFlags: connect.NewClient[v1.ListFeeFlagsRequest, v1.ListFeeFlagsResponse](
+			httpClient,
+			baseURL+BillingServiceListFeeFlagsProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("ListFeeFlags")),
+			connect.WithClientOptions(opts...),
+		),
+		getSellerStatement: connect.NewClient[v1.GetSellerStatementRequest, v1.GetSellerStatementResponse](
+			httpClient,
+			baseURL+BillingServiceGetSellerStatementProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("GetSellerStatement")),
+			connect.WithClientOptions(opts...),
+		),
+		getAgentPayoutStatement: connect.NewClient[v1.GetAgentPayoutStatementRequest, v1.GetAgentPayoutStatementResponse](
+			httpClient,
+			baseURL+BillingServiceGetAgentPayoutStatementProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("GetAgentPayoutStatement")),
+			connect.WithClientOptions(opts...),
+		),
+		markEntriesPaid: connect.NewClient[v1.MarkEntriesPaidRequest, v1.MarkEntriesPaidResponse](
+			httpClient,
+			baseURL+BillingServiceMarkEntriesPaidProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("MarkEntriesPaid")),
+			connect.WithClientOptions(opts...),
+		),
+		listPayouts: connect.NewClient[v1.ListPayoutsRequest, v1.ListPayoutsResponse](
+			httpClient,
+			baseURL+BillingServiceListPayoutsProcedure,
+			connect.WithSchema(billingServiceMethods.ByName("ListPayouts")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // billingServiceClient implements BillingServiceClient.
 type billingServiceClient struct {
-	saveCommissionRule    *connect.Client[v1.SaveCommissionRuleRequest, v1.SaveCommissionRuleResponse]
-	listCommissionRules   *connect.Client[v1.ListCommissionRulesRequest, v1.ListCommissionRulesResponse]
-	previewCommissionRule *connect.Client[v1.PreviewCommissionRuleRequest, v1.PreviewCommissionRuleResponse]
-	runCommissions        *connect.Client[v1.RunCommissionsRequest, v1.RunCommissionsResponse]
-	listCommissionEntries *connect.Client[v1.ListCommissionEntriesRequest, v1.ListCommissionEntriesResponse]
-	draftInvoice          *connect.Client[v1.DraftInvoiceRequest, v1.DraftInvoiceResponse]
-	issueInvoice          *connect.Client[v1.IssueInvoiceRequest, v1.IssueInvoiceResponse]
-	recordInvoicePayment  *connect.Client[v1.RecordInvoicePaymentRequest, v1.RecordInvoicePaymentResponse]
-	getInvoice            *connect.Client[v1.GetInvoiceRequest, v1.GetInvoiceResponse]
-	listInvoices          *connect.Client[v1.ListInvoicesRequest, v1.ListInvoicesResponse]
-	verifyInvoice         *connect.Client[v1.VerifyInvoiceRequest, v1.VerifyInvoiceResponse]
+	saveCommissionRule      *connect.Client[v1.SaveCommissionRuleRequest, v1.SaveCommissionRuleResponse]
+	listCommissionRules     *connect.Client[v1.ListCommissionRulesRequest, v1.ListCommissionRulesResponse]
+	previewCommissionRule   *connect.Client[v1.PreviewCommissionRuleRequest, v1.PreviewCommissionRuleResponse]
+	runCommissions          *connect.Client[v1.RunCommissionsRequest, v1.RunCommissionsResponse]
+	listCommissionEntries   *connect.Client[v1.ListCommissionEntriesRequest, v1.ListCommissionEntriesResponse]
+	draftInvoice            *connect.Client[v1.DraftInvoiceRequest, v1.DraftInvoiceResponse]
+	issueInvoice            *connect.Client[v1.IssueInvoiceRequest, v1.IssueInvoiceResponse]
+	recordInvoicePayment    *connect.Client[v1.RecordInvoicePaymentRequest, v1.RecordInvoicePaymentResponse]
+	getInvoice              *connect.Client[v1.GetInvoiceRequest, v1.GetInvoiceResponse]
+	listInvoices            *connect.Client[v1.ListInvoicesRequest, v1.ListInvoicesResponse]
+	verifyInvoice           *connect.Client[v1.VerifyInvoiceRequest, v1.VerifyInvoiceResponse]
+	savePriceList           *connect.Client[v1.SavePriceListRequest, v1.SavePriceListResponse]
+	listPriceLists          *connect.Client[v1.ListPriceListsRequest, v1.ListPriceListsResponse]
+	importRemittance        *connect.Client[v1.ImportRemittanceRequest, v1.ImportRemittanceResponse]
+	recordRemittance        *connect.Client[v1.RecordRemittanceRequest, v1.RecordRemittanceResponse]
+	listRemittances         *connect.Client[v1.ListRemittancesRequest, v1.ListRemittancesResponse]
+	getRemittance           *connect.Client[v1.GetRemittanceRequest, v1.GetRemittanceResponse]
+	getStillOwed            *connect.Client[v1.GetStillOwedRequest, v1.GetStillOwedResponse]
+	listFeeFlags            *connect.Client[v1.ListFeeFlagsRequest, v1.ListFeeFlagsResponse]
+	getSellerStatement      *connect.Client[v1.GetSellerStatementRequest, v1.GetSellerStatementResponse]
+	getAgentPayoutStatement *connect.Client[v1.GetAgentPayoutStatementRequest, v1.GetAgentPayoutStatementResponse]
+	markEntriesPaid         *connect.Client[v1.MarkEntriesPaidRequest, v1.MarkEntriesPaidResponse]
+	listPayouts             *connect.Client[v1.ListPayoutsRequest, v1.ListPayoutsResponse]
 }
 
 // SaveCommissionRule calls leadify.v1.BillingService.SaveCommissionRule.
@@ -246,6 +401,66 @@ func (c *billingServiceClient) VerifyInvoice(ctx context.Context, req *connect.R
 	return c.verifyInvoice.CallUnary(ctx, req)
 }
 
+// SavePriceList calls leadify.v1.BillingService.SavePriceList.
+func (c *billingServiceClient) SavePriceList(ctx context.Context, req *connect.Request[v1.SavePriceListRequest]) (*connect.Response[v1.SavePriceListResponse], error) {
+	return c.savePriceList.CallUnary(ctx, req)
+}
+
+// ListPriceLists calls leadify.v1.BillingService.ListPriceLists.
+func (c *billingServiceClient) ListPriceLists(ctx context.Context, req *connect.Request[v1.ListPriceListsRequest]) (*connect.Response[v1.ListPriceListsResponse], error) {
+	return c.listPriceLists.CallUnary(ctx, req)
+}
+
+// ImportRemittance calls leadify.v1.BillingService.ImportRemittance.
+func (c *billingServiceClient) ImportRemittance(ctx context.Context, req *connect.Request[v1.ImportRemittanceRequest]) (*connect.Response[v1.ImportRemittanceResponse], error) {
+	return c.importRemittance.CallUnary(ctx, req)
+}
+
+// RecordRemittance calls leadify.v1.BillingService.RecordRemittance.
+func (c *billingServiceClient) RecordRemittance(ctx context.Context, req *connect.Request[v1.RecordRemittanceRequest]) (*connect.Response[v1.RecordRemittanceResponse], error) {
+	return c.recordRemittance.CallUnary(ctx, req)
+}
+
+// ListRemittances calls leadify.v1.BillingService.ListRemittances.
+func (c *billingServiceClient) ListRemittances(ctx context.Context, req *connect.Request[v1.ListRemittancesRequest]) (*connect.Response[v1.ListRemittancesResponse], error) {
+	return c.listRemittances.CallUnary(ctx, req)
+}
+
+// GetRemittance calls leadify.v1.BillingService.GetRemittance.
+func (c *billingServiceClient) GetRemittance(ctx context.Context, req *connect.Request[v1.GetRemittanceRequest]) (*connect.Response[v1.GetRemittanceResponse], error) {
+	return c.getRemittance.CallUnary(ctx, req)
+}
+
+// GetStillOwed calls leadify.v1.BillingService.GetStillOwed.
+func (c *billingServiceClient) GetStillOwed(ctx context.Context, req *connect.Request[v1.GetStillOwedRequest]) (*connect.Response[v1.GetStillOwedResponse], error) {
+	return c.getStillOwed.CallUnary(ctx, req)
+}
+
+// ListFeeFlags calls leadify.v1.BillingService.ListFeeFlags.
+func (c *billingServiceClient) ListFeeFlags(ctx context.Context, req *connect.Request[v1.ListFeeFlagsRequest]) (*connect.Response[v1.ListFeeFlagsResponse], error) {
+	return c.listFeeFlags.CallUnary(ctx, req)
+}
+
+// GetSellerStatement calls leadify.v1.BillingService.GetSellerStatement.
+func (c *billingServiceClient) GetSellerStatement(ctx context.Context, req *connect.Request[v1.GetSellerStatementRequest]) (*connect.Response[v1.GetSellerStatementResponse], error) {
+	return c.getSellerStatement.CallUnary(ctx, req)
+}
+
+// GetAgentPayoutStatement calls leadify.v1.BillingService.GetAgentPayoutStatement.
+func (c *billingServiceClient) GetAgentPayoutStatement(ctx context.Context, req *connect.Request[v1.GetAgentPayoutStatementRequest]) (*connect.Response[v1.GetAgentPayoutStatementResponse], error) {
+	return c.getAgentPayoutStatement.CallUnary(ctx, req)
+}
+
+// MarkEntriesPaid calls leadify.v1.BillingService.MarkEntriesPaid.
+func (c *billingServiceClient) MarkEntriesPaid(ctx context.Context, req *connect.Request[v1.MarkEntriesPaidRequest]) (*connect.Response[v1.MarkEntriesPaidResponse], error) {
+	return c.markEntriesPaid.CallUnary(ctx, req)
+}
+
+// ListPayouts calls leadify.v1.BillingService.ListPayouts.
+func (c *billingServiceClient) ListPayouts(ctx context.Context, req *connect.Request[v1.ListPayoutsRequest]) (*connect.Response[v1.ListPayoutsResponse], error) {
+	return c.listPayouts.CallUnary(ctx, req)
+}
+
 // BillingServiceHandler is an implementation of the leadify.v1.BillingService service.
 type BillingServiceHandler interface {
 	// SaveCommissionRule validates and stores a rule (commissions.manage).
@@ -272,6 +487,41 @@ type BillingServiceHandler interface {
 	// VerifyInvoice checks an invoice's QR link. Public: anyone holding the
 	// printed invoice may check it.
 	VerifyInvoice(context.Context, *connect.Request[v1.VerifyInvoiceRequest]) (*connect.Response[v1.VerifyInvoiceResponse], error)
+	// SavePriceList validates and stores a carrier account's price list for a
+	// city (billing.manage); it may not overlap another list of the same
+	// account and city.
+	SavePriceList(context.Context, *connect.Request[v1.SavePriceListRequest]) (*connect.Response[v1.SavePriceListResponse], error)
+	// ListPriceLists lists a store's price lists (billing.view).
+	ListPriceLists(context.Context, *connect.Request[v1.ListPriceListsRequest]) (*connect.Response[v1.ListPriceListsResponse], error)
+	// ImportRemittance imports a carrier's statement file, CSV or XLSX
+	// (billing.manage). Importing the same statement again changes nothing.
+	ImportRemittance(context.Context, *connect.Request[v1.ImportRemittanceRequest]) (*connect.Response[v1.ImportRemittanceResponse], error)
+	// RecordRemittance records a remittance entered by hand (billing.manage).
+	RecordRemittance(context.Context, *connect.Request[v1.RecordRemittanceRequest]) (*connect.Response[v1.RecordRemittanceResponse], error)
+	// ListRemittances lists a store's remittances (billing.view).
+	ListRemittances(context.Context, *connect.Request[v1.ListRemittancesRequest]) (*connect.Response[v1.ListRemittancesResponse], error)
+	// GetRemittance returns a remittance with every line reconciled against
+	// the store's parcels and its fees audited (billing.view).
+	GetRemittance(context.Context, *connect.Request[v1.GetRemittanceRequest]) (*connect.Response[v1.GetRemittanceResponse], error)
+	// GetStillOwed sums, per carrier account, the delivered parcels no
+	// remittance has settled yet (billing.view).
+	GetStillOwed(context.Context, *connect.Request[v1.GetStillOwedRequest]) (*connect.Response[v1.GetStillOwedResponse], error)
+	// ListFeeFlags lists the fee audit's findings on the statements paid in a
+	// period: overcharges, undercharges, lines no price list covers (billing.view).
+	ListFeeFlags(context.Context, *connect.Request[v1.ListFeeFlagsRequest]) (*connect.Response[v1.ListFeeFlagsResponse], error)
+	// GetSellerStatement sums a seller's stores the caller may view
+	// (billing.view in each) over a period: invoices, payments, balances.
+	GetSellerStatement(context.Context, *connect.Request[v1.GetSellerStatementRequest]) (*connect.Response[v1.GetSellerStatementResponse], error)
+	// GetAgentPayoutStatement is an agent's commissions in a store over a
+	// period. An agent with only commissions.view_own gets their own.
+	GetAgentPayoutStatement(context.Context, *connect.Request[v1.GetAgentPayoutStatementRequest]) (*connect.Response[v1.GetAgentPayoutStatementResponse], error)
+	// MarkEntriesPaid pays an agent's earned entries up to a cutoff
+	// (commissions.manage): earned → paid, recorded with the payout id.
+	// Idempotent by payout id.
+	MarkEntriesPaid(context.Context, *connect.Request[v1.MarkEntriesPaidRequest]) (*connect.Response[v1.MarkEntriesPaidResponse], error)
+	// ListPayouts lists a store's payouts; an agent with only
+	// commissions.view_own gets their own.
+	ListPayouts(context.Context, *connect.Request[v1.ListPayoutsRequest]) (*connect.Response[v1.ListPayoutsResponse], error)
 }
 
 // NewBillingServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -347,6 +597,78 @@ func NewBillingServiceHandler(svc BillingServiceHandler, opts ...connect.Handler
 		connect.WithSchema(billingServiceMethods.ByName("VerifyInvoice")),
 		connect.WithHandlerOptions(opts...),
 	)
+	billingServiceSavePriceListHandler := connect.NewUnaryHandler(
+		BillingServiceSavePriceListProcedure,
+		svc.SavePriceList,
+		connect.WithSchema(billingServiceMethods.ByName("SavePriceList")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceListPriceListsHandler := connect.NewUnaryHandler(
+		BillingServiceListPriceListsProcedure,
+		svc.ListPriceLists,
+		connect.WithSchema(billingServiceMethods.ByName("ListPriceLists")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceImportRemittanceHandler := connect.NewUnaryHandler(
+		BillingServiceImportRemittanceProcedure,
+		svc.ImportRemittance,
+		connect.WithSchema(billingServiceMethods.ByName("ImportRemittance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceRecordRemittanceHandler := connect.NewUnaryHandler(
+		BillingServiceRecordRemittanceProcedure,
+		svc.RecordRemittance,
+		connect.WithSchema(billingServiceMethods.ByName("RecordRemittance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceListRemittancesHandler := connect.NewUnaryHandler(
+		BillingServiceListRemittancesProcedure,
+		svc.ListRemittances,
+		connect.WithSchema(billingServiceMethods.ByName("ListRemittances")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceGetRemittanceHandler := connect.NewUnaryHandler(
+		BillingServiceGetRemittanceProcedure,
+		svc.GetRemittance,
+		connect.WithSchema(billingServiceMethods.ByName("GetRemittance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceGetStillOwedHandler := connect.NewUnaryHandler(
+		BillingServiceGetStillOwedProcedure,
+		svc.GetStillOwed,
+		connect.WithSchema(billingServiceMethods.ByName("GetStillOwed")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceListFeeFlagsHandler := connect.NewUnaryHandler(
+		BillingServiceListFeeFlagsProcedure,
+		svc.ListFeeFlags,
+		connect.WithSchema(billingServiceMethods.ByName("ListFeeFlags")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceGetSellerStatementHandler := connect.NewUnaryHandler(
+		BillingServiceGetSellerStatementProcedure,
+		svc.GetSellerStatement,
+		connect.WithSchema(billingServiceMethods.ByName("GetSellerStatement")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceGetAgentPayoutStatementHandler := connect.NewUnaryHandler(
+		BillingServiceGetAgentPayoutStatementProcedure,
+		svc.GetAgentPayoutStatement,
+		connect.WithSchema(billingServiceMethods.ByName("GetAgentPayoutStatement")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceMarkEntriesPaidHandler := connect.NewUnaryHandler(
+		BillingServiceMarkEntriesPaidProcedure,
+		svc.MarkEntriesPaid,
+		connect.WithSchema(billingServiceMethods.ByName("MarkEntriesPaid")),
+		connect.WithHandlerOptions(opts...),
+	)
+	billingServiceListPayoutsHandler := connect.NewUnaryHandler(
+		BillingServiceListPayoutsProcedure,
+		svc.ListPayouts,
+		connect.WithSchema(billingServiceMethods.ByName("ListPayouts")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/leadify.v1.BillingService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case BillingServiceSaveCommissionRuleProcedure:
@@ -371,6 +693,30 @@ func NewBillingServiceHandler(svc BillingServiceHandler, opts ...connect.Handler
 			billingServiceListInvoicesHandler.ServeHTTP(w, r)
 		case BillingServiceVerifyInvoiceProcedure:
 			billingServiceVerifyInvoiceHandler.ServeHTTP(w, r)
+		case BillingServiceSavePriceListProcedure:
+			billingServiceSavePriceListHandler.ServeHTTP(w, r)
+		case BillingServiceListPriceListsProcedure:
+			billingServiceListPriceListsHandler.ServeHTTP(w, r)
+		case BillingServiceImportRemittanceProcedure:
+			billingServiceImportRemittanceHandler.ServeHTTP(w, r)
+		case BillingServiceRecordRemittanceProcedure:
+			billingServiceRecordRemittanceHandler.ServeHTTP(w, r)
+		case BillingServiceListRemittancesProcedure:
+			billingServiceListRemittancesHandler.ServeHTTP(w, r)
+		case BillingServiceGetRemittanceProcedure:
+			billingServiceGetRemittanceHandler.ServeHTTP(w, r)
+		case BillingServiceGetStillOwedProcedure:
+			billingServiceGetStillOwedHandler.ServeHTTP(w, r)
+		case BillingServiceListFeeFlagsProcedure:
+			billingServiceListFeeFlagsHandler.ServeHTTP(w, r)
+		case BillingServiceGetSellerStatementProcedure:
+			billingServiceGetSellerStatementHandler.ServeHTTP(w, r)
+		case BillingServiceGetAgentPayoutStatementProcedure:
+			billingServiceGetAgentPayoutStatementHandler.ServeHTTP(w, r)
+		case BillingServiceMarkEntriesPaidProcedure:
+			billingServiceMarkEntriesPaidHandler.ServeHTTP(w, r)
+		case BillingServiceListPayoutsProcedure:
+			billingServiceListPayoutsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -422,4 +768,52 @@ func (UnimplementedBillingServiceHandler) ListInvoices(context.Context, *connect
 
 func (UnimplementedBillingServiceHandler) VerifyInvoice(context.Context, *connect.Request[v1.VerifyInvoiceRequest]) (*connect.Response[v1.VerifyInvoiceResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.VerifyInvoice is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) SavePriceList(context.Context, *connect.Request[v1.SavePriceListRequest]) (*connect.Response[v1.SavePriceListResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.SavePriceList is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) ListPriceLists(context.Context, *connect.Request[v1.ListPriceListsRequest]) (*connect.Response[v1.ListPriceListsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.ListPriceLists is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) ImportRemittance(context.Context, *connect.Request[v1.ImportRemittanceRequest]) (*connect.Response[v1.ImportRemittanceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.ImportRemittance is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) RecordRemittance(context.Context, *connect.Request[v1.RecordRemittanceRequest]) (*connect.Response[v1.RecordRemittanceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.RecordRemittance is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) ListRemittances(context.Context, *connect.Request[v1.ListRemittancesRequest]) (*connect.Response[v1.ListRemittancesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.ListRemittances is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) GetRemittance(context.Context, *connect.Request[v1.GetRemittanceRequest]) (*connect.Response[v1.GetRemittanceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.GetRemittance is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) GetStillOwed(context.Context, *connect.Request[v1.GetStillOwedRequest]) (*connect.Response[v1.GetStillOwedResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.GetStillOwed is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) ListFeeFlags(context.Context, *connect.Request[v1.ListFeeFlagsRequest]) (*connect.Response[v1.ListFeeFlagsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.ListFeeFlags is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) GetSellerStatement(context.Context, *connect.Request[v1.GetSellerStatementRequest]) (*connect.Response[v1.GetSellerStatementResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.GetSellerStatement is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) GetAgentPayoutStatement(context.Context, *connect.Request[v1.GetAgentPayoutStatementRequest]) (*connect.Response[v1.GetAgentPayoutStatementResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.GetAgentPayoutStatement is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) MarkEntriesPaid(context.Context, *connect.Request[v1.MarkEntriesPaidRequest]) (*connect.Response[v1.MarkEntriesPaidResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.MarkEntriesPaid is not implemented"))
+}
+
+func (UnimplementedBillingServiceHandler) ListPayouts(context.Context, *connect.Request[v1.ListPayoutsRequest]) (*connect.Response[v1.ListPayoutsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.BillingService.ListPayouts is not implemented"))
 }
