@@ -18,6 +18,7 @@ import (
 	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/intake"
 	"github.com/leadify/leadify/syncserver/intake/sheets"
+	"github.com/leadify/leadify/syncserver/intake/sheets/appsscript"
 	"github.com/leadify/leadify/syncserver/intake/sheetsync"
 	"github.com/leadify/leadify/syncserver/postgres"
 )
@@ -339,4 +340,38 @@ WHERE r.store_id = $1 AND r.source_id = $2 ORDER BY r.started_at DESC LIMIT 1`, 
 		case <-time.After(watchPoll):
 		}
 	}
+}
+
+func (h *intakeHandler) GetSheetScript(ctx context.Context, req *connect.Request[leadifyv1.GetSheetScriptRequest]) (*connect.Response[leadifyv1.GetSheetScriptResponse], error) {
+	m := req.Msg
+	a, store, id, err := h.sheetConnection(ctx, m.StoreId, m.ConnectionId)
+	if err == nil {
+		err = a.Require(store, auth.IntegrationsManage)
+	}
+	if err == nil && h.sheets.PublicURL == "" {
+		err = failedf("the server has no public URL (--public-url): a sheet script could not reach it")
+	}
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
+	}
+	var secret string
+	err = postgres.InTx(ctx, h.pool, a.Scope(), func(tx *postgres.Tx) error {
+		var err error
+		secret, err = h.sheets.HookSecret(ctx, tx, store, id, m.Rotate)
+		if err != nil {
+			return postgres.Translate(err)
+		}
+		action := "sheet.script_issued"
+		if m.Rotate {
+			action = "sheet.script_rotated"
+		}
+		return audit.Write(ctx, tx, audit.Entry{Actor: a.UserID, Store: store, Action: action, TargetType: "intake_source",
+			TargetID: id.String()})
+	})
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
+	}
+	url := sheetsync.HookURL(h.sheets.PublicURL, store, id)
+	return connect.NewResponse(&leadifyv1.GetSheetScriptResponse{Script: appsscript.Render(url, id.String(), secret),
+		FileName: appsscript.FileName, EndpointUrl: url}), nil
 }

@@ -115,6 +115,13 @@ var intakeCases = map[string]isolationCase{
 		}
 		return unary(as.Intake.SyncSheetNow, &leadifyv1.SyncSheetNowRequest{StoreId: b.StoreID.String(), ConnectionId: id})
 	}},
+	"/leadify.v1.IntakeService/GetSheetScript": {wantDenied: true, call: func(ctx context.Context, as *servertest.Clients, b *fixtureB) (proto.Message, error) {
+		id, err := sheetOfB(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		return unary(as.Intake.GetSheetScript, &leadifyv1.GetSheetScriptRequest{StoreId: b.StoreID.String(), ConnectionId: id, Rotate: true})
+	}},
 	"/leadify.v1.IntakeService/WatchSheetSync": {wantDenied: true, stream: func(ctx context.Context, as *servertest.Clients, b *fixtureB) ([]proto.Message, error) {
 		id, err := sheetOfB(ctx, b)
 		if err != nil {

@@ -20,7 +20,7 @@ const sheetSweepInterval = time.Minute
 
 func newSheetSync(s *Server) *sheetsync.Service {
 	return &sheetsync.Service{Pool: s.Pool, Keyring: s.cfg.Secrets, Endpoint: s.cfg.SheetsEndpoint, Now: s.cfg.Now,
-		Log: s.log.With("component", "sheetsync"), River: func() *river.Client[pgx.Tx] { return s.River }}
+		Log: s.log.With("component", "sheetsync"), PublicURL: s.cfg.Billing.PublicURL, River: func() *river.Client[pgx.Tx] { return s.River }}
 }
 
 // intakeCapability serves lead intake: file previews and imports, sheet
@@ -43,6 +43,8 @@ var intakeCapability = capability{
 		// file limit plus room for the rest of the request.
 		mux.Handle(leadifyv1connect.NewIntakeServiceHandler(api.NewIntakeHandler(newSheetSync(s)), opts,
 			connect.WithReadMaxBytes(api.MaxImportFileBytes+1<<20)))
+		// The Apps Script in connected sheets calls this on every change.
+		mux.Handle(sheetsync.HookRoute, &sheetsync.Hook{S: newSheetSync(s)})
 		return nil
 	},
 }

@@ -39,6 +39,10 @@ type SyncArgs struct {
 	// (its server killed mid-run) and queued this one to resume it: a new job
 	// each time, since the dead one stays "running" until River rescues it.
 	Recovered int64 `json:"recovered,omitempty"`
+	// Changed marks a sync the sheet's script asked for (it changed);
+	// After is the running sync such a request waits behind.
+	Changed bool  `json:"changed,omitempty"`
+	After   int64 `json:"after,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -69,6 +73,8 @@ type Service struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	River    func() *river.Client[pgx.Tx]
+	// PublicURL is the server's public base URL, which sheet scripts call.
+	PublicURL string
 	// ChunkRows and ChunkCount size the batchGet requests (0: the client's defaults).
 	ChunkRows, ChunkCount int
 }

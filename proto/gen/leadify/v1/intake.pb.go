@@ -2020,6 +2020,126 @@ func (x *WatchSheetSyncRequest) GetConnectionId() string {
 	return ""
 }
 
+type GetSheetScriptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	ConnectionId  string                 `protobuf:"bytes,2,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	Rotate        bool                   `protobuf:"varint,3,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSheetScriptRequest) Reset() {
+	*x = GetSheetScriptRequest{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSheetScriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSheetScriptRequest) ProtoMessage() {}
+
+func (x *GetSheetScriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSheetScriptRequest.ProtoReflect.Descriptor instead.
+func (*GetSheetScriptRequest) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetSheetScriptRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *GetSheetScriptRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *GetSheetScriptRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type GetSheetScriptResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Script        string                 `protobuf:"bytes,1,opt,name=script,proto3" json:"script,omitempty"`                              // the Apps Script source, ready to paste
+	FileName      string                 `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`          // "Leadify.gs"
+	EndpointUrl   string                 `protobuf:"bytes,3,opt,name=endpoint_url,json=endpointUrl,proto3" json:"endpoint_url,omitempty"` // where the script posts
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSheetScriptResponse) Reset() {
+	*x = GetSheetScriptResponse{}
+	mi := &file_leadify_v1_intake_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSheetScriptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSheetScriptResponse) ProtoMessage() {}
+
+func (x *GetSheetScriptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_intake_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSheetScriptResponse.ProtoReflect.Descriptor instead.
+func (*GetSheetScriptResponse) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetSheetScriptResponse) GetScript() string {
+	if x != nil {
+		return x.Script
+	}
+	return ""
+}
+
+func (x *GetSheetScriptResponse) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *GetSheetScriptResponse) GetEndpointUrl() string {
+	if x != nil {
+		return x.EndpointUrl
+	}
+	return ""
+}
+
 type WatchSheetSyncResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Run           *IntakeRun             `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
@@ -2029,7 +2149,7 @@ type WatchSheetSyncResponse struct {
 
 func (x *WatchSheetSyncResponse) Reset() {
 	*x = WatchSheetSyncResponse{}
-	mi := &file_leadify_v1_intake_proto_msgTypes[28]
+	mi := &file_leadify_v1_intake_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2161,7 @@ func (x *WatchSheetSyncResponse) String() string {
 func (*WatchSheetSyncResponse) ProtoMessage() {}
 
 func (x *WatchSheetSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_intake_proto_msgTypes[28]
+	mi := &file_leadify_v1_intake_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2174,7 @@ func (x *WatchSheetSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSheetSyncResponse.ProtoReflect.Descriptor instead.
 func (*WatchSheetSyncResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{28}
+	return file_leadify_v1_intake_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchSheetSyncResponse) GetRun() *IntakeRun {
@@ -2225,7 +2345,15 @@ const file_leadify_v1_intake_proto_rawDesc = "" +
 	"\x14SyncSheetNowResponse\"W\n" +
 	"\x15WatchSheetSyncRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12#\n" +
-	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\"A\n" +
+	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\"o\n" +
+	"\x15GetSheetScriptRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12#\n" +
+	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x12\x16\n" +
+	"\x06rotate\x18\x03 \x01(\bR\x06rotate\"p\n" +
+	"\x16GetSheetScriptResponse\x12\x16\n" +
+	"\x06script\x18\x01 \x01(\tR\x06script\x12\x1b\n" +
+	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12!\n" +
+	"\fendpoint_url\x18\x03 \x01(\tR\vendpointUrl\"A\n" +
 	"\x16WatchSheetSyncResponse\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.leadify.v1.IntakeRunR\x03run*T\n" +
 	"\n" +
@@ -2241,7 +2369,7 @@ const file_leadify_v1_intake_proto_rawDesc = "" +
 	"\x15ROW_OUTCOME_UNCHANGED\x10\x03\x12\x19\n" +
 	"\x15ROW_OUTCOME_DUPLICATE\x10\x04\x12\x18\n" +
 	"\x14ROW_OUTCOME_REJECTED\x10\x05\x12\x15\n" +
-	"\x11ROW_OUTCOME_EMPTY\x10\x062\xa0\a\n" +
+	"\x11ROW_OUTCOME_EMPTY\x10\x062\xf9\a\n" +
 	"\rIntakeService\x12N\n" +
 	"\vPreviewFile\x12\x1e.leadify.v1.PreviewFileRequest\x1a\x1f.leadify.v1.PreviewFileResponse\x12K\n" +
 	"\n" +
@@ -2253,7 +2381,8 @@ const file_leadify_v1_intake_proto_rawDesc = "" +
 	"\x14ListSheetConnections\x12'.leadify.v1.ListSheetConnectionsRequest\x1a(.leadify.v1.ListSheetConnectionsResponse\x12Q\n" +
 	"\fPreviewSheet\x12\x1f.leadify.v1.PreviewSheetRequest\x1a .leadify.v1.PreviewSheetResponse\x12Q\n" +
 	"\fSyncSheetNow\x12\x1f.leadify.v1.SyncSheetNowRequest\x1a .leadify.v1.SyncSheetNowResponse\x12Y\n" +
-	"\x0eWatchSheetSync\x12!.leadify.v1.WatchSheetSyncRequest\x1a\".leadify.v1.WatchSheetSyncResponse0\x01B\xa1\x01\n" +
+	"\x0eWatchSheetSync\x12!.leadify.v1.WatchSheetSyncRequest\x1a\".leadify.v1.WatchSheetSyncResponse0\x01\x12W\n" +
+	"\x0eGetSheetScript\x12!.leadify.v1.GetSheetScriptRequest\x1a\".leadify.v1.GetSheetScriptResponseB\xa1\x01\n" +
 	"\x0ecom.leadify.v1B\vIntakeProtoP\x01Z9github.com/leadify/leadify/proto/gen/leadify/v1;leadifyv1\xa2\x02\x03LXX\xaa\x02\n" +
 	"Leadify.V1\xca\x02\n" +
 	"Leadify\\V1\xe2\x02\x16Leadify\\V1\\GPBMetadata\xea\x02\vLeadify::V1b\x06proto3"
@@ -2271,7 +2400,7 @@ func file_leadify_v1_intake_proto_rawDescGZIP() []byte {
 }
 
 var file_leadify_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_leadify_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_leadify_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_leadify_v1_intake_proto_goTypes = []any{
 	(FileFormat)(0),                       // 0: leadify.v1.FileFormat
 	(RowOutcome)(0),                       // 1: leadify.v1.RowOutcome
@@ -2303,8 +2432,10 @@ var file_leadify_v1_intake_proto_goTypes = []any{
 	(*SyncSheetNowRequest)(nil),           // 27: leadify.v1.SyncSheetNowRequest
 	(*SyncSheetNowResponse)(nil),          // 28: leadify.v1.SyncSheetNowResponse
 	(*WatchSheetSyncRequest)(nil),         // 29: leadify.v1.WatchSheetSyncRequest
-	(*WatchSheetSyncResponse)(nil),        // 30: leadify.v1.WatchSheetSyncResponse
-	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
+	(*GetSheetScriptRequest)(nil),         // 30: leadify.v1.GetSheetScriptRequest
+	(*GetSheetScriptResponse)(nil),        // 31: leadify.v1.GetSheetScriptResponse
+	(*WatchSheetSyncResponse)(nil),        // 32: leadify.v1.WatchSheetSyncResponse
+	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
 }
 var file_leadify_v1_intake_proto_depIdxs = []int32{
 	2,  // 0: leadify.v1.ColumnMapping.bindings:type_name -> leadify.v1.ColumnBinding
@@ -2319,14 +2450,14 @@ var file_leadify_v1_intake_proto_depIdxs = []int32{
 	3,  // 9: leadify.v1.ImportFileRequest.mapping:type_name -> leadify.v1.ColumnMapping
 	10, // 10: leadify.v1.ImportFileResponse.counts:type_name -> leadify.v1.RunCounts
 	9,  // 11: leadify.v1.ImportFileResponse.rows:type_name -> leadify.v1.RowReport
-	31, // 12: leadify.v1.IntakeRun.started_at:type_name -> google.protobuf.Timestamp
-	31, // 13: leadify.v1.IntakeRun.finished_at:type_name -> google.protobuf.Timestamp
+	33, // 12: leadify.v1.IntakeRun.started_at:type_name -> google.protobuf.Timestamp
+	33, // 13: leadify.v1.IntakeRun.finished_at:type_name -> google.protobuf.Timestamp
 	10, // 14: leadify.v1.IntakeRun.counts:type_name -> leadify.v1.RunCounts
 	13, // 15: leadify.v1.ListIntakeRunsResponse.runs:type_name -> leadify.v1.IntakeRun
 	13, // 16: leadify.v1.GetIntakeRunResponse.run:type_name -> leadify.v1.IntakeRun
 	9,  // 17: leadify.v1.GetIntakeRunResponse.rows:type_name -> leadify.v1.RowReport
 	3,  // 18: leadify.v1.SheetConnection.mapping:type_name -> leadify.v1.ColumnMapping
-	31, // 19: leadify.v1.SheetConnection.last_sync_at:type_name -> google.protobuf.Timestamp
+	33, // 19: leadify.v1.SheetConnection.last_sync_at:type_name -> google.protobuf.Timestamp
 	3,  // 20: leadify.v1.CreateSheetConnectionRequest.mapping:type_name -> leadify.v1.ColumnMapping
 	18, // 21: leadify.v1.CreateSheetConnectionResponse.connection:type_name -> leadify.v1.SheetConnection
 	3,  // 22: leadify.v1.UpdateSheetConnectionRequest.mapping:type_name -> leadify.v1.ColumnMapping
@@ -2345,18 +2476,20 @@ var file_leadify_v1_intake_proto_depIdxs = []int32{
 	25, // 35: leadify.v1.IntakeService.PreviewSheet:input_type -> leadify.v1.PreviewSheetRequest
 	27, // 36: leadify.v1.IntakeService.SyncSheetNow:input_type -> leadify.v1.SyncSheetNowRequest
 	29, // 37: leadify.v1.IntakeService.WatchSheetSync:input_type -> leadify.v1.WatchSheetSyncRequest
-	7,  // 38: leadify.v1.IntakeService.PreviewFile:output_type -> leadify.v1.PreviewFileResponse
-	12, // 39: leadify.v1.IntakeService.ImportFile:output_type -> leadify.v1.ImportFileResponse
-	15, // 40: leadify.v1.IntakeService.ListIntakeRuns:output_type -> leadify.v1.ListIntakeRunsResponse
-	17, // 41: leadify.v1.IntakeService.GetIntakeRun:output_type -> leadify.v1.GetIntakeRunResponse
-	20, // 42: leadify.v1.IntakeService.CreateSheetConnection:output_type -> leadify.v1.CreateSheetConnectionResponse
-	22, // 43: leadify.v1.IntakeService.UpdateSheetConnection:output_type -> leadify.v1.UpdateSheetConnectionResponse
-	24, // 44: leadify.v1.IntakeService.ListSheetConnections:output_type -> leadify.v1.ListSheetConnectionsResponse
-	26, // 45: leadify.v1.IntakeService.PreviewSheet:output_type -> leadify.v1.PreviewSheetResponse
-	28, // 46: leadify.v1.IntakeService.SyncSheetNow:output_type -> leadify.v1.SyncSheetNowResponse
-	30, // 47: leadify.v1.IntakeService.WatchSheetSync:output_type -> leadify.v1.WatchSheetSyncResponse
-	38, // [38:48] is the sub-list for method output_type
-	28, // [28:38] is the sub-list for method input_type
+	30, // 38: leadify.v1.IntakeService.GetSheetScript:input_type -> leadify.v1.GetSheetScriptRequest
+	7,  // 39: leadify.v1.IntakeService.PreviewFile:output_type -> leadify.v1.PreviewFileResponse
+	12, // 40: leadify.v1.IntakeService.ImportFile:output_type -> leadify.v1.ImportFileResponse
+	15, // 41: leadify.v1.IntakeService.ListIntakeRuns:output_type -> leadify.v1.ListIntakeRunsResponse
+	17, // 42: leadify.v1.IntakeService.GetIntakeRun:output_type -> leadify.v1.GetIntakeRunResponse
+	20, // 43: leadify.v1.IntakeService.CreateSheetConnection:output_type -> leadify.v1.CreateSheetConnectionResponse
+	22, // 44: leadify.v1.IntakeService.UpdateSheetConnection:output_type -> leadify.v1.UpdateSheetConnectionResponse
+	24, // 45: leadify.v1.IntakeService.ListSheetConnections:output_type -> leadify.v1.ListSheetConnectionsResponse
+	26, // 46: leadify.v1.IntakeService.PreviewSheet:output_type -> leadify.v1.PreviewSheetResponse
+	28, // 47: leadify.v1.IntakeService.SyncSheetNow:output_type -> leadify.v1.SyncSheetNowResponse
+	32, // 48: leadify.v1.IntakeService.WatchSheetSync:output_type -> leadify.v1.WatchSheetSyncResponse
+	31, // 49: leadify.v1.IntakeService.GetSheetScript:output_type -> leadify.v1.GetSheetScriptResponse
+	39, // [39:50] is the sub-list for method output_type
+	28, // [28:39] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
 	28, // [28:28] is the sub-list for extension extendee
 	0,  // [0:28] is the sub-list for field type_name
@@ -2373,7 +2506,7 @@ func file_leadify_v1_intake_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadify_v1_intake_proto_rawDesc), len(file_leadify_v1_intake_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

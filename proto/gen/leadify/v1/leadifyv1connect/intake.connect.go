@@ -63,6 +63,9 @@ const (
 	// IntakeServiceWatchSheetSyncProcedure is the fully-qualified name of the IntakeService's
 	// WatchSheetSync RPC.
 	IntakeServiceWatchSheetSyncProcedure = "/leadify.v1.IntakeService/WatchSheetSync"
+	// IntakeServiceGetSheetScriptProcedure is the fully-qualified name of the IntakeService's
+	// GetSheetScript RPC.
+	IntakeServiceGetSheetScriptProcedure = "/leadify.v1.IntakeService/GetSheetScript"
 )
 
 // IntakeServiceClient is a client for the leadify.v1.IntakeService service.
@@ -97,6 +100,13 @@ type IntakeServiceClient interface {
 	// WatchSheetSync streams the connection's latest run as it progresses, and
 	// ends when that run is done or failed.
 	WatchSheetSync(context.Context, *connect.Request[v1.WatchSheetSyncRequest]) (*connect.ServerStreamForClient[v1.WatchSheetSyncResponse], error)
+	// GetSheetScript returns the Google Apps Script to paste into the
+	// connected sheet (Extensions › Apps Script): on every edit or change it
+	// calls Leadify's signed endpoint, which queues a sync at once. The script
+	// holds the endpoint's URL and the connection's signing secret, made on the
+	// first request; rotate makes a new secret (copies of the old script stop
+	// working).
+	GetSheetScript(context.Context, *connect.Request[v1.GetSheetScriptRequest]) (*connect.Response[v1.GetSheetScriptResponse], error)
 }
 
 // NewIntakeServiceClient constructs a client for the leadify.v1.IntakeService service. By default,
@@ -170,6 +180,12 @@ func NewIntakeServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(intakeServiceMethods.ByName("WatchSheetSync")),
 			connect.WithClientOptions(opts...),
 		),
+		getSheetScript: connect.NewClient[v1.GetSheetScriptRequest, v1.GetSheetScriptResponse](
+			httpClient,
+			baseURL+IntakeServiceGetSheetScriptProcedure,
+			connect.WithSchema(intakeServiceMethods.ByName("GetSheetScript")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -185,6 +201,7 @@ type intakeServiceClient struct {
 	previewSheet          *connect.Client[v1.PreviewSheetRequest, v1.PreviewSheetResponse]
 	syncSheetNow          *connect.Client[v1.SyncSheetNowRequest, v1.SyncSheetNowResponse]
 	watchSheetSync        *connect.Client[v1.WatchSheetSyncRequest, v1.WatchSheetSyncResponse]
+	getSheetScript        *connect.Client[v1.GetSheetScriptRequest, v1.GetSheetScriptResponse]
 }
 
 // PreviewFile calls leadify.v1.IntakeService.PreviewFile.
@@ -237,6 +254,11 @@ func (c *intakeServiceClient) WatchSheetSync(ctx context.Context, req *connect.R
 	return c.watchSheetSync.CallServerStream(ctx, req)
 }
 
+// GetSheetScript calls leadify.v1.IntakeService.GetSheetScript.
+func (c *intakeServiceClient) GetSheetScript(ctx context.Context, req *connect.Request[v1.GetSheetScriptRequest]) (*connect.Response[v1.GetSheetScriptResponse], error) {
+	return c.getSheetScript.CallUnary(ctx, req)
+}
+
 // IntakeServiceHandler is an implementation of the leadify.v1.IntakeService service.
 type IntakeServiceHandler interface {
 	// PreviewFile reads the first rows of a file through a column mapping (the
@@ -269,6 +291,13 @@ type IntakeServiceHandler interface {
 	// WatchSheetSync streams the connection's latest run as it progresses, and
 	// ends when that run is done or failed.
 	WatchSheetSync(context.Context, *connect.Request[v1.WatchSheetSyncRequest], *connect.ServerStream[v1.WatchSheetSyncResponse]) error
+	// GetSheetScript returns the Google Apps Script to paste into the
+	// connected sheet (Extensions › Apps Script): on every edit or change it
+	// calls Leadify's signed endpoint, which queues a sync at once. The script
+	// holds the endpoint's URL and the connection's signing secret, made on the
+	// first request; rotate makes a new secret (copies of the old script stop
+	// working).
+	GetSheetScript(context.Context, *connect.Request[v1.GetSheetScriptRequest]) (*connect.Response[v1.GetSheetScriptResponse], error)
 }
 
 // NewIntakeServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -338,6 +367,12 @@ func NewIntakeServiceHandler(svc IntakeServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(intakeServiceMethods.ByName("WatchSheetSync")),
 		connect.WithHandlerOptions(opts...),
 	)
+	intakeServiceGetSheetScriptHandler := connect.NewUnaryHandler(
+		IntakeServiceGetSheetScriptProcedure,
+		svc.GetSheetScript,
+		connect.WithSchema(intakeServiceMethods.ByName("GetSheetScript")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/leadify.v1.IntakeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IntakeServicePreviewFileProcedure:
@@ -360,6 +395,8 @@ func NewIntakeServiceHandler(svc IntakeServiceHandler, opts ...connect.HandlerOp
 			intakeServiceSyncSheetNowHandler.ServeHTTP(w, r)
 		case IntakeServiceWatchSheetSyncProcedure:
 			intakeServiceWatchSheetSyncHandler.ServeHTTP(w, r)
+		case IntakeServiceGetSheetScriptProcedure:
+			intakeServiceGetSheetScriptHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -407,4 +444,8 @@ func (UnimplementedIntakeServiceHandler) SyncSheetNow(context.Context, *connect.
 
 func (UnimplementedIntakeServiceHandler) WatchSheetSync(context.Context, *connect.Request[v1.WatchSheetSyncRequest], *connect.ServerStream[v1.WatchSheetSyncResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.WatchSheetSync is not implemented"))
+}
+
+func (UnimplementedIntakeServiceHandler) GetSheetScript(context.Context, *connect.Request[v1.GetSheetScriptRequest]) (*connect.Response[v1.GetSheetScriptResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("leadify.v1.IntakeService.GetSheetScript is not implemented"))
 }
