@@ -72,6 +72,7 @@ type order struct {
 	Financial string      `json:"financial_status"`
 	Gateways  []string    `json:"payment_gateway_names"`
 	Note      string      `json:"note"`
+	CreatedAt string      `json:"created_at"`
 	Customer  *struct {
 		Phone string `json:"phone"`
 	} `json:"customer"`
@@ -102,9 +103,9 @@ func ParseOrder(body []byte) (shop.Order, error) {
 		return shop.Order{}, fmt.Errorf("%w: total_price: %v", shop.ErrBadOrder, err)
 	}
 	out := shop.Order{ID: o.ID.String(), Ref: o.Name, Phone: o.Phone, Total: total, Currency: o.Currency, Note: o.Note,
-		Status: o.Financial}
-	if o.CancelledAt != nil {
-		out.Status = "cancelled"
+		Status: o.Financial, Created: shop.ParseTime(o.CreatedAt)}
+	if o.CancelledAt != nil && *o.CancelledAt != "" {
+		out.Status, out.Cancelled = "cancelled", true
 	}
 	for _, g := range o.Gateways {
 		if strings.Contains(strings.ToLower(g), "cash on delivery") || strings.Contains(strings.ToLower(g), "cod") {
@@ -132,4 +133,18 @@ func ParseOrder(body []byte) (shop.Order, error) {
 		out.Items = append(out.Items, shop.Item{SKU: li.SKU, Name: li.Title, Qty: li.Quantity, UnitPrice: p})
 	}
 	return out, nil
+}
+
+// Classify says what a topic asks: orders/create, orders/updated,
+// orders/paid, orders/edited and orders/fulfilled carry an order;
+// orders/cancelled and orders/delete cancel one; anything else is only
+// recorded.
+func Classify(topic string) shop.Action {
+	switch topic {
+	case "orders/create", "orders/updated", "orders/paid", "orders/edited", "orders/fulfilled", "orders/partially_fulfilled":
+		return shop.ActionOrder
+	case "orders/cancelled", "orders/delete":
+		return shop.ActionCancel
+	}
+	return shop.ActionUnknown
 }

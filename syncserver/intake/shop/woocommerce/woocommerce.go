@@ -80,6 +80,7 @@ type order struct {
 	Total     string      `json:"total"`
 	Payment   string      `json:"payment_method"`
 	Note      string      `json:"customer_note"`
+	Created   string      `json:"date_created"`
 	Billing   party       `json:"billing"`
 	Shipping  party       `json:"shipping"`
 	LineItems []struct {
@@ -111,7 +112,8 @@ func ParseOrder(body []byte) (shop.Order, error) {
 	}
 	out := shop.Order{ID: o.ID.String(), Ref: o.Number, Total: total, Currency: o.Currency, COD: o.Payment == "cod",
 		Status: o.Status, Note: o.Note, Name: strings.TrimSpace(ship.First + " " + ship.Last), City: ship.City,
-		Address: strings.TrimSpace(ship.Address1 + " " + ship.Address2), Phone: o.Billing.Phone}
+		Address: strings.TrimSpace(ship.Address1 + " " + ship.Address2), Phone: o.Billing.Phone,
+		Created: shop.ParseTime(o.Created), Cancelled: o.Status == "cancelled" || o.Status == "trash"}
 	if out.Phone == "" {
 		out.Phone = o.Shipping.Phone
 	}
@@ -123,4 +125,17 @@ func ParseOrder(body []byte) (shop.Order, error) {
 		out.Items = append(out.Items, shop.Item{SKU: li.SKU, Name: li.Name, Qty: li.Quantity, UnitPrice: p})
 	}
 	return out, nil
+}
+
+// Classify says what a topic asks: order.created, order.updated and
+// order.restored carry an order; order.deleted cancels one; anything else is
+// only recorded.
+func Classify(topic string) shop.Action {
+	switch topic {
+	case "order.created", "order.updated", "order.restored":
+		return shop.ActionOrder
+	case "order.deleted":
+		return shop.ActionCancel
+	}
+	return shop.ActionUnknown
 }

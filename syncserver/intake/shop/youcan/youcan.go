@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	"github.com/leadify/leadify/shared/money"
@@ -95,6 +97,7 @@ type order struct {
 	Total    json.Number     `json:"total"`
 	Currency string          `json:"currency"`
 	Status   json.RawMessage `json:"status"`
+	Created  json.RawMessage `json:"created_at"`
 	Customer struct {
 		FirstName string `json:"first_name"`
 		LastName  string `json:"last_name"`
@@ -135,6 +138,14 @@ func ParseOrder(body []byte) (shop.Order, error) {
 	}
 	out := shop.Order{ID: o.ID, Ref: o.Ref, Total: total, Currency: o.Currency, COD: true, Phone: o.Customer.Phone,
 		Name: strings.TrimSpace(o.Customer.FirstName + " " + o.Customer.LastName), Status: strings.Trim(string(o.Status), `"`)}
+	out.Cancelled = strings.Contains(strings.ToLower(out.Status), "cancel")
+	if c := strings.Trim(string(o.Created), `"`); c != "" {
+		if secs, err := strconv.ParseInt(c, 10, 64); err == nil && secs > 0 && secs < 1<<33 {
+			out.Created = time.Unix(secs, 0).UTC()
+		} else {
+			out.Created = shop.ParseTime(c)
+		}
+	}
 	addr := o.ShippingAddress
 	if o.Shipping != nil && o.Shipping.Address != nil {
 		addr = o.Shipping.Address
@@ -153,4 +164,18 @@ func ParseOrder(body []byte) (shop.Order, error) {
 		out.Items = append(out.Items, shop.Item{SKU: v.Variant.SKU, Name: v.Variant.Product.Name, Qty: v.Quantity, UnitPrice: p})
 	}
 	return out, nil
+}
+
+// Classify says what an event asks: order.create and order.update carry an
+// order; order.cancel and order.delete cancel one; anything else is only
+// recorded. YouCan's deliveries carry no topic header: the event is the one
+// the subscription named (Leadify puts it in the target URL).
+func Classify(event string) shop.Action {
+	switch event {
+	case "order.create", "order.update", "order.updated", "order.created":
+		return shop.ActionOrder
+	case "order.cancel", "order.delete", "order.cancelled", "order.deleted":
+		return shop.ActionCancel
+	}
+	return shop.ActionUnknown
 }
