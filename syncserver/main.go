@@ -6,6 +6,7 @@
 //	leadify-server seed-demo      create the demo platform admin, sellers, stores and agents
 //	leadify-server rotate-secrets re-encrypt stored credentials under the active key
 //	leadify-server demo-carriers  sandbox: a fake Coliix delivers the demo's confirmed leads (server at --addr)
+//	leadify-server demo-sheets    sandbox: a fake Google Sheets API serving the sample seller sheet at --sheets-endpoint
 //	leadify-server gen-key ID     print a new secret key for LEADIFY_SECRET_KEYS
 //
 // Configuration comes from flags, each with an environment variable (the flag wins).
@@ -112,6 +113,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return nil
 	case "migrate":
 		return migrate(ctx, c)
+	case "demo-sheets":
+		return demo.RunSheets(ctx, c.sheetsEndpoint, os.Stdout)
 	}
 	if c.databaseURL == "" {
 		return errors.New("no database: set DATABASE_URL or --database-url")
