@@ -3,58 +3,113 @@ package demo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/leadify/leadify/syncserver/intake"
 	"github.com/leadify/leadify/syncserver/intake/sample"
+	"github.com/leadify/leadify/syncserver/intake/sheets/sheetstest"
+	"github.com/leadify/leadify/syncserver/intake/sheetsync"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/server"
 )
 
-// SampleStore is the demo store the sample seller sheet is imported into.
+// SampleStore is the demo store the sample seller sheet is synced into.
 const SampleStore = "Argan Beauty"
 
-// ImportSample imports the sample seller sheet (intake/sample) into the demo's
-// SampleStore through the intake pipeline, as a seller's file upload would,
-// and returns the per-row report. Importing it again changes nothing: every
-// row comes back unchanged.
+// The sample seller sheet as the demo's fake Google Sheets API serves it.
+const (
+	SampleSpreadsheet = "demo-argan-beauty-commandes"
+	SampleSheet       = "Commandes"
+	sampleConnection  = "Commandes (Google Sheet)"
+)
+
+// NewSheets starts the demo's fake Google Sheets API (sheetstest) on addr
+// ("" for any free port) serving the sample seller sheet.
+func NewSheets(addr string) (*sheetstest.Server, error) {
+	var fake *sheetstest.Server
+	if addr == "" {
+		fake = sheetstest.New()
+	} else {
+		var err error
+		if fake, err = sheetstest.Listen(addr); err != nil {
+			return nil, err
+		}
+	}
+	if err := fake.LoadCSV(SampleSpreadsheet, SampleSheet, bytes.NewReader(sample.CSV)); err != nil {
+		fake.Close()
+		return nil, err
+	}
+	return fake, nil
+}
+
+// RunSheets serves the demo's fake Google Sheets API on the endpoint's
+// address until ctx ends.
+func RunSheets(ctx context.Context, endpoint string, out io.Writer) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("sheets endpoint %q: want http://host:port/", endpoint)
+	}
+	fake, err := NewSheets(u.Host)
+	if err != nil {
+		return err
+	}
+	defer fake.Close()
+	fmt.Fprintf(out, "fake Google Sheets API on %s/ serving spreadsheet %q, sheet %q (the sample seller sheet)\n", fake.URL,
+		SampleSpreadsheet, SampleSheet)
+	<-ctx.Done()
+	return nil
+}
+
+// ImportSample connects the sample seller sheet to the demo's SampleStore as
+// a Google Sheet connection (once) and syncs it through the Sheets API at the
+// server's SheetsEndpoint — the demo's fake (without one, a fake started for
+// the sync) — and the intake pipeline, returning the per-row report. Syncing
+// it again changes nothing: every row comes back unchanged.
 func ImportSample(ctx context.Context, s *server.Server) (*intake.Report, error) {
-	var store, seller, source uuid.UUID
+	var store, source uuid.UUID
 	err := postgres.InTx(ctx, s.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT id, seller_id FROM stores WHERE name = $1 AND deleted_at IS NULL ORDER BY created_at LIMIT 1`,
-			SampleStore).Scan(&store, &seller); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT id FROM stores WHERE name = $1 AND deleted_at IS NULL ORDER BY created_at LIMIT 1`,
+			SampleStore).Scan(&store); err != nil {
 			return fmt.Errorf("find the demo store %q (run seed-demo first): %w", SampleStore, postgres.Translate(err))
 		}
-		var err error
-		source, err = intake.FileSource(ctx, tx, store)
-		return err
+		err := tx.QueryRow(ctx, `SELECT id FROM intake_sources WHERE store_id = $1 AND kind = 'sheet' AND spreadsheet_id = $2
+  AND deleted_at IS NULL ORDER BY created_at LIMIT 1`, store, SampleSpreadsheet).Scan(&source)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		source = uuid.New()
+		return intake.CreateSource(ctx, tx, intake.SourceRow{StoreID: store, ID: source, Kind: intake.KindSheet,
+			Name: sampleConnection, SpreadsheetID: SampleSpreadsheet, Range: SampleSheet})
 	})
 	if err != nil {
 		return nil, err
 	}
-	src, err := intake.NewCSV(bytes.NewReader(sample.CSV))
-	if err != nil {
-		return nil, err
+	endpoint := s.Config().SheetsEndpoint
+	if endpoint == "" {
+		fake, err := NewSheets("")
+		if err != nil {
+			return nil, err
+		}
+		defer fake.Close()
+		endpoint = fake.URL + "/"
 	}
-	m, err := intake.Resolve(intake.Suggest(src.Header()), src.Header())
-	if err != nil {
-		return nil, err
-	}
-	im := &intake.Importer{Pool: s.Pool}
-	return im.Run(ctx, intake.Target{StoreID: store, SellerID: seller, SourceID: source, Source: "file"}, m, src,
-		intake.RunOptions{KeepRows: true})
+	svc := &sheetsync.Service{Pool: s.Pool, Keyring: s.Config().Secrets, Endpoint: endpoint}
+	return svc.SyncKeepingRows(ctx, store, source)
 }
 
 // PrintReport writes an import's counts and its rejected rows grouped by
 // reason, with a few examples of each.
 func PrintReport(w io.Writer, rep *intake.Report) {
 	c := rep.Counts
-	fmt.Fprintf(w, "sample sheet → %s: %d rows: %d imported, %d updated, %d unchanged, %d duplicates, %d rejected, %d empty\n",
-		SampleStore, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty)
+	fmt.Fprintf(w, "sample Google Sheet (%s) → %s: %d rows: %d imported, %d updated, %d unchanged, %d duplicates, %d rejected, %d empty\n",
+		SampleSpreadsheet, SampleStore, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty)
 	byReason := map[intake.Reason][]intake.RowResult{}
 	for _, r := range rep.Rows {
 		if r.Outcome == intake.OutcomeRejected {

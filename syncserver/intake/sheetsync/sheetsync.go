@@ -325,6 +325,16 @@ func (s *Service) Client(ctx context.Context, store, source uuid.UUID, sealed []
 // checkpoint says, and returns its report. onChunk, when set, sees progress
 // after each committed chunk.
 func (s *Service) Sync(ctx context.Context, store, source uuid.UUID, onChunk func(intake.Progress)) (*intake.Report, error) {
+	return s.sync(ctx, store, source, intake.RunOptions{OnChunk: onChunk})
+}
+
+// SyncKeepingRows runs one sync like Sync and returns every row's result in
+// the report (small sheets only: the demo's).
+func (s *Service) SyncKeepingRows(ctx context.Context, store, source uuid.UUID) (*intake.Report, error) {
+	return s.sync(ctx, store, source, intake.RunOptions{KeepRows: true})
+}
+
+func (s *Service) sync(ctx context.Context, store, source uuid.UUID, opts intake.RunOptions) (*intake.Report, error) {
 	c, err := s.load(ctx, store, source)
 	if err != nil {
 		return nil, err
@@ -356,7 +366,7 @@ func (s *Service) Sync(ctx context.Context, store, source uuid.UUID, onChunk fun
 	}
 	im := &intake.Importer{Pool: s.Pool, Now: s.Now}
 	rep, err := im.Run(ctx, intake.Target{StoreID: store, SellerID: c.sellerID, SourceID: source, Source: "sheet"}, mapping, src,
-		intake.RunOptions{RunID: c.runID, ResumeAfter: c.resumeRow, OnChunk: onChunk, Resumable: true})
+		intake.RunOptions{RunID: c.runID, ResumeAfter: c.resumeRow, OnChunk: opts.OnChunk, KeepRows: opts.KeepRows, Resumable: true})
 	if err != nil {
 		return rep, err
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -54,6 +55,21 @@ func New() *Server {
 	s := &Server{books: map[string]map[string][][]string{}, window: time.Minute, start: time.Now()}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
+}
+
+// Listen starts a fake on addr ("127.0.0.1:8091"): the demo's, which the
+// server is pointed at by address. Close stops it.
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fake sheets: %w", err)
+	}
+	s := &Server{books: map[string]map[string][][]string{}, window: time.Minute, start: time.Now()}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	_ = s.Server.Listener.Close()
+	s.Server.Listener = ln
+	s.Server.Start()
+	return s, nil
 }
 
 // SetSheet stores rows as the sheet's cells (row-major, ragged allowed).
