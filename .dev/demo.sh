@@ -16,8 +16,21 @@ stop_pid .data/demo/server.pid
 stop_pid .data/demo/desktop.pid
 stop_pid .data/demo/xvfb.pid
 stop_pid .data/demo/carriers.pid
+stop_pid .data/demo/sheets.pid
 
 bin/leadify-server migrate
+
+# The fake Google Sheets API the demo store's sheet connection syncs from
+# (seed-demo's first sync, then the server's periodic ones).
+sheets=${LEADIFY_DEMO_SHEETS_ADDR:-127.0.0.1:8091}
+export LEADIFY_SHEETS_ENDPOINT="http://$sheets/"
+nohup bin/leadify-server demo-sheets >.data/demo/sheets.log 2>&1 &
+echo $! >.data/demo/sheets.pid
+for _ in $(seq 1 50); do
+  curl -s -o /dev/null "http://$sheets/" && break
+  sleep 0.1
+done
+
 echo
 echo "== Demo logins"
 bin/leadify-server seed-demo
@@ -73,7 +86,7 @@ if [ "${LEADIFY_DEMO_DETACH:-}" = 1 ]; then
   echo "Detached. Stop with: kill \$(cat .data/demo/*.pid)"
   exit 0
 fi
-trap 'stop_pid .data/demo/carriers.pid; stop_pid .data/demo/desktop.pid; stop_pid .data/demo/server.pid; stop_pid .data/demo/xvfb.pid; echo stopped' EXIT INT TERM
+trap 'stop_pid .data/demo/sheets.pid; stop_pid .data/demo/carriers.pid; stop_pid .data/demo/desktop.pid; stop_pid .data/demo/server.pid; stop_pid .data/demo/xvfb.pid; echo stopped' EXIT INT TERM
 echo "Ctrl-C stops the demo. Parcels keep moving:"
 tail -n 0 -f .data/demo/carriers.log &
 wait "$(cat .data/demo/server.pid)" 2>/dev/null || true
