@@ -29,12 +29,13 @@ type fixture struct {
 	seller uuid.UUID
 	store  uuid.UUID
 	agent  uuid.UUID
+	db     *pgtest.DB // nil for fixtures on a servertest server
 }
 
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	db := pgtest.New(t)
-	f := &fixture{t: t, pool: db.App, seller: uuid.New(), agent: uuid.New()}
+	f := &fixture{t: t, pool: db.App, db: db, seller: uuid.New(), agent: uuid.New()}
 	owner := uuid.New()
 	f.exec(`INSERT INTO users (id, email, full_name, password_hash) VALUES ($1, $2, 'Salma', 'x'), ($3, $4, 'Sara', 'x')`,
 		owner, owner.String()+"@t.test", f.agent, f.agent.String()+"@t.test")

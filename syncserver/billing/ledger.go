@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -21,6 +22,7 @@ const (
 
 // versioner hands out versions of a sync scope; *syncer.Writer is one.
 type versioner interface {
+	Lock(scopes ...uuid.UUID) error
 	Reserve(scope uuid.UUID, n int) (int64, error)
 }
 
@@ -37,101 +39,161 @@ type entryRow struct {
 	OccurredAt time.Time
 }
 
-var entryColumns = []string{"store_id", "id", "version", "rule_id", "parcel_id", "kind", "beneficiary", "agent_id",
-	"status", "base", "amount", "rule_name", "calculation", "occurred_at"}
-
-const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS commission_entries_in (LIKE commission_entries INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
+// The staging table: a transaction-local copy of the ledger's shape plus the
+// rows' order in the batch. COPY cannot write a table under row-level
+// security, so rows are copied here (no WAL, no index, no trigger) and moved
+// into the ledger with one INSERT … SELECT per kind, which RLS checks.
+const (
+	stageDDL = `CREATE TEMP TABLE IF NOT EXISTS commission_entries_staged
+  (LIKE commission_entries INCLUDING DEFAULTS, ord integer NOT NULL) ON COMMIT DELETE ROWS`
+	stageCopy = `COPY commission_entries_staged (store_id, id, version, rule_id, parcel_id, kind, beneficiary, agent_id,
+  status, base, amount, rule_name, calculation, occurred_at, ord) FROM STDIN (FORMAT binary)`
+	stageFields = 15
+)
 
 // writeEntries appends rows to the store's ledger inside tx and returns how
-// many entries were new. Rows whose (rule, parcel, kind) is already in the
+// many entries were new. Rows whose (parcel, rule, kind) is already in the
 // ledger are skipped, so writing the same rows twice changes nothing; a
 // reversal of an entry that does not exist is dropped. Earn entries that get
 // reversed here move to status reversed (a paid one stays paid and its
 // reversal is earned: a clawback on the next payout). Versions come from v.
 func writeEntries(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, rows []entryRow) (int, error) {
+	earns, reversals, err := stage(ctx, tx, store, rows, nil)
+	if err != nil || earns+reversals == 0 {
+		return 0, err
+	}
+	return insertStaged(ctx, tx, v, store, earns, reversals)
+}
+
+// stage copies rows (without duplicates within the batch: a parcel reported
+// twice) into the staging table with one binary COPY and counts them by kind.
+// It takes no lock: concurrent chunks of a run stage in parallel. enc is
+// reused when not nil.
+func stage(ctx context.Context, tx pgx.Tx, store uuid.UUID, rows []entryRow, enc *copyEncoder) (earns, reversals int, err error) {
 	if len(rows) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	// COPY cannot write a table under row-level security: copy into a
-	// transaction-local table, then insert from it (RLS checks every row).
 	if _, err := tx.Exec(ctx, stageDDL); err != nil {
-		return 0, fmt.Errorf("staging table: %w", err)
+		return 0, 0, fmt.Errorf("staging table: %w", err)
 	}
-	// Duplicates within the batch (a parcel reported twice) are dropped here.
 	type key struct {
 		rule, parcel uuid.UUID
 		kind         commission.EntryKind
 	}
-	seen := make(map[key]bool, len(rows))
-	src := make([][]any, 0, len(rows))
-	var earns, reversals int
-	for _, r := range rows {
+	seen := make(map[key]struct{}, len(rows))
+	if enc == nil {
+		enc = &copyEncoder{}
+	}
+	enc.buf = enc.buf[:0]
+	enc.header()
+	for i := range rows {
+		r := &rows[i]
 		k := key{r.RuleID, r.ParcelID, r.Kind}
-		if seen[k] {
+		if _, dup := seen[k]; dup {
 			continue
 		}
-		seen[k] = true
+		seen[k] = struct{}{}
+		// ord numbers each kind's rows densely from 0: versions are the
+		// reserved range's first plus ord when nothing was skipped.
+		ord := earns
 		if r.Kind == commission.KindReversal {
+			ord = reversals
 			reversals++
 		} else {
 			earns++
 		}
-		var agent *uuid.UUID
-		if r.Agent != uuid.Nil {
-			agent = &r.Agent
+		id, err := uuid.NewV7()
+		if err != nil {
+			return 0, 0, err
 		}
-		src = append(src, []any{store, uuid.Must(uuid.NewV7()), int64(0), r.RuleID, r.ParcelID, string(r.Kind), string(r.Entry.Beneficiary),
-			agent, r.Status, int64(r.Entry.Base), int64(r.Entry.Amount), r.Entry.RuleName, r.Entry.Calculation, r.OccurredAt})
+		agent := uuid.Nil
+		if r.Kind == commission.KindEarn {
+			agent = r.Agent
+		}
+		enc.tuple(stageFields)
+		enc.uuid(store)
+		enc.uuid(id)
+		enc.int8(0)
+		enc.uuid(r.RuleID)
+		enc.uuid(r.ParcelID)
+		enc.text(string(r.Kind))
+		enc.text(beneficiaryOf(r))
+		enc.nullUUID(agent)
+		enc.text(statusOf(r))
+		enc.int8(int64(r.Entry.Base))
+		enc.int8(int64(r.Entry.Amount))
+		enc.text(r.Entry.RuleName)
+		enc.text(r.Entry.Calculation)
+		enc.timestamptz(r.OccurredAt)
+		enc.int4(int32(ord))
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"commission_entries_in"}, entryColumns, pgx.CopyFromRows(src)); err != nil {
-		return 0, fmt.Errorf("copy entries: %w", err)
+	enc.trailer()
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.buf), stageCopy); err != nil {
+		return 0, 0, fmt.Errorf("copy entries: %w", err)
 	}
-	n, err := insertStaged(ctx, tx, v, store, earns, reversals)
-	if _, terr := tx.Exec(ctx, `TRUNCATE commission_entries_in`); err == nil && terr != nil {
-		err = terr
-	}
-	return n, err
+	return earns, reversals, nil
 }
 
-// insertStaged moves the staged rows (earns and reversals of them) into the
-// ledger.
-func insertStaged(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, earns, reversals int) (int, error) {
-	// Fresh statistics, so the planner probes the ledger's unique index
-	// rather than scanning a ledger of millions for a few thousand keys.
-	if _, err := tx.Exec(ctx, `ANALYZE commission_entries_in`); err != nil {
-		return 0, fmt.Errorf("analyze staging: %w", err)
+// beneficiaryOf and statusOf fill the staged columns a reversal only gets
+// from the entry it reverses (placeholders that pass the table's checks).
+func beneficiaryOf(r *entryRow) string {
+	if r.Entry.Beneficiary == "" {
+		return string(commission.BeneficiaryPlatform)
 	}
-	// Drop keys already in the ledger.
-	tag, err := tx.Exec(ctx, `DELETE FROM commission_entries_in s USING commission_entries e
-WHERE e.store_id = s.store_id AND e.rule_id = s.rule_id AND e.parcel_id = s.parcel_id AND e.kind = s.kind`)
+	return string(r.Entry.Beneficiary)
+}
+
+func statusOf(r *entryRow) string {
+	if r.Status == "" {
+		return StatusEarned
+	}
+	return r.Status
+}
+
+// insertStaged moves the staged rows (earns, then the reversals of earns)
+// into the ledger under the store's scope lock, and returns how many were new.
+func insertStaged(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, earns, reversals int) (int, error) {
+	// From here on the scope is ours until commit: what is "already in the
+	// ledger" cannot change under us (a concurrent chunk of the same run, or
+	// another run, waits here).
+	if err := v.Lock(store); err != nil {
+		return 0, err
+	}
+	// Drop keys already in the ledger. The correlated probe always uses the
+	// ledger's unique index, whatever the staging table's (absent)
+	// statistics, instead of a join that could scan a ledger of millions.
+	tag, err := tx.Exec(ctx, `DELETE FROM commission_entries_staged s WHERE (SELECT true FROM commission_entries e
+WHERE e.store_id = s.store_id AND e.parcel_id = s.parcel_id AND e.rule_id = s.rule_id AND e.kind = s.kind LIMIT 1)`)
 	if err != nil {
 		return 0, fmt.Errorf("skip known entries: %w", err)
 	}
-	if tag.RowsAffected() > 0 {
+	dense := tag.RowsAffected() == 0
+	if !dense {
 		// Recount: which kinds were dropped is not known from the tag alone.
 		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'earn'), count(*) FILTER (WHERE kind = 'reversal')
-FROM commission_entries_in`).Scan(&earns, &reversals); err != nil {
+FROM commission_entries_staged`).Scan(&earns, &reversals); err != nil {
 			return 0, fmt.Errorf("count staged entries: %w", err)
 		}
 	}
-	earned, err := insertKind(ctx, tx, v, store, commission.KindEarn, earns)
+	earned, err := insertKind(ctx, tx, v, store, commission.KindEarn, earns, dense)
 	if err != nil || reversals == 0 {
 		return earned, err
 	}
 	// Reversals copy what they reverse, now that the batch's earns are in.
-	if _, err := tx.Exec(ctx, `UPDATE commission_entries_in s SET reverses = e.id, beneficiary = e.beneficiary,
+	if _, err := tx.Exec(ctx, `UPDATE commission_entries_staged s SET reverses = e.id, beneficiary = e.beneficiary,
   agent_id = e.agent_id, base = e.base, amount = -e.amount, rule_name = e.rule_name,
   calculation = 'annulation : ' || e.calculation,
   status = CASE e.status WHEN 'paid' THEN 'earned' ELSE 'reversed' END
 FROM commission_entries e
-WHERE s.kind = 'reversal' AND e.store_id = s.store_id AND e.rule_id = s.rule_id AND e.parcel_id = s.parcel_id AND e.kind = 'earn'`); err != nil {
+WHERE s.kind = 'reversal' AND e.store_id = s.store_id AND e.parcel_id = s.parcel_id AND e.rule_id = s.rule_id AND e.kind = 'earn'`); err != nil {
 		return 0, fmt.Errorf("resolve reversals: %w", err)
 	}
-	tag, err = tx.Exec(ctx, `DELETE FROM commission_entries_in WHERE kind = 'reversal' AND reverses IS NULL`)
+	tag, err = tx.Exec(ctx, `DELETE FROM commission_entries_staged WHERE kind = 'reversal' AND reverses IS NULL`)
 	if err != nil {
 		return 0, fmt.Errorf("drop reversals of nothing: %w", err)
 	}
-	reversed, err := insertKind(ctx, tx, v, store, commission.KindReversal, reversals-int(tag.RowsAffected()))
+	dense = dense && tag.RowsAffected() == 0
+	reversed, err := insertKind(ctx, tx, v, store, commission.KindReversal, reversals-int(tag.RowsAffected()), dense)
 	if err != nil {
 		return 0, err
 	}
@@ -144,8 +206,9 @@ WHERE s.kind = 'reversal' AND e.store_id = s.store_id AND e.rule_id = s.rule_id 
 }
 
 // insertKind moves the n staged rows of one kind into the ledger with fresh
-// versions and returns n.
-func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, kind commission.EntryKind, n int) (int, error) {
+// versions, in batch order, and returns how many it inserted. dense says the
+// rows' ords are still 0..n-1 (none was skipped), so no ranking is needed.
+func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, kind commission.EntryKind, n int, dense bool) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
@@ -153,22 +216,30 @@ func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, ki
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO commission_entries (store_id, id, version, rule_id, parcel_id, kind, beneficiary,
+	// The probe above ran under the scope lock, so nothing should conflict;
+	// ON CONFLICT keeps the key's promise even so (a skipped row only leaves
+	// its version unused).
+	version := "$2 + ord"
+	if !dense {
+		version = "$2 + row_number() OVER (ORDER BY ord) - 1"
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO commission_entries (store_id, id, version, rule_id, parcel_id, kind, beneficiary,
   agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at)
-SELECT store_id, id, $2 + row_number() OVER (ORDER BY occurred_at, parcel_id, rule_id) - 1, rule_id, parcel_id, kind,
+SELECT store_id, id, `+version+`, rule_id, parcel_id, kind,
   beneficiary, agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at
-FROM commission_entries_in WHERE kind = $1`, string(kind), first)
+FROM commission_entries_staged WHERE kind = $1
+ON CONFLICT DO NOTHING`, string(kind), first)
 	if err != nil {
 		return 0, fmt.Errorf("insert %s entries: %w", kind, err)
 	}
-	return n, nil
+	return int(tag.RowsAffected()), nil
 }
 
 // markReversed moves the earn entries reversed by this batch to status
 // reversed, unless they were already paid.
 func markReversed(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID) error {
 	return restatus(ctx, tx, v, store, StatusReversed, `SELECT e.id FROM commission_entries e
-JOIN commission_entries_in s ON s.store_id = e.store_id AND s.reverses = e.id
+JOIN commission_entries_staged s ON s.store_id = e.store_id AND s.reverses = e.id
 WHERE e.status IN ('pending', 'earned')`)
 }
 

@@ -2,11 +2,14 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/shared/money"
@@ -17,10 +20,17 @@ import (
 
 // Runner runs commissions: it streams a store's parcels of one month from its
 // Source, evaluates them with the store's rules, and appends the entries to
-// the ledger in chunks of at most syncer.BulkChunk rows per transaction.
+// the ledger in chunks of at most Chunk rows per transaction, several chunks
+// in flight at once: while one holds the store's scope lock to insert and
+// commit, the next is being copied into its staging table.
 type Runner struct {
 	Pool   *pgxpool.Pool
 	Source ParcelSource
+	// Chunk bounds the ledger rows per transaction; 0 means syncer.BulkChunk.
+	Chunk int
+	// Writers is how many chunks are written concurrently, each in its own
+	// transaction and pool connection; 0 means 2.
+	Writers int
 }
 
 // RunResult counts what a run saw and wrote.
@@ -60,15 +70,47 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 	if err != nil {
 		return RunResult{}, err
 	}
-	var res RunResult
-	var chunk []entryRow
-	flush := func() error {
-		n, err := r.write(ctx, store, chunk, ev.confirms)
-		res.Written += n
-		chunk = chunk[:0]
-		return err
+	size, writers := r.Chunk, r.Writers
+	if size <= 0 {
+		size = syncer.BulkChunk
 	}
-	err = r.Source.Parcels(ctx, store, from, to, func(p DeliveredParcel) error {
+	if writers <= 0 {
+		writers = 2
+	}
+	var (
+		res     RunResult
+		written atomic.Int64
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	chunks := make(chan []entryRow)
+	free := make(chan []entryRow, writers+1) // recycled chunk buffers
+	for range writers {
+		g.Go(func() error {
+			enc := &copyEncoder{}
+			for rows := range chunks {
+				n, err := r.write(gctx, store, rows, ev.confirms, enc)
+				written.Add(int64(n))
+				if err != nil {
+					return err
+				}
+				select {
+				case free <- rows[:0]:
+				default:
+				}
+			}
+			return nil
+		})
+	}
+	send := func(rows []entryRow) error {
+		select {
+		case chunks <- rows:
+			return nil
+		case <-gctx.Done():
+			return context.Cause(gctx)
+		}
+	}
+	chunk := make([]entryRow, 0, size+8)
+	err = r.Source.Parcels(gctx, store, from, to, func(p DeliveredParcel) error {
 		res.Parcels++
 		before := len(chunk)
 		var err error
@@ -76,29 +118,52 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 			return fmt.Errorf("parcel %v: %w", p.ID, err)
 		}
 		res.Entries += len(chunk) - before
-		if len(chunk) >= syncer.BulkChunk {
-			return flush()
+		if len(chunk) < size {
+			return nil
+		}
+		if err := send(chunk); err != nil {
+			return err
+		}
+		select {
+		case chunk = <-free:
+		default:
+			chunk = make([]entryRow, 0, size+8)
 		}
 		return nil
 	})
-	if err != nil {
-		return res, err
+	if err == nil && len(chunk) > 0 {
+		err = send(chunk)
 	}
-	return res, flush()
+	close(chunks)
+	werr := g.Wait()
+	res.Written = int(written.Load())
+	if werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = werr // the writer's failure, not the stream it stopped
+	}
+	return res, err
 }
 
 // write appends rows; promotePending also moves the pending confirmation
 // entries of delivered parcels to earned (only confirmation rules make
 // pending entries).
-func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool) (int, error) {
+func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool, enc *copyEncoder) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
 	var n int
 	err := syncer.Write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
-		var err error
-		if n, err = writeEntries(ctx, w.Tx, w, store, rows); err != nil || !promotePending {
+		n = 0
+		earns, reversals, err := stage(ctx, w.Tx, store, rows, enc)
+		if err != nil {
 			return err
+		}
+		if earns+reversals > 0 {
+			if n, err = insertStaged(ctx, w.Tx, w, store, earns, reversals); err != nil {
+				return err
+			}
+		}
+		if !promotePending {
+			return nil
 		}
 		return promote(ctx, w.Tx, w, store, rows)
 	})
@@ -187,12 +252,17 @@ func (e *evaluator) rows(dst []entryRow, p DeliveredParcel) ([]entryRow, error) 
 			if en.Beneficiary == commission.BeneficiaryAgent {
 				row.Agent = p.Agent
 			}
-			dst = append(dst, row)
 			if failed(p.Status) {
+				// Written with its reversal: reversed from the start (an
+				// entry already in the ledger is marked when the reversal
+				// lands).
+				row.Status = StatusReversed
 				rev := row
 				rev.Kind, rev.OccurredAt = commission.KindReversal, p.DeliveredAt
-				dst = append(dst, rev)
+				dst = append(dst, row, rev)
+				continue
 			}
+			dst = append(dst, row)
 		}
 	}
 	return dst, nil
