@@ -48,6 +48,8 @@ type Service struct {
 	mu      sync.Mutex
 	clients map[uuid.UUID]cachedClient
 	slots   map[uuid.UUID]chan struct{}
+	// callSlots holds the cluster-wide slots (created on first use).
+	callSlots *callSlots
 	stripes [64]sync.Mutex // per-store serialisation of webhook processing, by hash
 }
 
@@ -160,19 +162,32 @@ func (s *Service) Client(a Account) (carrier.Carrier, error) {
 }
 
 // acquire takes one of the account's call slots (its concurrency), waiting
-// while all are busy. Call the returned function to release it.
+// while all are busy, across every server instance: a slot is first taken
+// in this process (so waiters here do not poll Postgres), then as a
+// Postgres session advisory lock (see callSlots), which makes the limit
+// hold cluster-wide. Call the returned function to release it.
 func (s *Service) acquire(ctx context.Context, a Account) (func(), error) {
+	n := max(a.Concurrency, 1)
 	s.mu.Lock()
 	slot, ok := s.slots[a.ID]
-	if !ok || cap(slot) != max(a.Concurrency, 1) {
-		slot = make(chan struct{}, max(a.Concurrency, 1))
+	if !ok || cap(slot) != n {
+		slot = make(chan struct{}, n)
 		s.slots[a.ID] = slot
 	}
+	if s.callSlots == nil {
+		s.callSlots = newCallSlots(s.Pool)
+	}
+	cs := s.callSlots
 	s.mu.Unlock()
 	select {
 	case slot <- struct{}{}:
-		return func() { <-slot }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	release, err := cs.acquire(ctx, a.ID, n)
+	if err != nil {
+		<-slot
+		return nil, err
+	}
+	return func() { release(); <-slot }, nil
 }
