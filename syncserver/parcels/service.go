@@ -50,7 +50,7 @@ type Service struct {
 	slots   map[uuid.UUID]chan struct{}
 	// callSlots holds the cluster-wide slots (created on first use).
 	callSlots *callSlots
-	stripes [64]sync.Mutex // per-store serialisation of webhook processing, by hash
+	stripes   [64]sync.Mutex // per-store serialisation of webhook processing, by hash
 }
 
 // stripe locks the mutex of store's stripe and returns its unlock.
