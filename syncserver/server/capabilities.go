@@ -33,6 +33,7 @@ var capabilities = []capability{
 	intakeCapability,
 	carriersCapability,
 	billingCapability,
+	shopsCapability,
 }
 
 var accountsCapability = capability{

@@ -113,6 +113,7 @@ type Clients struct {
 	Intake   leadifyv1connect.IntakeServiceClient
 	Carriers leadifyv1connect.CarrierServiceClient
 	Billing  leadifyv1connect.BillingServiceClient
+	Shops    leadifyv1connect.ShopsServiceClient
 }
 
 // Bearer returns an interceptor that sends the token on unary calls and streams.
@@ -152,7 +153,8 @@ func (e *Env) ClientsFor(token string, opts ...connect.ClientOption) *Clients {
 		Sync:     leadifyv1connect.NewSyncServiceClient(e.HTTP, e.URL, opts...),
 		Intake:   leadifyv1connect.NewIntakeServiceClient(e.HTTP, e.URL, opts...),
 		Carriers: leadifyv1connect.NewCarrierServiceClient(e.HTTP, e.URL, opts...),
-		Billing:  leadifyv1connect.NewBillingServiceClient(e.HTTP, e.URL, opts...)}
+		Billing:  leadifyv1connect.NewBillingServiceClient(e.HTTP, e.URL, opts...),
+		Shops:    leadifyv1connect.NewShopsServiceClient(e.HTTP, e.URL, opts...)}
 }
 
 // Login signs a user in and returns their clients; it fails the test on error.

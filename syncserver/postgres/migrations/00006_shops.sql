@@ -70,6 +70,7 @@ CREATE TABLE shop_orders (
   items           jsonb NOT NULL DEFAULT '[]',
   outcome         text NOT NULL DEFAULT '',
   detail          text NOT NULL DEFAULT '',
+  digest          bytea,
   source          text NOT NULL CHECK (source IN ('webhook', 'backfill')),
   first_seen      timestamptz NOT NULL DEFAULT now(),
   last_seen       timestamptz NOT NULL DEFAULT now(),

@@ -222,16 +222,16 @@ type GQLMoney struct {
 
 // GQLOrder is an order node of OrdersQuery.
 type GQLOrder struct {
-	ID                     string    `json:"id"`
-	Name                   string    `json:"name"`
-	CreatedAt              string    `json:"createdAt"`
-	Phone                  *string   `json:"phone"`
-	Email                  *string   `json:"email"`
-	CancelledAt            *string   `json:"cancelledAt"`
-	Note                   *string   `json:"note"`
-	DisplayFinancialStatus string    `json:"displayFinancialStatus"`
-	PaymentGatewayNames    []string  `json:"paymentGatewayNames"`
-	TotalPriceSet          GQLMoney  `json:"totalPriceSet"`
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name"`
+	CreatedAt              string   `json:"createdAt"`
+	Phone                  *string  `json:"phone"`
+	Email                  *string  `json:"email"`
+	CancelledAt            *string  `json:"cancelledAt"`
+	Note                   *string  `json:"note"`
+	DisplayFinancialStatus string   `json:"displayFinancialStatus"`
+	PaymentGatewayNames    []string `json:"paymentGatewayNames"`
+	TotalPriceSet          GQLMoney `json:"totalPriceSet"`
 	Customer               *struct {
 		Phone *string `json:"phone"`
 	} `json:"customer"`
@@ -247,10 +247,10 @@ type GQLOrder struct {
 	LineItems struct {
 		Edges []struct {
 			Node struct {
-				Title                 string   `json:"title"`
-				SKU                   *string  `json:"sku"`
-				Quantity              int32    `json:"quantity"`
-				OriginalUnitPriceSet  GQLMoney `json:"originalUnitPriceSet"`
+				Title                string   `json:"title"`
+				SKU                  *string  `json:"sku"`
+				Quantity             int32    `json:"quantity"`
+				OriginalUnitPriceSet GQLMoney `json:"originalUnitPriceSet"`
 			} `json:"node"`
 		} `json:"edges"`
 	} `json:"lineItems"`

@@ -348,7 +348,9 @@ func (s *Server) answer(w http.ResponseWriter, data any, errs []gqlError, cost f
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func cursorOf(i int) string { return base64.StdEncoding.EncodeToString([]byte("idx:" + strconv.Itoa(i))) }
+func cursorOf(i int) string {
+	return base64.StdEncoding.EncodeToString([]byte("idx:" + strconv.Itoa(i)))
+}
 
 func afterOf(v map[string]any) int {
 	c, _ := v["cursor"].(string)
@@ -363,7 +365,9 @@ func afterOf(v map[string]any) int {
 	return n
 }
 
-func gid(kind string, id int64) string { return "gid://shopify/" + kind + "/" + strconv.FormatInt(id, 10) }
+func gid(kind string, id int64) string {
+	return "gid://shopify/" + kind + "/" + strconv.FormatInt(id, 10)
+}
 
 func money(amount, currency string) map[string]any {
 	m := map[string]any{"amount": amount}

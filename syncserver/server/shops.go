@@ -1,0 +1,36 @@
+package server
+
+import (
+	"net/http"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
+	"github.com/leadify/leadify/syncserver/api"
+	"github.com/leadify/leadify/syncserver/intake/shop/shopsync"
+)
+
+func newShops(s *Server) *shopsync.Service {
+	svc := shopsync.New(s.Pool, s.cfg.Secrets, s.Events, s.log.With("component", "shops"), func() *river.Client[pgx.Tx] { return s.River })
+	svc.Now = s.cfg.Now
+	return svc
+}
+
+// shopsCapability connects stores to their shops: connections, the webhook
+// endpoint (verified, deduplicated, group-committed inbox), the jobs that
+// turn orders into leads (webhooks and backfills) and read products, and
+// the stock consumers of lead and parcel events.
+var shopsCapability = capability{
+	name: "shops",
+	workers: func(s *Server, w *river.Workers) error {
+		return newShops(s).Register(w)
+	},
+	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
+		svc := newShops(s)
+		mux.Handle(leadifyv1connect.NewShopsServiceHandler(api.NewShopsHandler(svc), opts))
+		mux.HandleFunc(shopsync.WebhookRoute, svc.ServeWebhook)
+		return nil
+	},
+}
