@@ -78,7 +78,10 @@ func StartProcessOn(t testing.TB, db *pgtest.DB, env ...string) *Env {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(ServerBinary(t), "serve", "--addr", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), append([]string{"DATABASE_URL=" + db.AppURL, "LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("bench")}, env...)...)
+	// The test database is migrated already: the server must not migrate
+	// whatever database the environment names (the developer's).
+	cmd.Env = append(os.Environ(), append([]string{"DATABASE_URL=" + db.AppURL, "LEADIFY_MIGRATE_DATABASE_URL=",
+		"LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("bench")}, env...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
