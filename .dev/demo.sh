@@ -45,8 +45,9 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://$addr/readyz" >/dev/null || { echo "server did not start:"; tail -20 "$server_log"; exit 1; }
 
-# The carrier sandbox: a fake Coliix is Argan Beauty's carrier; the demo agent
-# confirms leads and their parcels move to delivered or returned on their own.
+# The carrier sandboxes: fake Coliix, Ameex and Sendit are Argan Beauty's
+# carriers (per-city rules share the leads out); the demo agent confirms leads
+# and their parcels move to delivered or returned on their own.
 echo
 echo "== Carrier sandbox (log: .data/demo/carriers.log)"
 nohup bin/leadify-server demo-carriers --addr "$addr" >.data/demo/carriers.log 2>&1 &
@@ -78,9 +79,13 @@ Leadify is running:
                   http://$addr/leadify.v1.AuthService/Login
 TXT
 
-sleep 6
-echo "== Parcels so far:"
-grep -E 'parcel|claimed|sandbox' .data/demo/carriers.log | tail -n 15 || true
+# Wait (up to a minute) for every parcel to reach an end, then show the moves.
+for _ in $(seq 1 60); do
+  grep -q 'reached an end' .data/demo/carriers.log && break
+  sleep 1
+done
+echo "== Parcels (Coliix, Ameex, Sendit) moving on their own:"
+grep -E 'parcel|claimed|sandbox|reached an end|delivered [0-9]' .data/demo/carriers.log | tail -n 40 || true
 
 if [ "${LEADIFY_DEMO_DETACH:-}" = 1 ]; then
   echo "Detached. Stop with: kill \$(cat .data/demo/*.pid)"

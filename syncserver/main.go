@@ -147,7 +147,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 			if err != nil {
 				return fmt.Errorf("LEADIFY_DEMO_STEP: %w", err)
 			}
-			return demo.RunCarriers(ctx, s.Pool, kr, "http://"+c.addr, 12, step, os.Stdout)
+			return demo.RunCarriers(ctx, s.Pool, kr, "http://"+c.addr, 24, step, os.Stdout)
 		})
 	case "rotate-secrets":
 		return withServer(ctx, c, log, func(s *server.Server) error {
