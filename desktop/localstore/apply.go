@@ -38,19 +38,24 @@ import (
 // instead of one each; the pages must be consecutive answers (each pulled
 // from the cursors the previous one ends at).
 func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := ensureMeta(ctx, tx); err != nil {
-			return err
+	err := inTxOn(ctx, db.pulls, func(tx *sql.Tx) error {
+		q := db.newPullStmtCache(tx)
+		defer q.close()
+		if db.clientID.Load() == nil { // once the identity is known, the row exists
+			if err := ensureMeta(ctx, q); err != nil {
+				return err
+			}
 		}
 		var client, user string
-		err := tx.QueryRowContext(ctx, `SELECT client_id, user_id FROM replica_meta`).Scan(&client, &user)
+		err := q.QueryRowContext(ctx, `SELECT client_id, user_id FROM replica_meta`).Scan(&client, &user)
 		if err != nil {
 			return err
 		}
-		var pending int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&pending); err != nil {
+		var queued int
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&queued); err != nil {
 			return err
 		}
+		pending := queued
 		if db.planted().SkipRebase {
 			pending = 0
 		}
@@ -59,25 +64,26 @@ func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) 
 			if touched, err = touchedLeads(ctx, tx, pages, client); err != nil {
 				return fmt.Errorf("find the leads the page touches: %w", err)
 			}
-			if err := undo(ctx, tx, touched); err != nil {
+			if err := undo(ctx, tx, q, touched); err != nil {
 				return fmt.Errorf("undo pending mutations: %w", err)
 			}
 		}
-		a, err := newApplier(ctx, tx, client)
+		a, err := newApplier(ctx, tx, q, client)
 		if err != nil {
 			return err
 		}
-		defer a.close()
 		for _, page := range pages {
 			if err := a.page(ctx, tx, page, user); err != nil {
 				return err
 			}
 		}
-		if err := dropDecided(ctx, tx, db.now().UnixMicro()); err != nil {
-			return fmt.Errorf("drop decided mutations: %w", err)
+		if queued > 0 { // an empty outbox has nothing to decide
+			if err := dropDecided(ctx, q, db.now().UnixMicro()); err != nil {
+				return fmt.Errorf("drop decided mutations: %w", err)
+			}
 		}
 		if pending > 0 {
-			if err := redo(ctx, tx, db, touched); err != nil {
+			if err := redo(ctx, tx, db, q, touched); err != nil {
 				return fmt.Errorf("re-apply pending mutations: %w", err)
 			}
 		}
@@ -148,7 +154,7 @@ func touchedLeads(ctx context.Context, tx *sql.Tx, pages []*leadifyv1.PullRespon
 
 // undo restores the before-images of the pending mutations on the touched
 // leads (all when touched is nil), newest first, and forgets them.
-func undo(ctx context.Context, tx *sql.Tx, touched map[string]bool) error {
+func undo(ctx context.Context, tx *sql.Tx, q *stmtCache, touched map[string]bool) error {
 	rows, err := tx.QueryContext(ctx, `SELECT b.mutation_id, b.tbl, b.row_id, b.image, json_extract(o.args, '$.lead_id')
 FROM before_images b JOIN outbox o ON o.mutation_id = b.mutation_id ORDER BY b.mutation_id DESC`)
 	if err != nil {
@@ -175,8 +181,6 @@ FROM before_images b JOIN outbox o ON o.mutation_id = b.mutation_id ORDER BY b.m
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	q := newStmtCache(tx)
-	defer q.close()
 	for _, im := range images {
 		if err := restore(ctx, q, im.table, im.id, im.data); err != nil {
 			return err
@@ -236,7 +240,7 @@ func dropScope(ctx context.Context, tx *sql.Tx, scope, user string) error {
 // dropDecided removes the outbox entries whose recorded version their scope's
 // cursor has reached; a rejected one leaves a conflict (unless its rejection
 // row already did).
-func dropDecided(ctx context.Context, tx *sql.Tx, now int64) error {
+func dropDecided(ctx context.Context, tx execer, now int64) error {
 	const decided = `SELECT o.mutation_id FROM outbox o JOIN cursors c ON c.scope_id = o.result_scope
 WHERE c.version >= o.result_version`
 	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO conflicts (mutation_id, name, lead_id, code, reason, created_at)
@@ -251,7 +255,7 @@ FROM outbox WHERE result_applied = 0 AND mutation_id IN (`+decided+`)`, now)
 
 // redo re-applies the queued mutations on the touched leads (all when
 // touched is nil), in id order, on the rows just pulled.
-func redo(ctx context.Context, tx *sql.Tx, db *DB, touched map[string]bool) error {
+func redo(ctx context.Context, tx *sql.Tx, db *DB, q *stmtCache, touched map[string]bool) error {
 	rows, err := tx.QueryContext(ctx, `SELECT mutation_id, store_id, name, version, args, json_extract(args, '$.lead_id')
 FROM outbox ORDER BY mutation_id`)
 	if err != nil {
@@ -280,8 +284,6 @@ FROM outbox ORDER BY mutation_id`)
 		return err
 	}
 	now := db.now()
-	q := newStmtCache(tx)
-	defer q.close()
 	envs := map[uuid.UUID]mutation.Env{}
 	for _, e := range entries {
 		m, err := mutation.Decode(e.name, e.version, e.args)
@@ -339,7 +341,10 @@ func (a *applier) page(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResp
 				return fmt.Errorf("apply %s %s: %w", ch.Table, ch.Id, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO cursors (scope_id, version, epoch) VALUES (?, ?, ?)`,
+		// An unchanged cursor (most scopes of most pages) writes no page.
+		if _, err := a.q.ExecContext(ctx, `INSERT INTO cursors (scope_id, version, epoch) VALUES (?, ?, ?)
+ON CONFLICT (scope_id) DO UPDATE SET version = excluded.version, epoch = excluded.epoch
+WHERE version <> excluded.version OR epoch <> excluded.epoch`,
 			sc.ScopeId, sc.Cursor, sc.Epoch); err != nil {
 			return fmt.Errorf("move cursor: %w", err)
 		}
@@ -351,6 +356,7 @@ func (a *applier) page(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResp
 type applier struct {
 	client                                    string
 	tx                                        *sql.Tx
+	q                                         *stmtCache
 	lead, event, delLead, delEvents, delEvent *sql.Stmt
 	rejection, conflict, settle               *sql.Stmt
 	parcel, parcelEvent, delParcel            *sql.Stmt
@@ -358,8 +364,8 @@ type applier struct {
 	delLeadParcelEvents                       *sql.Stmt
 }
 
-func newApplier(_ context.Context, tx *sql.Tx, client string) (*applier, error) {
-	return &applier{client: client, tx: tx}, nil
+func newApplier(_ context.Context, tx *sql.Tx, q *stmtCache, client string) (*applier, error) {
+	return &applier{client: client, tx: tx, q: q}, nil
 }
 
 // The applier's statements, prepared on first use: a page of one row, as a
@@ -383,26 +389,17 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	delLeadParcelEventsSQL = `DELETE FROM parcel_events WHERE parcel_id IN (SELECT id FROM parcels WHERE lead_id = ?)`
 )
 
-// exec runs a statement of the applier, preparing it in the transaction the
-// first time.
+// exec runs a statement of the applier: the database's prepared statement,
+// bound to the transaction the first time the page needs it.
 func (a *applier) exec(ctx context.Context, stmt **sql.Stmt, query string, args ...any) (sql.Result, error) {
 	if *stmt == nil {
-		prepared, err := a.tx.PrepareContext(ctx, query)
+		prepared, err := a.q.stmt(ctx, query)
 		if err != nil {
 			return nil, err
 		}
 		*stmt = prepared
 	}
 	return (*stmt).ExecContext(ctx, args...)
-}
-
-func (a *applier) close() {
-	for _, s := range []*sql.Stmt{a.lead, a.event, a.delLead, a.delEvents, a.delEvent, a.rejection, a.conflict, a.settle,
-		a.parcel, a.parcelEvent, a.delParcel, a.delParcelEvent, a.delLeadParcels, a.delLeadParcelEvents} {
-		if s != nil {
-			_ = s.Close()
-		}
-	}
 }
 
 func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {

@@ -17,9 +17,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/pressly/goose/v3"
 )
@@ -33,9 +35,22 @@ var migrations embed.FS
 // DB is an open local database. It is safe for concurrent use.
 type DB struct {
 	sql   *sql.DB
-	hook  atomic.Pointer[func(point string)]
-	clock atomic.Pointer[func() time.Time]
-	bugs  atomic.Pointer[Bugs]
+	stmts sync.Map // query text → *sql.Stmt prepared on sql, kept for the database's life
+	// pulls is a second handle on the same file for applying pulled pages,
+	// with synchronous=NORMAL: in WAL mode a commit is then not fsynced on its
+	// own, yet the file stays consistent and a killed process loses nothing
+	// (SQLite has handed the write to the OS). Only a power cut can roll a
+	// pulled page back — page and cursor together, to be pulled again. What
+	// the user did (the outbox) is committed through sql, with FULL.
+	pulls     *sql.DB
+	pullStmts sync.Map
+	unsentGen atomic.Uint64 // bumped after each committed local mutation
+	cleanGen  atomic.Uint64 // the generation a push last found nothing unsent at
+	// clientID is the replica's identity once read: made once, never changed.
+	clientID atomic.Pointer[uuid.UUID]
+	hook     atomic.Pointer[func(point string)]
+	clock    atomic.Pointer[func() time.Time]
+	bugs     atomic.Pointer[Bugs]
 }
 
 // Bugs plants known bugs in the replica, for the sync simulation to prove it
@@ -146,7 +161,17 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	return &DB{sql: sqlDB}, nil
+	if sync == "FULL" {
+		params.Set("_synchronous", "NORMAL")
+	}
+	pulls, err := sql.Open("sqlite3", path+"?"+params.Encode())
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{sql: sqlDB, pulls: pulls}
+	db.unsentGen.Store(1) // unknown until a push looks
+	return db, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -164,7 +189,53 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	return db.sql.Close()
+	for _, m := range []*sync.Map{&db.stmts, &db.pullStmts} {
+		m.Range(func(_, s any) bool {
+			_ = s.(*sql.Stmt).Close()
+			return true
+		})
+	}
+	return errors.Join(db.pulls.Close(), db.sql.Close())
+}
+
+// stmt returns query prepared on the database, preparing it the first time.
+// database/sql prepares it again on each connection that runs it, once.
+func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return prepared(ctx, db.sql, &db.stmts, query)
+}
+
+func prepared(ctx context.Context, h *sql.DB, cache *sync.Map, query string) (*sql.Stmt, error) {
+	if s, ok := cache.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := h.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := cache.LoadOrStore(query, s); loaded {
+		_ = s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// MaybeUnsent reports whether the outbox may hold mutations not yet sent, and
+// the generation to hand MarkSent once a push finds none: a poke-driven sync
+// with nothing queued then skips reading the outbox.
+func (db *DB) MaybeUnsent() (uint64, bool) {
+	gen := db.unsentGen.Load()
+	return gen, db.cleanGen.Load() != gen
+}
+
+// MarkSent records that a push, begun at generation gen, found nothing unsent.
+// A mutation committed since has moved the generation on, so it is not lost.
+func (db *DB) MarkSent(gen uint64) {
+	for {
+		cur := db.cleanGen.Load()
+		if cur >= gen || db.cleanGen.CompareAndSwap(cur, gen) {
+			return
+		}
+	}
 }
 
 // SaveSession replaces the saved session and remembers its server URL as the last
@@ -331,7 +402,11 @@ func setSetting(ctx context.Context, tx *sql.Tx, key, value string) error {
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+	return inTxOn(ctx, db.sql, fn)
+}
+
+func inTxOn(ctx context.Context, h *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := h.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}

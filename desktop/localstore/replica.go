@@ -51,6 +51,9 @@ func ensureMeta(ctx context.Context, tx execer) error {
 
 // ClientID returns this replica's client id, made once and kept.
 func (db *DB) ClientID(ctx context.Context) (uuid.UUID, error) {
+	if id := db.clientID.Load(); id != nil {
+		return *id, nil
+	}
 	var id string
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := ensureMeta(ctx, tx); err != nil {
@@ -61,7 +64,12 @@ func (db *DB) ClientID(ctx context.Context) (uuid.UUID, error) {
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("read client id: %w", err)
 	}
-	return uuid.Parse(id)
+	parsed, err := uuid.Parse(id)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("read client id: %w", err)
+	}
+	db.clientID.Store(&parsed)
+	return parsed, nil
 }
 
 // EnsureNextMutationID makes the next local mutation id at least next (what
@@ -170,6 +178,7 @@ VALUES (?, ?, ?, ?, ?, ?)`, id, store.String(), name, version, args, micros(db.n
 	if err != nil {
 		return 0, err
 	}
+	db.unsentGen.Add(1) // after the commit: a push that looked before it is not the last word
 	db.at("do:after-commit")
 	return id, nil
 }
@@ -258,8 +267,12 @@ type OutboxEntry struct {
 // Outbox returns up to limit queued mutations with ids from fromID on, in id
 // order; unsentOnly leaves out those whose outcome a push reply recorded.
 func (db *DB) Outbox(ctx context.Context, fromID int64, unsentOnly bool, limit int) ([]OutboxEntry, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT mutation_id, store_id, name, version, args, result_scope IS NOT NULL
-FROM outbox WHERE mutation_id >= ? AND (NOT ? OR result_scope IS NULL) ORDER BY mutation_id LIMIT ?`, fromID, unsentOnly, limit)
+	stmt, err := db.stmt(ctx, `SELECT mutation_id, store_id, name, version, args, result_scope IS NOT NULL
+FROM outbox WHERE mutation_id >= ? AND (NOT ? OR result_scope IS NULL) ORDER BY mutation_id LIMIT ?`)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, fromID, unsentOnly, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -294,7 +307,11 @@ func (db *DB) RecordResults(ctx context.Context, results []*leadifyv1.MutationRe
 
 // Cursors returns the replica's cursor of every scope it has pulled.
 func (db *DB) Cursors(ctx context.Context) ([]*leadifyv1.Cursor, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT scope_id, version, epoch FROM cursors ORDER BY scope_id`)
+	stmt, err := db.stmt(ctx, `SELECT scope_id, version, epoch FROM cursors ORDER BY scope_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read cursors: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read cursors: %w", err)
 	}

@@ -220,3 +220,39 @@ func TestParcelsFollowTheirLead(t *testing.T) {
 	require.Zero(t, count("parcels"))
 	require.Zero(t, count("parcel_events"))
 }
+
+// A push that finds the outbox sent lets the next poke skip reading it, but a
+// mutation committed after that push began is never skipped.
+func TestMaybeUnsentFollowsCommittedMutations(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	gen, maybe := f.db.MaybeUnsent()
+	require.True(t, maybe, "unknown after opening")
+	f.db.MarkSent(gen)
+	_, maybe = f.db.MaybeUnsent()
+	require.False(t, maybe)
+
+	gen, _ = f.db.MaybeUnsent()
+	_, err := f.db.Do(t.Context(), f.store, &mutation.AddNote{Lead: f.lead, EventID: uuid.New(), Note: "later"})
+	require.NoError(t, err)
+	f.db.MarkSent(gen) // a push that looked before the commit
+	_, maybe = f.db.MaybeUnsent()
+	require.True(t, maybe, "the mutation committed after the push looked is still to send")
+	out, err := f.db.Outbox(t.Context(), 0, true, 10)
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+}
+
+// Pulled pages commit through the second handle; a page and its cursor land
+// together, and an unchanged cursor is left as it is.
+func TestPulledPagesAndCursorsCommitTogether(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.page(t, 2, "new", "Hassan Alami", false)
+	f.page(t, 2, "new", "Hassan Alami", false)
+	cs, err := f.db.Cursors(t.Context())
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, int64(2), cs[0].Version)
+	require.Equal(t, "Hassan Alami", f.get(t).CustomerName)
+}

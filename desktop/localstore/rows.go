@@ -246,22 +246,46 @@ type leadImage struct {
 // once per query text (the rebase runs the same few statements thousands of
 // times).
 type stmtCache struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	prepare func(context.Context, string) (*sql.Stmt, error) // the handle's kept statements
+	tx      *sql.Tx
+	stmts   map[string]*sql.Stmt
 }
 
-func newStmtCache(tx *sql.Tx) *stmtCache { return &stmtCache{tx: tx, stmts: map[string]*sql.Stmt{}} }
+// newStmtCache serves a transaction of db's main handle.
+func (db *DB) newStmtCache(tx *sql.Tx) *stmtCache {
+	return &stmtCache{prepare: db.stmt, tx: tx, stmts: map[string]*sql.Stmt{}}
+}
 
+// newPullStmtCache serves a transaction of db's pull handle.
+func (db *DB) newPullStmtCache(tx *sql.Tx) *stmtCache {
+	return &stmtCache{prepare: func(ctx context.Context, q string) (*sql.Stmt, error) {
+		return prepared(ctx, db.pulls, &db.pullStmts, q)
+	}, tx: tx, stmts: map[string]*sql.Stmt{}}
+}
+
+// stmt returns query prepared for the transaction: the database-wide statement
+// (prepared once per connection and kept) bound to it, so the same statement
+// in the next transaction costs no new prepare.
 func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if s, ok := c.stmts[query]; ok {
 		return s, nil
 	}
-	s, err := c.tx.PrepareContext(ctx, query)
+	parent, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	s := c.tx.StmtContext(ctx, parent)
 	c.stmts[query] = s
 	return s, nil
+}
+
+// QueryContext runs query as a prepared statement.
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
 }
 
 // ExecContext runs query as a prepared statement.

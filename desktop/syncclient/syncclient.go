@@ -185,11 +185,21 @@ func (c *Client) Push(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	gen, maybe := db.MaybeUnsent()
+	if !maybe {
+		return nil // nothing queued since the last push found the outbox sent
+	}
 	from, unsentOnly := int64(0), true
 	for range 10_000 {
 		batch, err := db.Outbox(ctx, from, unsentOnly, c.cfg.PushBatch)
-		if err != nil || len(batch) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(batch) == 0 {
+			if unsentOnly {
+				db.MarkSent(gen)
+			}
+			return nil
 		}
 		req := &leadifyv1.PushRequest{ClientId: client.String()}
 		for _, e := range batch {
@@ -262,7 +272,31 @@ func (c *Client) Pull(ctx context.Context) error {
 			batch, rows = nil, 0
 		}
 	}
+	if unchanged(batch, saved) {
+		batch = nil // a poke that brought nothing: no transaction, no commit
+	}
 	return errors.Join(pullErr, c.apply(ctx, batch))
+}
+
+// unchanged reports whether pages carry nothing to write: no rows, no scope
+// dropped or re-synced, every cursor where it was.
+func unchanged(pages []*leadifyv1.PullResponse, saved []*leadifyv1.Cursor) bool {
+	at := make(map[string]*leadifyv1.Cursor, len(saved))
+	for _, c := range saved {
+		at[c.ScopeId] = c
+	}
+	for _, p := range pages {
+		if len(p.RemovedScopes) > 0 {
+			return false
+		}
+		for _, sc := range p.Scopes {
+			c := at[sc.ScopeId]
+			if len(sc.Changes) > 0 || sc.ResyncRequired || c == nil || c.Version != sc.Cursor || c.Epoch != sc.Epoch {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // fetch pulls pages from cursors on until no scope has more, sending each to

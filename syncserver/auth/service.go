@@ -139,32 +139,60 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Actor, error
 	if !wellFormed(token) {
 		return nil, ErrUnauthenticated
 	}
-	q := queries.New()
-	row, err := q.SessionByTokenHash(ctx, s.pool, HashToken(token))
+	// One round trip: the session, its user and the user's memberships. Every
+	// authenticated call pays for this, so it is a single statement.
+	rows, err := s.pool.Query(ctx, actorByTokenSQL, HashToken(token))
 	if err != nil {
-		if errors.Is(postgres.Translate(err), postgres.ErrNotFound) {
-			return nil, ErrUnauthenticated
-		}
 		return nil, fmt.Errorf("find session: %w", err)
 	}
-	if row.RevokedAt != nil || !row.ExpiresAt.After(time.Now()) || row.DisabledAt != nil {
+	defer rows.Close()
+	var (
+		a        *Actor
+		expires  time.Time
+		revoked  *time.Time
+		disabled *time.Time
+		lastSeen time.Time
+	)
+	for rows.Next() {
+		var (
+			sessionID, userID uuid.UUID
+			email, fullName   string
+			admin             bool
+			storeID, sellerID *uuid.UUID
+			storeName, role   *string
+			granted, revokedP []string
+			epoch             *int64
+			lease             *int32
+		)
+		if err := rows.Scan(&sessionID, &expires, &revoked, &lastSeen, &userID, &email, &fullName, &admin, &disabled,
+			&storeID, &storeName, &sellerID, &role, &granted, &revokedP, &epoch, &lease); err != nil {
+			return nil, fmt.Errorf("find session: %w", err)
+		}
+		if a == nil {
+			a = &Actor{UserID: userID, Email: email, FullName: fullName, PlatformAdmin: admin, SessionID: sessionID}
+		}
+		if storeID == nil {
+			continue
+		}
+		r, err := ParseRole(*role)
+		if err != nil {
+			return nil, fmt.Errorf("membership of %v: %w", *storeID, err)
+		}
+		a.Memberships = append(a.Memberships, Membership{StoreID: *storeID, StoreName: *storeName,
+			SellerID: *sellerID, Role: r, Granted: granted, Revoked: revokedP,
+			Permissions: Effective(r, granted, revokedP), Epoch: *epoch, LeaseMinutes: *lease})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	if a == nil || revoked != nil || !expires.After(time.Now()) || disabled != nil {
 		return nil, ErrUnauthenticated
 	}
-	ms, err := q.ActorMemberships(ctx, s.pool, row.ID)
-	if err != nil {
-		return nil, fmt.Errorf("load memberships: %w", err)
-	}
-	a := &Actor{UserID: row.ID, Email: row.Email, FullName: row.FullName, PlatformAdmin: row.PlatformAdmin,
-		SessionID: row.SessionID}
-	for _, m := range ms {
-		role, err := ParseRole(m.Role)
-		if err != nil {
-			return nil, fmt.Errorf("membership of %v: %w", m.StoreID, err)
-		}
-		a.Memberships = append(a.Memberships, Membership{StoreID: m.StoreID, StoreName: m.StoreName,
-			SellerID: m.SellerID, Role: role, Granted: m.Granted, Revoked: m.Revoked,
-			Permissions: Effective(role, m.Granted, m.Revoked), Epoch: m.Epoch, LeaseMinutes: m.LeadLeaseMinutes})
-	}
+	row := struct {
+		SessionID  uuid.UUID
+		LastSeenAt time.Time
+	}{a.SessionID, lastSeen}
+	q := queries.New()
 	if time.Since(row.LastSeenAt) > time.Minute { // coarse: one write a minute per session, not one per call
 		if err := q.TouchSession(ctx, s.pool, row.SessionID); err != nil {
 			return nil, fmt.Errorf("touch session: %w", err)
@@ -172,6 +200,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Actor, error
 	}
 	return a, nil
 }
+
+const actorByTokenSQL = `SELECT s.id, s.expires_at, s.revoked_at, s.last_seen_at, u.id, u.email, u.full_name,
+  u.platform_admin, u.disabled_at, m.store_id, m.store_name, m.seller_id, m.role, m.granted, m.revoked,
+  m.epoch::bigint, m.lead_lease_minutes::int
+FROM sessions s JOIN users u ON u.id = s.user_id
+LEFT JOIN LATERAL actor_memberships(u.id) m ON true
+WHERE s.token_hash = $1
+ORDER BY m.store_name, m.store_id`
 
 // Logout revokes the actor's current session.
 func (s *Service) Logout(ctx context.Context, a *Actor) error {

@@ -10,14 +10,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
-	"github.com/leadify/leadify/syncserver/postgres"
 )
 
 // billingChanges adds the store's commission entries and invoices written in
 // (from, to]. Those who see the whole store get every entry and every invoice
 // with its PDF; an agent gets their own entries only, and a delete for the
 // others when not pulling from scratch.
-func billingChanges(ctx context.Context, tx *postgres.Tx, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
+func billingChanges(ctx context.Context, tx querier, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
 	initial := from == 0
 	rows, err := tx.Query(ctx, `SELECT id, version, rule_id, rule_name, parcel_id, kind, beneficiary, agent_id, status, base, amount,
   calculation, occurred_at FROM commission_entries WHERE store_id = $1 AND version > $2 AND version <= $3 ORDER BY version`, store, from, to)

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
-	"github.com/leadify/leadify/syncserver/postgres"
 )
 
 func optTime(t *time.Time) *timestamppb.Timestamp {
@@ -21,7 +20,7 @@ func optTime(t *time.Time) *timestamppb.Timestamp {
 // parcelChanges adds a store's parcels and parcel events with versions in
 // (from, to] to out, in the viewer's view: whoever sees the parcel's lead in
 // full sees them; others get deletes (none on an initial sync).
-func (s *Service) parcelChanges(ctx context.Context, tx *postgres.Tx, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
+func (s *Service) parcelChanges(ctx context.Context, tx querier, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
 	initial := from == 0
 	visible := func(assigned *uuid.UUID, leadDeleted bool) bool {
 		return !leadDeleted && (v.all || (assigned != nil && *assigned == v.user))

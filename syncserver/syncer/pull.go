@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,8 +54,9 @@ func (s *Service) Pull(ctx context.Context, a *auth.Actor, cursors []*leadifyv1.
 		}
 		at[c.ScopeId] = c
 	}
-	err := postgres.InSnapshot(ctx, s.pool, a.Scope(), func(tx *postgres.Tx) error {
-		states, err := scopeStates(ctx, tx, followed)
+	calls := &pullCalls{}
+	err := postgres.ReadSnapshot(ctx, s.pool, a.Scope(), statesSQL(followed), func(snap *postgres.Snapshot, first [][][]byte) error {
+		states, err := parseStates(first)
 		if err != nil {
 			return err
 		}
@@ -70,87 +73,121 @@ func (s *Service) Pull(ctx context.Context, a *auth.Actor, cursors []*leadifyv1.
 					Cursor: c.Version, HasMore: st.seq > c.Version || c.Epoch != sc.Epoch})
 				continue
 			}
-			ch, err := s.pullScope(ctx, tx, a, sc, c, st, budget)
+			p, used, err := s.planScope(ctx, snap, a, sc, c, st, budget)
 			if err != nil {
 				return fmt.Errorf("pull %s: %w", sc.Id, err)
 			}
-			budget -= len(ch.Changes)
-			resp.Scopes = append(resp.Scopes, ch)
+			resp.Scopes = append(resp.Scopes, p.out)
+			budget -= used
+			calls.add(s, p)
 		}
-		return nil
+		return calls.read(ctx, s, snap)
 	})
-	return resp, err
-}
-
-// scopeState is a scope's counter and purge mark in the pull's snapshot.
-type scopeState struct{ seq, purged int64 }
-
-// scopeStates reads every followed scope's counter in one query: most pulls
-// find most scopes unchanged and stop there.
-func scopeStates(ctx context.Context, tx *postgres.Tx, scopes []*leadifyv1.Scope) (map[string]scopeState, error) {
-	ids := make([]uuid.UUID, len(scopes))
-	for i, sc := range scopes {
-		ids[i] = uuid.MustParse(sc.Id)
-	}
-	rows, err := tx.Query(ctx, `SELECT scope_id, seq, purged_below FROM sync_scopes WHERE scope_id = ANY($1)`, ids)
+	calls.abandon(err)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]scopeState{}
-	for rows.Next() {
-		var id uuid.UUID
+	if err := calls.await(ctx, s, a); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+type scopeState struct{ seq, purged int64 }
+
+// statesSQL reads every followed scope's counter in one statement (sent with
+// the snapshot's opening): most pulls find most scopes unchanged and stop there.
+// The ids are the server's own (from the actor), formatted here.
+func statesSQL(scopes []*leadifyv1.Scope) string {
+	ids := make([]string, len(scopes))
+	for i, sc := range scopes {
+		ids[i] = uuid.MustParse(sc.Id).String()
+	}
+	return `SELECT scope_id, seq, purged_below FROM sync_scopes WHERE scope_id = ANY(` +
+		postgres.QuoteLiteral("{"+strings.Join(ids, ",")+"}") + `::uuid[])`
+}
+
+func parseStates(rows [][][]byte) (map[string]scopeState, error) {
+	out := make(map[string]scopeState, len(rows))
+	for _, r := range rows {
+		if len(r) != 3 {
+			return nil, fmt.Errorf("scope state: %d columns", len(r))
+		}
+		id, err := uuid.ParseBytes(r[0])
+		if err != nil {
+			return nil, fmt.Errorf("scope state: %w", err)
+		}
 		var st scopeState
-		if err := rows.Scan(&id, &st.seq, &st.purged); err != nil {
-			return nil, err
+		if st.seq, err = strconv.ParseInt(string(r[1]), 10, 64); err != nil {
+			return nil, fmt.Errorf("scope state: %w", err)
+		}
+		if st.purged, err = strconv.ParseInt(string(r[2]), 10, 64); err != nil {
+			return nil, fmt.Errorf("scope state: %w", err)
 		}
 		out[id.String()] = st
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
-func (s *Service) pullScope(ctx context.Context, tx *postgres.Tx, a *auth.Actor, sc *leadifyv1.Scope, c *leadifyv1.Cursor, st scopeState, max int) (*leadifyv1.ScopeChanges, error) {
+// planScope works out which versions of one scope this pull sends: the
+// cursor (or a resync from zero), and a page bound for long gaps. It returns
+// the scope's answer, still without its rows, and the share of the page's
+// budget it uses.
+func (s *Service) planScope(ctx context.Context, snap *postgres.Snapshot, a *auth.Actor, sc *leadifyv1.Scope, c *leadifyv1.Cursor, st scopeState, max int) (*plannedScope, int, error) {
 	id := uuid.MustParse(sc.Id)
-	out := &leadifyv1.ScopeChanges{ScopeId: sc.Id, Kind: sc.Kind, Epoch: sc.Epoch}
+	p := &plannedScope{kind: sc.Kind, id: id, out: &leadifyv1.ScopeChanges{ScopeId: sc.Id, Kind: sc.Kind, Epoch: sc.Epoch}}
+	if sc.Kind == leadifyv1.ScopeKind_SCOPE_KIND_STORE {
+		p.viewer = viewerFor(a, id)
+	}
 	seq, purged := st.seq, st.purged
 	from := c.Version
 	if c.Epoch != sc.Epoch || (from > 0 && from < purged) || from > seq {
-		out.ResyncRequired = true
+		p.out.ResyncRequired = true
 		from = 0
 	}
-	var tables []string
-	switch sc.Kind {
-	case leadifyv1.ScopeKind_SCOPE_KIND_STORE:
-		tables = []string{"leads", "lead_events", "parcels", "parcel_events", "commission_entries", "invoices"}
-	case leadifyv1.ScopeKind_SCOPE_KIND_USER:
-		tables = []string{"rejections"}
-	}
+	p.from, p.to = from, from
+	p.out.Cursor = from
 	if seq == from {
-		out.Cursor = from
-		return out, nil
+		return p, 0, nil
 	}
 	// A mutation writes a row and a few events under one version: a short gap
 	// cannot hold a full page, so the bound is the counter itself.
-	bound, more := seq, false
+	bound, more, used := seq, false, int(seq-from)*8
 	if seq-from > int64(max/8) {
 		var err error
-		if bound, more, err = pageBound(ctx, tx, tables, scopeColumn(sc.Kind), id, from, seq, max); err != nil {
-			return nil, err
+		if bound, more, err = pageBound(ctx, snap, scopeTables(sc.Kind), scopeColumn(sc.Kind), id, from, seq, max); err != nil {
+			return nil, 0, err
 		}
+		used = max
+	} else {
+		p.small = true
 	}
-	out.Cursor, out.HasMore = bound, more
-	if bound <= from {
-		return out, nil
-	}
-	var err error
-	switch sc.Kind {
+	p.out.Cursor, p.out.HasMore, p.to = bound, more, bound
+	return p, used, nil
+}
+
+func scopeTables(k leadifyv1.ScopeKind) []string {
+	switch k {
 	case leadifyv1.ScopeKind_SCOPE_KIND_STORE:
-		err = s.storeChanges(ctx, tx, viewerFor(a, id), id, from, bound, out)
+		return []string{"leads", "lead_events", "parcels", "parcel_events", "commission_entries", "invoices"}
 	case leadifyv1.ScopeKind_SCOPE_KIND_USER:
-		err = rejectionChanges(ctx, tx, id, from, bound, out)
+		return []string{"rejections"}
 	}
-	sort.SliceStable(out.Changes, func(i, j int) bool { return out.Changes[i].Version < out.Changes[j].Version })
-	return out, err
+	return nil
+}
+
+// changes reads one planned scope's rows through q into its answer.
+func (s *Service) changes(ctx context.Context, q querier, p *plannedScope) error {
+	p.out.Changes = nil
+	var err error
+	switch p.kind {
+	case leadifyv1.ScopeKind_SCOPE_KIND_STORE:
+		err = s.storeChanges(ctx, q, p.viewer, p.id, p.from, p.to, p.out)
+	case leadifyv1.ScopeKind_SCOPE_KIND_USER:
+		err = rejectionChanges(ctx, q, p.id, p.from, p.to, p.out)
+	}
+	sort.SliceStable(p.out.Changes, func(i, j int) bool { return p.out.Changes[i].Version < p.out.Changes[j].Version })
+	return err
 }
 
 func scopeColumn(k leadifyv1.ScopeKind) string {
@@ -163,7 +200,7 @@ func scopeColumn(k leadifyv1.ScopeKind) string {
 // pageBound finds the version that ends a page of about max rows above from:
 // the max-th smallest version across the scope's tables (so every row of that
 // version is in the page), or seq when fewer rows remain.
-func pageBound(ctx context.Context, tx *postgres.Tx, tables []string, col string, scope uuid.UUID, from, seq int64, max int) (int64, bool, error) {
+func pageBound(ctx context.Context, tx rowQuerier, tables []string, col string, scope uuid.UUID, from, seq int64, max int) (int64, bool, error) {
 	if len(tables) == 0 {
 		return seq, false, nil
 	}
@@ -185,7 +222,7 @@ func pageBound(ctx context.Context, tx *postgres.Tx, tables []string, col string
 	return v, v < seq, nil
 }
 
-func (s *Service) storeChanges(ctx context.Context, tx *postgres.Tx, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
+func (s *Service) storeChanges(ctx context.Context, tx querier, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
 	initial := from == 0
 	rows, err := tx.Query(ctx, `SELECT `+leadColumns+` FROM leads WHERE store_id = $1 AND version > $2 AND version <= $3 ORDER BY version`, store, from, to)
 	if err != nil {
@@ -258,7 +295,7 @@ WHERE e.store_id = $1 AND e.version > $2 AND e.version <= $3 ORDER BY e.version`
 	return billingChanges(ctx, tx, v, store, from, to, out)
 }
 
-func rejectionChanges(ctx context.Context, tx *postgres.Tx, user uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
+func rejectionChanges(ctx context.Context, tx querier, user uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {
 	rows, err := tx.Query(ctx, `SELECT id, version, client_id, mutation_id, mutation_name, store_id, lead_id, code, reason, created_at
 FROM rejections WHERE user_id = $1 AND version > $2 AND version <= $3 ORDER BY version`, user, from, to)
 	if err != nil {

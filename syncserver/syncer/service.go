@@ -28,7 +28,12 @@ type Service struct {
 	events *events.Bus
 	now    func() time.Time
 	bugs   Bugs
+	share  pullShare
 }
+
+// clock is the wall clock for the pull share's expiry: shared reads are keyed by
+// versions, so the simulation's clock has no say in them.
+func (s *Service) clock() time.Time { return time.Now() }
 
 // NewService returns a Service. now is the server clock (time.Now outside
 // simulations).

@@ -262,6 +262,59 @@ func TestClaimPushPullAndViews(t *testing.T) {
 	}
 }
 
+// A commit pokes every subscriber of a store at once; those who see the same
+// view of the same versions are answered from one read, and get what each
+// would have read alone.
+func TestPullsOfTheSameVersionsShareOneRead(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "share")
+	leads := env.SeedLeads(tn.StoreID, 4, "Shared")
+	claimed := claim(t, tn.Agent, tn.StoreID, 1)
+	target := leads[0]
+	if contains(claimed, target.String()) {
+		target = leads[1]
+	}
+	subs := []*replica{newReplica(t, tn.Seller), newReplica(t, tn.Seller), newReplica(t, tn.Seller)}
+	agent := newReplica(t, tn.Agent)
+	for _, r := range append(subs, agent) {
+		r.pull(1000)
+	}
+	writer := newReplica(t, tn.Seller)
+	writer.pull(1000)
+	res := writer.push(writer.mutation(tn.StoreID, mutation.AddNote{Lead: target, EventID: uuid.New(), Note: "shared"}))
+	require.True(t, res.Results[0].Applied)
+
+	before := env.Server.Sync.SharedReads()
+	var pages []*leadifyv1.ScopeChanges
+	for _, r := range subs {
+		resp, err := r.c.Sync.Pull(context.Background(), connect.NewRequest(&leadifyv1.PullRequest{ClientId: r.client,
+			Cursors: []*leadifyv1.Cursor{r.cursors[tn.StoreID.String()]}}))
+		require.NoError(t, err)
+		for _, sc := range resp.Msg.Scopes {
+			if sc.ScopeId == tn.StoreID.String() {
+				pages = append(pages, sc)
+			}
+		}
+	}
+	require.Len(t, pages, 3)
+	require.NotEmpty(t, pages[0].Changes, "the note and its lead")
+	for _, p := range pages[1:] {
+		require.True(t, proto.Equal(pages[0], p), "a shared answer is the same answer")
+	}
+	require.Equal(t, before+1, env.Server.Sync.SharedReads(), "three sellers at the same cursor: one read")
+
+	// The agent's view differs (the lead is in the pool, redacted): a read of its own.
+	agent.pull(1000)
+	require.Equal(t, before+2, env.Server.Sync.SharedReads())
+	require.True(t, agent.leads[target.String()].Redacted)
+	for _, r := range subs {
+		r.pull(1000)
+		require.Len(t, r.leads, 4)
+		require.False(t, r.leads[target.String()].Redacted)
+	}
+}
+
 func TestPullPagesEndOnVersionBoundaries(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
