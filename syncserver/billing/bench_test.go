@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/leadify/leadify/shared/money"
 	"github.com/leadify/leadify/shared/parcel"
 	"github.com/leadify/leadify/syncserver/billing"
+	"github.com/leadify/leadify/syncserver/billing/smtptest"
 )
 
 // benchParcels is the number of delivered parcels per commission run:
@@ -203,9 +205,9 @@ func BenchmarkInvoicePDF(b *testing.B) {
 	b.ReportMetric(float64(out.Len())/1024, "KiB")
 }
 
-// BenchmarkInvoiceBatch renders 1,000 invoices of 60 lines each on every
-// core, the PDF half of a period-end batch.
-func BenchmarkInvoiceBatch(b *testing.B) {
+// BenchmarkInvoiceBatchPDF renders 1,000 invoices of 60 lines each on every
+// core: the PDF half of a period-end batch.
+func BenchmarkInvoiceBatchPDF(b *testing.B) {
 	inv := sampleInvoice(b, 60)
 	signer, _ := testSigner(b)
 	claim, err := signer.Sign(inv)
@@ -223,4 +225,68 @@ func BenchmarkInvoiceBatch(b *testing.B) {
 		require.NoError(b, g.Wait())
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/1000-invoices")
+}
+
+// mapSource serves each store's parcels from memory.
+type mapSource map[uuid.UUID]billing.SliceSource
+
+func (m mapSource) Parcels(ctx context.Context, store uuid.UUID, from, to time.Time, fn func(billing.DeliveredParcel) error) error {
+	return m[store].Parcels(ctx, store, from, to, fn)
+}
+
+// BenchmarkInvoiceBatch closes a period for 1,000 stores (sellers of 5
+// stores; LEADIFY_BENCH_INVOICES and LEADIFY_BENCH_STORES_PER_SELLER to
+// change) with 60 parcels each, end to
+// end, as the period-end batch's per-store jobs do: draft, number, sign,
+// render and store the PDF, and email it to an in-process SMTP server, with
+// as many stores in flight as the batch's workers (LEADIFY_BENCH_WORKERS,
+// default 4).
+func BenchmarkInvoiceBatch(b *testing.B) {
+	f := setup(b)
+	stores := envInt(b, "LEADIFY_BENCH_INVOICES")
+	if stores == 0 {
+		stores = 1000
+	}
+	perSeller := envInt(b, "LEADIFY_BENCH_STORES_PER_SELLER")
+	if perSeller == 0 {
+		perSeller = 5
+	}
+	workers := envInt(b, "LEADIFY_BENCH_WORKERS")
+	if workers == 0 {
+		workers = 4
+	}
+	ctx := context.Background()
+	src := mapSource{}
+	ids := make([]uuid.UUID, 0, stores)
+	owner := uuid.New()
+	f.exec(`INSERT INTO users (id, email, full_name, password_hash) VALUES ($1, 'bench-owner@t.test', 'Owner', 'x')`, owner)
+	for i := range stores {
+		if i%perSeller == 0 {
+			f.seller = uuid.New()
+			f.exec(`INSERT INTO sellers (id, name, owner_user_id) VALUES ($1, 'Bench SARL', $2)`, f.seller, owner)
+		}
+		id := f.newStore(fmt.Sprintf("Boutique %04d", i))
+		ids = append(ids, id)
+		src[id] = parcels(id, f.agent, 60, uint64(i))
+	}
+	sink := smtptest.Start(b)
+	svc := newService(b, f, src)
+	svc.Config.Mail = billing.MailConfig{Addr: sink.Addr, From: "Leadify <factures@leadify.test>"}
+	from, to := billing.MonthOf(march)
+	for b.Loop() {
+		var g errgroup.Group
+		g.SetLimit(workers)
+		for _, id := range ids {
+			g.Go(func() error {
+				_, err := svc.Close(ctx, id, from, to)
+				return err
+			})
+		}
+		require.NoError(b, g.Wait())
+		b.StopTimer()
+		require.Len(b, sink.Messages(), stores)
+		b.StartTimer()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/batch")
+	b.ReportMetric(float64(stores)*float64(b.N)/b.Elapsed().Seconds(), "invoices/s")
 }

@@ -1,9 +1,13 @@
 package billing
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"html/template"
+	"maps"
 	"net/http"
+	"slices"
 )
 
 var verifyPage = template.Must(template.New("verify").Parse(`<!doctype html>
@@ -22,10 +26,16 @@ body{font-family:system-ui,sans-serif;background:#f3f4f6;color:#1f2937;margin:0;
 </div></body></html>`))
 
 // VerifyHandler serves the public verification page the QR codes link to
-// (GET VerifyPath). A malformed link is a 400, a link that does not verify a
+// (GET VerifyPath), and at VerifyPath?keys the server's invoice public keys
+// as JSON ({"keys": [{"id", "publicKey" (base64)}]}), which desktops cache
+// to check invoice seals offline. A malformed link is a 400, a link that does not verify a
 // page saying why (200: the check itself succeeded).
 func (s *Service) VerifyHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has(KeysQuery) {
+			s.serveKeys(w, r)
+			return
+		}
 		v, err := s.Verify(r.Context(), "?"+r.URL.RawQuery)
 		if errors.Is(err, ErrMalformedLink) {
 			w.WriteHeader(http.StatusBadRequest)
@@ -38,4 +48,46 @@ func (s *Service) VerifyHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_ = verifyPage.Execute(w, v)
 	})
+}
+
+// KeysQuery is the query parameter of VerifyPath that asks for the public keys.
+const KeysQuery = "keys"
+
+// KeysResponse is the JSON of VerifyPath?keys.
+type KeysResponse struct {
+	Keys []PublicKey `json:"keys"`
+}
+
+// PublicKey is one invoice-signing public key.
+type PublicKey struct {
+	ID        string `json:"id"`
+	PublicKey []byte `json:"publicKey"` // base64 in JSON
+}
+
+// PublicKeys returns every invoice-signing public key (the active one is
+// created on first use).
+func (s *Service) PublicKeys(ctx context.Context) (PublicKeys, error) {
+	if _, err := s.Signer(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(PublicKeys, len(s.keys))
+	maps.Copy(out, s.keys)
+	return out, nil
+}
+
+func (s *Service) serveKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.PublicKeys(r.Context())
+	if err != nil {
+		http.Error(w, "keys unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	var resp KeysResponse
+	for _, id := range slices.Sorted(maps.Keys(keys)) {
+		resp.Keys = append(resp.Keys, PublicKey{ID: id, PublicKey: keys[id]})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_ = json.NewEncoder(w).Encode(resp)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	_ "image/jpeg" // logos may be JPEG
-	"image/png"
 	"io"
 	"strconv"
 	"strings"
@@ -409,23 +408,16 @@ func (r *renderer) qr(x, y float64) {
 		return
 	}
 	code, err := qr.Encode(r.doc.VerifyURL, qr.M, qr.Auto)
-	if err == nil {
-		code, err = barcode.Scale(code, code.Bounds().Dx()*8, code.Bounds().Dy()*8)
-	}
 	if err != nil {
-		p.SetError(fmt.Errorf("qr code: %w", err))
-		return
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, code); err != nil {
 		p.SetError(fmt.Errorf("qr code: %w", err))
 		return
 	}
 	r.draw(rule)
 	p.SetLineWidth(0.3)
 	p.RoundedRect(x, y, 42, 56, 2, "1234", "D")
-	p.RegisterImageOptionsReader("qr", fpdf.ImageOptions{ImageType: "PNG"}, &buf)
-	p.ImageOptions("qr", x+2, y+2, 38, 38, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+	drawQR(p, code, x+2, y+2, 38)
+	// The code is also a link: a click opens the verification page.
+	p.LinkString(x+2, y+2, 38, 38, r.doc.VerifyURL)
 	r.text(ink)
 	r.font("B", 7.5)
 	p.SetXY(x, y+42)
@@ -547,4 +539,37 @@ func (r *renderer) footer() {
 		"", 0, "L", false, 0, "")
 	p.SetXY(margin, pageH-12.5)
 	p.CellFormat(contentW, 4, fmt.Sprintf("Page %d/{nb}", p.PageNo()), "", 0, "R", false, 0, "")
+}
+
+// drawQR draws the code's dark modules as filled rectangles in a size × size
+// square at (x, y): vectors stay sharp at any zoom, and cost neither a
+// scaled bitmap nor its PNG encoding. Each run of dark modules on a row is
+// one rectangle, overlapping the next row by a hair so that rasterisers
+// leave no seams.
+func drawQR(p *fpdf.Fpdf, code barcode.Barcode, x, y, size float64) {
+	b := code.Bounds()
+	n := b.Dx()
+	if b.Dy() > n {
+		n = b.Dy()
+	}
+	m := size / float64(n)
+	p.SetFillColor(0, 0, 0)
+	for row := b.Min.Y; row < b.Max.Y; row++ {
+		for col := b.Min.X; col < b.Max.X; {
+			if !dark(code, col, row) {
+				col++
+				continue
+			}
+			start := col
+			for col < b.Max.X && dark(code, col, row) {
+				col++
+			}
+			p.Rect(x+float64(start-b.Min.X)*m, y+float64(row-b.Min.Y)*m, float64(col-start)*m, m+0.02, "F")
+		}
+	}
+}
+
+func dark(code barcode.Barcode, x, y int) bool {
+	r, _, _, _ := code.At(x, y).RGBA()
+	return r < 0x8000
 }

@@ -234,7 +234,9 @@ func (s *Service) Issue(ctx context.Context, store, id, actor uuid.UUID) (*Recor
 			VerifyURL: claim.URL(s.Config.PublicURL)}); err != nil {
 			return err
 		}
-		r.PDF = pdf.Bytes()
+		if r.PDF, err = signer.SealPDF(pdf.Bytes(), &r.Invoice, claim); err != nil {
+			return err
+		}
 		body, err := json.Marshal(&r.Invoice)
 		if err != nil {
 			return err

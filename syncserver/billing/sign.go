@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/leadify/leadify/shared/invoiceseal"
 	"github.com/leadify/leadify/shared/money"
 )
 
@@ -135,4 +136,17 @@ func ParseClaim(link string) (Claim, error) {
 		return bad("sig")
 	}
 	return c, nil
+}
+
+// SealPDF appends the server's seal to an issued invoice's rendered PDF: a
+// signature over the PDF's bytes, the figures the invoice's replicated row
+// shows and the claim's digest, which replicas check offline
+// (shared/invoiceseal).
+func (s *Signer) SealPDF(pdf []byte, inv *Invoice, c Claim) ([]byte, error) {
+	t := inv.Totals
+	return invoiceseal.Append(pdf, invoiceseal.Seal{Store: inv.Store, Invoice: inv.ID, Number: inv.Number,
+		PeriodStart: inv.PeriodStart, PeriodEnd: inv.PeriodEnd, IssuedAt: inv.IssuedAt,
+		COD: int64(t.COD), DeliveryFees: int64(t.DeliveryFees), CODFees: int64(t.CODFees), ReturnFees: int64(t.ReturnFees),
+		PlatformFees: int64(t.PlatformFees), VATRateBP: t.VATRateBP, VAT: int64(t.VAT), Net: int64(t.Net),
+		Lines: len(inv.Lines), Digest: c.Digest}, s.KeyID, s.Key)
 }
