@@ -26,6 +26,10 @@ import (
 // Name is the carrier's stable name.
 const Name = "ameex"
 
+// DefaultBaseURL is the Ameex API (CARRIERS.md); an empty Config.BaseURL
+// means it.
+const DefaultBaseURL = "https://api.ameex.app"
+
 // MassTrackingLimit is the most codes one MassTracking call takes.
 const MassTrackingLimit = 25
 
@@ -55,6 +59,9 @@ var _ carrier.Carrier = (*Client)(nil)
 // New returns a client for cfg. It fails for a base URL that is not an
 // absolute http(s) URL or empty credentials.
 func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("ameex: base URL %q is not an http(s) URL", cfg.BaseURL)
@@ -421,8 +428,13 @@ func parseHistory(code string, raw json.RawMessage) (carrier.Tracking, error) {
 	return t, nil
 }
 
-// TrackMany tracks codes with MassTracking, at most 25 codes a call. Codes
-// Ameex does not know are absent from the result.
+// TrackMany tracks codes with MassTracking (POST, form field codes: a
+// comma list of at most 25). CARRIERS.md documents the request, not the
+// answer: it is read as api.tracking keyed by parcel code, each value a
+// history like Track's; an answer in another shape — unreadable, or keyed
+// by none of the codes asked — is not guessed at: that batch is tracked
+// code by code with the documented Tracking endpoint instead. Codes Ameex
+// does not know are absent from the result.
 func (c *Client) TrackMany(ctx context.Context, codes []string) (map[string]carrier.Tracking, error) {
 	out := make(map[string]carrier.Tracking, len(codes))
 	for start := 0; start < len(codes); start += MassTrackingLimit {
@@ -431,9 +443,11 @@ func (c *Client) TrackMany(ctx context.Context, codes []string) (map[string]carr
 		if err != nil {
 			return nil, err
 		}
-		got, err := parseMassTracking(api)
-		if err != nil {
-			return nil, &carrier.Error{Carrier: Name, Op: "mass track", Kind: carrier.ErrUnavailable, Msg: "unreadable tracking", Err: err}
+		got, ok := parseMassTracking(api, batch)
+		if !ok {
+			if got, err = c.trackEach(ctx, batch); err != nil {
+				return nil, err
+			}
 		}
 		for code, t := range got {
 			out[code] = t
@@ -442,27 +456,55 @@ func (c *Client) TrackMany(ctx context.Context, codes []string) (map[string]carr
 	return out, nil
 }
 
+// trackEach tracks codes one by one, leaving unknown ones out.
+func (c *Client) trackEach(ctx context.Context, codes []string) (map[string]carrier.Tracking, error) {
+	out := make(map[string]carrier.Tracking, len(codes))
+	for _, code := range codes {
+		t, err := c.Track(ctx, code)
+		switch {
+		case err == nil:
+			out[code] = t
+		case !errors.Is(err, carrier.ErrNotFound):
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // parseMassTracking reads api.tracking as an object keyed by parcel code,
-// each value a history like Track's. (The shape of this answer is the least
-// documented part of the API; histories that are empty are left out.)
-func parseMassTracking(api json.RawMessage) (map[string]carrier.Tracking, error) {
+// each value a history like Track's (histories that are empty are left
+// out). It reports false for an answer in any other shape: no tracking
+// object, an unreadable history, or keys none of which is a code asked for
+// (a single parcel's history keyed "0", "1", …, say).
+func parseMassTracking(api json.RawMessage, asked []string) (map[string]carrier.Tracking, bool) {
 	var v struct {
 		Tracking map[string]json.RawMessage `json:"tracking"`
 	}
-	if err := json.Unmarshal(api, &v); err != nil {
-		return nil, err
+	if err := json.Unmarshal(api, &v); err != nil || v.Tracking == nil {
+		return nil, false
+	}
+	want := make(map[string]bool, len(asked))
+	for _, code := range asked {
+		want[strings.TrimSpace(code)] = true
 	}
 	out := make(map[string]carrier.Tracking, len(v.Tracking))
+	matched := false
 	for code, raw := range v.Tracking {
+		if want[strings.TrimSpace(code)] {
+			matched = true
+		}
 		t, err := parseHistory(code, raw)
 		if err != nil {
-			return nil, fmt.Errorf("parcel %q: %w", code, err)
+			return nil, false
 		}
 		if len(t.Events) > 0 {
 			out[t.Code] = t
 		}
 	}
-	return out, nil
+	if len(v.Tracking) > 0 && !matched {
+		return nil, false
+	}
+	return out, true
 }
 
 // Cancel deletes a parcel not yet picked up. Ameex refuses (ErrRejected)

@@ -2,6 +2,7 @@ package ameex_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -202,8 +203,53 @@ func TestTrackAndMassTracking(t *testing.T) {
 	got, err := s.client.TrackMany(ctx, append(codes, "MRK-NOPE"))
 	require.NoError(t, err)
 	require.Len(t, got, 30)
+	require.Equal(t, tr, got[codes[0]], "MassTracking and Tracking agree")
 	require.Equal(t, 2, s.fake.Sim.Calls("/Parcels/MassTracking"), "31 codes in batches of 25")
+	require.Equal(t, 2, s.fake.Sim.Calls("/Parcels/Tracking"), "no code tracked one by one")
 }
+
+// CARRIERS.md documents MassTracking's request (POST, codes: a comma list
+// of at most 25), not its answer: one in a shape the client does not know
+// is not guessed at, the batch is tracked code by code with Tracking.
+func TestMassTrackingUnknownShape(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newSetup(t, ameextest.Options{MissingCodeRate: -1, MassTrackingByIndex: true}, "")
+	var codes []string
+	for i := range 27 {
+		c, err := s.client.Create(ctx, sample(fmt.Sprint("L-", i), "fes"))
+		require.NoError(t, err)
+		codes = append(codes, c.Tracking)
+	}
+	s.fake.Sim.Advance()
+	got, err := s.client.TrackMany(ctx, append(codes, "MRK-NOPE"))
+	require.NoError(t, err)
+	require.Len(t, got, 27)
+	for _, code := range codes {
+		tr, err := s.client.Track(ctx, code)
+		require.NoError(t, err)
+		require.Equal(t, tr, got[code], code)
+	}
+	require.Equal(t, 2, s.fake.Sim.Calls("/Parcels/MassTracking"), "28 codes in batches of 25")
+	require.Equal(t, 28+27, s.fake.Sim.Calls("/Parcels/Tracking"), "each code of both batches tracked by itself, then by the test")
+}
+
+// CARRIERS.md: base https://api.ameex.app — the client's default.
+func TestDefaultBaseURL(t *testing.T) {
+	t.Parallel()
+	var seen string
+	c, err := ameex.New(ameex.Config{APIID: "i", APIKey: "k", HTTP: &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		seen = r.URL.Scheme + "://" + r.URL.Host + r.URL.Path
+		return nil, errors.New("offline")
+	})}})
+	require.NoError(t, err)
+	require.Error(t, c.CheckCredentials(context.Background()))
+	require.Equal(t, "https://api.ameex.app/customer/Delivery/Parcels/Statuts", seen)
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestCancelOnlyBeforePickup(t *testing.T) {
 	t.Parallel()

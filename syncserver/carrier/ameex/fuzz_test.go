@@ -31,7 +31,9 @@ func FuzzParseResponse(f *testing.F) {
 		_ = parseCreated(api)
 		_, _ = parseList(api, "L-1")
 		_, _ = parseCities(api)
-		_, _ = parseMassTracking(api)
+		if got, ok := parseMassTracking(api, []string{"MRK1", "MRK2"}); !ok && got != nil {
+			t.Fatal("an unreadable mass tracking answer returned results")
+		}
 		var v struct {
 			Tracking json.RawMessage `json:"tracking"`
 		}

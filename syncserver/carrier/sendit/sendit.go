@@ -23,6 +23,10 @@ import (
 // Name is the carrier's stable name.
 const Name = "sendit"
 
+// DefaultBaseURL is the Sendit API (CARRIERS.md); an empty Config.BaseURL
+// means it.
+const DefaultBaseURL = "https://app.sendit.ma/api/v1"
+
 // maxDistrictPages bounds the district listing.
 const maxDistrictPages = 100
 
@@ -49,6 +53,9 @@ var _ carrier.Carrier = (*Client)(nil)
 // New returns a client for cfg. It fails for a base URL that is not an
 // absolute http(s) URL or empty keys.
 func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("sendit: base URL %q is not an http(s) URL", cfg.BaseURL)
@@ -220,8 +227,15 @@ func (c *Client) Create(ctx context.Context, p carrier.Parcel) (carrier.Created,
 	return carrier.Created{Tracking: strings.TrimSpace(v.Code)}, nil
 }
 
-// Lookup lists deliveries whose reference is orderRef
-// (GET /deliveries?reference=). It returns ErrNotFound when there is none.
+// Lookup asks for the deliveries whose reference is orderRef (GET
+// /deliveries?reference=, the reference Create sends). CARRIERS.md
+// documents neither the reference field nor a list filter, so the answer
+// is trusted only when it shows the filter worked: a delivery with this
+// reference is found; an empty list means none exists (ErrNotFound); a
+// list holding deliveries without a reference, or with other references,
+// proves nothing — the filter was ignored and ours may be on another page
+// — and gives ErrUnsupported, so the caller holds the parcel for review
+// instead of creating it a second time.
 func (c *Client) Lookup(ctx context.Context, orderRef string) (carrier.Created, error) {
 	data, err := c.call(ctx, "lookup", http.MethodGet, "/deliveries?"+url.Values{"reference": {orderRef}}.Encode(), nil)
 	if err != nil {
@@ -231,14 +245,23 @@ func (c *Client) Lookup(ctx context.Context, orderRef string) (carrier.Created, 
 	if err != nil {
 		return carrier.Created{}, &carrier.Error{Carrier: Name, Op: "lookup", Kind: carrier.ErrUnavailable, Msg: "unreadable list", Err: err}
 	}
+	filtered := true
 	for _, raw := range rows {
 		var d struct {
-			Code      string `json:"code"`
-			Reference string `json:"reference"`
+			Code      string  `json:"code"`
+			Reference *string `json:"reference"`
 		}
-		if json.Unmarshal(raw, &d) == nil && strings.TrimSpace(d.Reference) == orderRef && strings.TrimSpace(d.Code) != "" {
-			return carrier.Created{Tracking: strings.TrimSpace(d.Code)}, nil
+		if json.Unmarshal(raw, &d) != nil || d.Reference == nil || strings.TrimSpace(*d.Reference) != orderRef {
+			filtered = false
+			continue
 		}
+		if code := strings.TrimSpace(d.Code); code != "" {
+			return carrier.Created{Tracking: code}, nil
+		}
+	}
+	if !filtered {
+		return carrier.Created{}, &carrier.Error{Carrier: Name, Op: "lookup", Kind: carrier.ErrUnsupported,
+			Msg: "the delivery list ignored the reference filter; cannot tell whether " + orderRef + " exists"}
 	}
 	return carrier.Created{}, &carrier.Error{Carrier: Name, Op: "lookup", Kind: carrier.ErrNotFound, Msg: orderRef}
 }

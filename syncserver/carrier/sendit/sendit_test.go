@@ -2,9 +2,11 @@ package sendit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +94,11 @@ func TestCreateTrackAndLookup(t *testing.T) {
 	require.Equal(t, "199", p.Fields["amount"])
 	id, _ := strconv.Atoi(p.Fields["district_id"])
 	require.NotZero(t, id)
+	require.Equal(t, "Salma", p.Fields["name"])
+	require.Equal(t, "0700000000", p.Fields["phone"])
+	require.Equal(t, "Bd Zerktouni", p.Fields["address"])
+	require.JSONEq(t, `[{"name":"Montre","quantity":1}]`, p.Fields["products"])
+	require.Equal(t, "false", p.Fields["allow_open"])
 
 	for s.fake.Sim.Advance() > 0 {
 	}
@@ -109,6 +116,87 @@ func TestCreateTrackAndLookup(t *testing.T) {
 	_, err = s.client.Lookup(ctx, "L-404")
 	require.ErrorIs(t, err, carrier.ErrNotFound)
 	require.ErrorIs(t, s.client.Cancel(ctx, created.Tracking), carrier.ErrUnsupported)
+}
+
+// CARRIERS.md: JSON REST under https://app.sendit.ma/api/v1 — the client's
+// default base URL; every body it posts is JSON (the fake refuses others,
+// as a JSON API's validation does).
+func TestJSONRestAndDefaultBaseURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := sendittest.NewServer(t, sendittest.Options{})
+	var types []string
+	rec := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost {
+			types = append(types, r.Header.Get("Content-Type"))
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	c, err := sendit.New(sendit.Config{BaseURL: f.BaseURL, PublicKey: "test-public", SecretKey: "test-secret", HTTP: rec})
+	require.NoError(t, err)
+	_, err = c.Create(ctx, sample("L-1", "rabat"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"application/json", "application/json"}, types, "login and create")
+
+	resp, err := http.Post(f.BaseURL+"/login", "application/x-www-form-urlencoded", strings.NewReader("public_key=test-public&secret_key=test-secret"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+
+	var seen string
+	c, err = sendit.New(sendit.Config{PublicKey: "p", SecretKey: "s", HTTP: &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		seen = r.URL.String()
+		return nil, errors.New("offline")
+	})}})
+	require.NoError(t, err)
+	require.Error(t, c.CheckCredentials(ctx))
+	require.Equal(t, "https://app.sendit.ma/api/v1/login", seen)
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// CARRIERS.md documents no reference field and no list filter: Lookup
+// trusts a list only when it shows the filter worked, and otherwise says
+// it cannot tell (ErrUnsupported: the parcel is held for review), never
+// "not found" (which would create the parcel twice).
+func TestLookupTrustsOnlyAFilteredList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, opts := range map[string]sendittest.Options{
+		"filter ignored":   {ListIgnoresReference: true},
+		"no references":    {NoReference: true},
+		"filter respected": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := newSetup(t, opts)
+			var codes []string
+			for i := range sendittest.PageSize + 5 {
+				c, err := s.client.Create(ctx, sample(fmt.Sprint("L-", i), "rabat"))
+				require.NoError(t, err)
+				codes = append(codes, c.Tracking)
+			}
+			_, err := s.client.Lookup(ctx, "L-404")
+			last, errLast := s.client.Lookup(ctx, fmt.Sprint("L-", sendittest.PageSize+4)) // on the second page when unfiltered
+			switch name {
+			case "filter respected":
+				require.ErrorIs(t, err, carrier.ErrNotFound)
+				require.NoError(t, errLast)
+				require.Equal(t, codes[len(codes)-1], last.Tracking)
+			case "filter ignored":
+				require.ErrorIs(t, err, carrier.ErrUnsupported)
+				require.ErrorIs(t, errLast, carrier.ErrUnsupported)
+				first, err := s.client.Lookup(ctx, "L-0") // on the page it sent: found all the same
+				require.NoError(t, err)
+				require.Equal(t, codes[0], first.Tracking)
+			default:
+				require.ErrorIs(t, err, carrier.ErrUnsupported)
+				require.ErrorIs(t, errLast, carrier.ErrUnsupported)
+			}
+		})
+	}
 }
 
 func TestRejectedAndUnmapped(t *testing.T) {

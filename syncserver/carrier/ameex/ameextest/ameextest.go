@@ -43,6 +43,10 @@ type Options struct {
 	// MissingCodeRate is the fraction of Add answers without the parcel
 	// code (default 0.2; negative means never).
 	MissingCodeRate float64
+	// MassTrackingByIndex answers MassTracking with api.tracking keyed
+	// "0", "1", … in the order of the codes asked instead of by code — a
+	// shape CARRIERS.md does not rule out (it documents the request only).
+	MassTrackingByIndex bool
 	Faults          fake.Faults
 	WebhookURL      string // receives form POST webhooks; empty sends none
 	Now             func() time.Time
@@ -285,9 +289,13 @@ func (s *Server) massTracking(w http.ResponseWriter, codes string) {
 		return
 	}
 	out := map[string]any{}
-	for _, c := range list {
+	for i, c := range list {
 		if p, ok := s.Sim.Get(strings.TrimSpace(c)); ok {
-			out[p.Code] = history(p)
+			if s.opts.MassTrackingByIndex {
+				out[strconv.Itoa(i)] = history(p)
+			} else {
+				out[p.Code] = history(p)
+			}
 		}
 	}
 	reply(w, map[string]any{"type": "success", "tracking": out})

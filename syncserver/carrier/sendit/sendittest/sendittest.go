@@ -34,6 +34,12 @@ type Options struct {
 	CancelRate           float64
 	Faults               fake.Faults
 	WebhookURL           string // receives JSON webhooks; empty sends none
+	// ListIgnoresReference makes GET /deliveries list every delivery,
+	// whatever its reference parameter (CARRIERS.md documents no filter).
+	ListIgnoresReference bool
+	// NoReference makes deliveries keep no reference (CARRIERS.md lists
+	// none among the creation fields): answers carry none.
+	NoReference bool
 	Now                  func() time.Time
 }
 
@@ -179,6 +185,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/districts" && r.Method == http.MethodGet:
 		s.listDistricts(w, r)
+	case r.Method == http.MethodPost && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
+		// JSON REST: a body in any other form reaches validation empty.
+		fail(w, http.StatusUnprocessableEntity, "The given data was invalid.")
 	case path == "/deliveries" && r.Method == http.MethodPost:
 		s.create(w, r)
 	case path == "/deliveries" && r.Method == http.MethodGet:
@@ -226,14 +235,15 @@ func (s *Server) listDistricts(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Reference  string  `json:"reference"`
-		DistrictID int     `json:"district_id"`
-		Name       string  `json:"name"`
-		Phone      string  `json:"phone"`
-		Address    string  `json:"address"`
-		Amount     float64 `json:"amount"`
-		AllowOpen  bool    `json:"allow_open"`
-		Comment    string  `json:"comment"`
+		Reference  string          `json:"reference"`
+		DistrictID int             `json:"district_id"`
+		Name       string          `json:"name"`
+		Phone      string          `json:"phone"`
+		Address    string          `json:"address"`
+		Amount     float64         `json:"amount"`
+		Products   json.RawMessage `json:"products"`
+		AllowOpen  *bool           `json:"allow_open"`
+		Comment    string          `json:"comment"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		fail(w, http.StatusUnprocessableEntity, "Invalid JSON")
@@ -249,20 +259,45 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	case in.Amount < 0:
 		fail(w, http.StatusUnprocessableEntity, "The amount must be at least 0.")
 		return
+	case len(in.Products) == 0 || string(in.Products) == "null" || in.AllowOpen == nil:
+		fail(w, http.StatusUnprocessableEntity, "The products and allow open fields are required.")
+		return
 	}
-	p := s.Sim.Create("SND", in.Reference, map[string]string{
+	ref := in.Reference
+	if s.opts.NoReference {
+		ref = ""
+	}
+	p := s.Sim.Create("SND", ref, map[string]string{
 		"name": in.Name, "phone": in.Phone, "address": in.Address, "district_id": strconv.Itoa(in.DistrictID),
-		"amount": fmt.Sprint(in.Amount), "allow_open": strconv.FormatBool(in.AllowOpen), "comment": in.Comment,
+		"amount": fmt.Sprint(in.Amount), "products": string(in.Products), "allow_open": strconv.FormatBool(*in.AllowOpen),
+		"comment": in.Comment, "reference": in.Reference,
 	})
-	ok(w, map[string]any{"code": p.Code, "reference": p.OrderRef, "status": p.Current().Status})
+	ok(w, s.row(p))
+}
+
+// row is a delivery as lists and creation answers show it.
+func (s *Server) row(p fake.Parcel) map[string]any {
+	out := map[string]any{"code": p.Code, "status": p.Current().Status}
+	if !s.opts.NoReference {
+		out["reference"] = p.OrderRef
+	}
+	return out
 }
 
 func (s *Server) byReference(w http.ResponseWriter, ref string) {
-	rows := []map[string]string{}
-	for _, p := range s.Sim.ByOrderRef(ref) {
-		rows = append(rows, map[string]string{"code": p.Code, "reference": p.OrderRef, "status": p.Current().Status})
+	rows := []map[string]any{}
+	list := s.Sim.ByOrderRef(ref)
+	if s.opts.ListIgnoresReference || s.opts.NoReference {
+		list = s.Sim.All()
 	}
-	ok(w, map[string]any{"current_page": 1, "last_page": 1, "data": rows})
+	for _, p := range list {
+		rows = append(rows, s.row(p))
+	}
+	last := 1
+	if len(rows) > PageSize {
+		rows, last = rows[:PageSize], (len(rows)+PageSize-1)/PageSize
+	}
+	ok(w, map[string]any{"current_page": 1, "last_page": last, "data": rows})
 }
 
 func (s *Server) track(w http.ResponseWriter, code string) {
@@ -276,7 +311,9 @@ func (s *Server) track(w http.ResponseWriter, code string) {
 		hist = append(hist, map[string]string{"status": st.Status, "created_at": sendTime(st.At), "comment": st.Note})
 	}
 	cur := p.Current()
-	ok(w, map[string]any{"code": p.Code, "reference": p.OrderRef, "status": cur.Status, "last_action_at": sendTime(cur.At), "history": hist})
+	out := s.row(p)
+	out["last_action_at"], out["history"] = sendTime(cur.At), hist
+	ok(w, out)
 }
 
 // SetWebhookURL registers the URL status callbacks are sent to (empty
