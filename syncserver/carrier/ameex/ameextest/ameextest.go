@@ -47,9 +47,9 @@ type Options struct {
 	// "0", "1", … in the order of the codes asked instead of by code — a
 	// shape CARRIERS.md does not rule out (it documents the request only).
 	MassTrackingByIndex bool
-	Faults          fake.Faults
-	WebhookURL      string // receives form POST webhooks; empty sends none
-	Now             func() time.Time
+	Faults              fake.Faults
+	WebhookURL          string // receives form POST webhooks; empty sends none
+	Now                 func() time.Time
 }
 
 // Server is a running fake.

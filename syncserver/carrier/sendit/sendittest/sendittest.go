@@ -40,7 +40,7 @@ type Options struct {
 	// NoReference makes deliveries keep no reference (CARRIERS.md lists
 	// none among the creation fields): answers carry none.
 	NoReference bool
-	Now                  func() time.Time
+	Now         func() time.Time
 }
 
 // PageSize is the number of districts per page.
