@@ -17,6 +17,7 @@ stop_pid .data/demo/desktop.pid
 stop_pid .data/demo/xvfb.pid
 stop_pid .data/demo/carriers.pid
 stop_pid .data/demo/sheets.pid
+stop_pid .data/demo/shops.pid
 
 bin/leadify-server migrate
 
@@ -52,6 +53,19 @@ echo
 echo "== Carrier sandbox (log: .data/demo/carriers.log)"
 nohup bin/leadify-server demo-carriers --addr "$addr" >.data/demo/carriers.log 2>&1 &
 echo $! >.data/demo/carriers.pid
+
+# A Shopify sandbox connected to Caftan Chic: its orders arrive as signed
+# webhooks, become leads (COD only), and a backfill brings the one it never
+# announced.
+echo
+echo "== Shop sandbox (log: .data/demo/shops.log)"
+nohup bin/leadify-server demo-shops --addr "$addr" >.data/demo/shops.log 2>&1 &
+echo $! >.data/demo/shops.pid
+for _ in $(seq 1 60); do
+  grep -q 'sandbox ready' .data/demo/shops.log && break
+  sleep 0.5
+done
+grep -vE '^[{]' .data/demo/shops.log || true
 
 if [ -z "${DISPLAY:-}" ]; then
   display=:${LEADIFY_DEMO_DISPLAY:-77}
@@ -91,7 +105,7 @@ if [ "${LEADIFY_DEMO_DETACH:-}" = 1 ]; then
   echo "Detached. Stop with: kill \$(cat .data/demo/*.pid)"
   exit 0
 fi
-trap 'stop_pid .data/demo/sheets.pid; stop_pid .data/demo/carriers.pid; stop_pid .data/demo/desktop.pid; stop_pid .data/demo/server.pid; stop_pid .data/demo/xvfb.pid; echo stopped' EXIT INT TERM
+trap 'stop_pid .data/demo/sheets.pid; stop_pid .data/demo/shops.pid; stop_pid .data/demo/carriers.pid; stop_pid .data/demo/desktop.pid; stop_pid .data/demo/server.pid; stop_pid .data/demo/xvfb.pid; echo stopped' EXIT INT TERM
 echo "Ctrl-C stops the demo. Parcels keep moving:"
 tail -n 0 -f .data/demo/carriers.log &
 wait "$(cat .data/demo/server.pid)" 2>/dev/null || true

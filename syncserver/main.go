@@ -6,6 +6,7 @@
 //	leadify-server seed-demo      create the demo platform admin, sellers, stores and agents
 //	leadify-server rotate-secrets re-encrypt stored credentials under the active key
 //	leadify-server demo-carriers  sandbox: a fake Coliix delivers the demo's confirmed leads (server at --addr)
+//	leadify-server demo-shops     sandbox: a fake Shopify shop sends Caftan Chic orders that become leads (server at --addr)
 //	leadify-server demo-sheets    sandbox: a fake Google Sheets API serving the sample seller sheet at --sheets-endpoint
 //	leadify-server gen-key ID     print a new secret key for LEADIFY_SECRET_KEYS
 //
@@ -148,6 +149,14 @@ func run(ctx context.Context, cmd string, args []string) error {
 				return fmt.Errorf("LEADIFY_DEMO_STEP: %w", err)
 			}
 			return demo.RunCarriers(ctx, s.Pool, kr, "http://"+c.addr, 24, step, os.Stdout)
+		})
+	case "demo-shops":
+		return withServer(ctx, c, log, func(s *server.Server) error {
+			kr, err := secrets.ParseKeyring(c.secretKeys)
+			if err != nil {
+				return err
+			}
+			return demo.RunShops(ctx, s.Pool, kr, "http://"+c.addr, os.Stdout)
 		})
 	case "rotate-secrets":
 		return withServer(ctx, c, log, func(s *server.Server) error {

@@ -71,7 +71,7 @@ CREATE TABLE shop_orders (
   outcome         text NOT NULL DEFAULT '',
   detail          text NOT NULL DEFAULT '',
   digest          bytea,
-  source          text NOT NULL CHECK (source IN ('webhook', 'backfill')),
+  source          text NOT NULL CHECK (source IN ('webhook', 'backfill')), -- how the order first arrived
   first_seen      timestamptz NOT NULL DEFAULT now(),
   last_seen       timestamptz NOT NULL DEFAULT now(),
   late_changes    integer NOT NULL DEFAULT 0,

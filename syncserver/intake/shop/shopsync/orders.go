@@ -439,7 +439,6 @@ ON CONFLICT (store_id, connection_id, order_id) DO UPDATE SET
   cod = CASE WHEN excluded.outcome = 'cancel_only' THEN o.cod ELSE excluded.cod END,
   items = CASE WHEN excluded.outcome = 'cancel_only' THEN o.items ELSE excluded.items END,
   outcome = excluded.outcome, detail = excluded.detail, digest = excluded.digest, last_seen = excluded.last_seen,
-  source = excluded.source,
   late_changes = o.late_changes + excluded.late_changes,
   last_late_change = CASE WHEN excluded.last_late_change <> '' THEN excluded.last_late_change ELSE o.last_late_change END`,
 			store, c.ID, source, now, ids, refs, leads, statuses, cancel, cod, items, outcomes, details, digests, lates)
