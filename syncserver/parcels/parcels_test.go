@@ -271,6 +271,26 @@ func TestReconcileAfterLostAnswer(t *testing.T) {
 		require.Empty(t, fake.Sim.All(), "never resent")
 		require.Equal(t, 1, fake.Sim.Calls("add"))
 	})
+	// A Sendit whose delivery list ignores the reference filter cannot be
+	// asked either: the parcel is held for review, not created twice.
+	t.Run("sendit without a reference filter", func(t *testing.T) {
+		t.Parallel()
+		var fake *sendittest.Server
+		f := newFixture(t, sendit.Name, func(string) parcels.Credentials {
+			fake = sendittest.NewServer(t, sendittest.Options{ListIgnoresReference: true})
+			return parcels.Credentials{BaseURL: fake.BaseURL, PublicKey: "test-public", SecretKey: "test-secret"}
+		})
+		leads := f.confirm(t, 2)
+		require.NoError(t, f.svc.CreateParcel(ctx, parcels.CreateArgs{Store: f.store, Lead: leads[0]}))
+		fake.Sim.SetFaults(sendittest.Faults{FailRate: 1})
+		args := parcels.CreateArgs{Store: f.store, Lead: leads[1]}
+		require.Error(t, f.svc.CreateParcel(ctx, args))
+		fake.Sim.SetFaults(sendittest.Faults{})
+		require.NoError(t, f.svc.CreateParcel(ctx, args))
+		p := f.parcels(t)[leads[1]]
+		require.Equal(t, parcels.CreationReview, p.creation)
+		require.Len(t, fake.Sim.All(), 1, "never resent")
+	})
 }
 
 // An unmapped city is a clear error on the parcel, made before any call.
