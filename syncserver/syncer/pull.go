@@ -162,6 +162,14 @@ func (s *Service) planScope(ctx context.Context, snap *postgres.Snapshot, a *aut
 	} else {
 		p.small = true
 	}
+	// A page that starts under the purge mark (a fresh sync or a resync)
+	// ends at or above it: otherwise the next page's cursor would be under
+	// the mark too and be answered "resync required" with the first page
+	// again, for ever. Under the mark lie only live rows (the purge took the
+	// deleted ones), all of which such a replica needs anyway.
+	if from < purged && bound < purged {
+		bound, more, p.small = min(purged, seq), purged < seq, false
+	}
 	p.out.Cursor, p.out.HasMore, p.to = bound, more, bound
 	return p, used, nil
 }
@@ -237,8 +245,10 @@ func (s *Service) storeChanges(ctx context.Context, tx querier, v viewer, store 
 		l := &raw.Lead
 		switch v.lead(l) {
 		case viewFull:
+			pb := LeadPB(l, raw.items, raw.custom)
+			pb.CustomerOrders, pb.CustomerDelivered, pb.CustomerRefusals = raw.history.Orders, raw.history.Delivered, raw.history.Refusals
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
-				Row: &leadifyv1.Change_Lead{Lead: LeadPB(l, raw.items, raw.custom)}})
+				Row: &leadifyv1.Change_Lead{Lead: pb}})
 		case viewRedacted:
 			r := redact(*l)
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
