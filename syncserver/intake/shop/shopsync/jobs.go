@@ -166,7 +166,21 @@ WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0) OR
 	for _, id := range connOrder {
 		r, err := s.apply(ctx, conns[id], "webhook", byConn[id])
 		if err != nil {
-			return res, err
+			// Counted against the webhooks, so a failing one is retried by
+			// its own job only (not picked up by every job of the store) and
+			// given up on — dead, kept, replayable — after
+			// MaxWebhookAttempts.
+			ids := make([]uuid.UUID, len(byConn[id]))
+			for i, e := range byConn[id] {
+				ids[i] = e.webhook
+			}
+			rerr := postgres.InTx(context.WithoutCancel(ctx), s.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
+				_, err := tx.Exec(ctx, `UPDATE shop_webhooks SET attempts = attempts + 1, last_error = $3,
+  status = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE status END
+WHERE store_id = $1 AND id = ANY($2) AND status = 'pending'`, store, ids, err.Error(), MaxWebhookAttempts)
+				return err
+			})
+			return res, errors.Join(err, rerr)
 		}
 		res.Add(r)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/leadify/leadify/syncserver/intake/shop"
 	"github.com/leadify/leadify/syncserver/intake/shop/shopify"
 	"github.com/leadify/leadify/syncserver/intake/shop/shopify/shopifytest"
+	"github.com/leadify/leadify/syncserver/intake/shop/shopsync"
 	"github.com/leadify/leadify/syncserver/intake/shop/shoptest"
 	"github.com/leadify/leadify/syncserver/intake/shop/woocommerce/woocommercetest"
 	"github.com/leadify/leadify/syncserver/intake/shop/youcan/youcantest"
@@ -343,4 +344,64 @@ func TestOversizedWebhookRefused(t *testing.T) {
 	js, _ := json.Marshal(list.Msg)
 	require.NotContains(t, strings.ToLower(string(js)), `"s"`, "no credentials come back")
 	require.Len(t, list.Msg.Connections, 1)
+}
+
+// Processing the same webhooks again — a job retried after its effects
+// committed, or a crash between the import and the settling transaction —
+// makes no second lead, customer order or cancellation.
+func TestReprocessingChangesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "reprocess")
+	secret := []byte("shpss_re")
+	fake := shopifytest.NewServer(t, shopifytest.Options{Secret: secret, AccessToken: "shpat_re"})
+	conn := f.connect("shopify", fake.URL, &leadifyv1.ShopCredentials{AccessToken: "shpat_re", WebhookSecret: string(secret)}, false)
+	for _, topic := range []string{"orders/create", "orders/cancelled"} {
+		fake.Subscribe(topic, f.env.URL+conn.WebhookPath)
+	}
+	a := fake.AddOrder(shopifyOrder("0612345678", "Casablanca", true))
+	b := fake.AddOrder(shopifyOrder("0698765432", "Rabat", true))
+	for _, id := range []int64{a, b} {
+		_, err := fake.Fire(ctx, "orders/create", id)
+		require.NoError(t, err)
+	}
+	_, err := fake.Fire(ctx, "orders/cancelled", b)
+	require.NoError(t, err)
+	f.settled()
+	snapshot := func() [4]int {
+		return [4]int{
+			f.count(`SELECT count(*) FROM leads WHERE store_id = $1`),
+			f.count(`SELECT count(*) FROM lead_events WHERE store_id = $1`),
+			f.count(`SELECT coalesce(sum(orders), 0)::int FROM customers WHERE seller_id = (SELECT seller_id FROM stores WHERE id = $1)`),
+			f.count(`SELECT count(*) FROM shop_orders WHERE store_id = $1`),
+		}
+	}
+	before := snapshot()
+	require.Equal(t, [4]int{2, 1, 2, 2}, before)
+
+	svc := shopsync.New(f.env.DB.App, f.env.Server.Config().Secrets, nil, f.env.Server.Log(), nil)
+	var ids []uuid.UUID
+	f.env.InStore(func(tx *postgres.Tx) error {
+		// As if the settling transaction never committed.
+		if _, err := tx.Exec(ctx, `DELETE FROM shop_orders WHERE store_id = $1`, f.store); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE shop_webhooks SET status = 'pending', attempts = 0 WHERE store_id = $1 RETURNING id`, f.store)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	}, f.store)
+	res, err := svc.ProcessWebhooks(ctx, f.store, ids)
+	require.NoError(t, err)
+	require.Zero(t, res.Imported+res.Cancelled+res.Duplicate)
+	require.Equal(t, before, snapshot())
+	require.Equal(t, "cancelled", f.leadOf(conn.Id, fmt.Sprint(b)).Status)
 }
