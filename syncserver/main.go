@@ -30,6 +30,7 @@ import (
 
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/demo"
+	"github.com/leadify/leadify/syncserver/intake/shop/shopsync"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/secrets"
 	"github.com/leadify/leadify/syncserver/server"
@@ -165,6 +166,11 @@ func run(ctx context.Context, cmd string, args []string) error {
 				return err
 			}
 			n, err := postgres.RotateSecrets(ctx, s.Pool, kr)
+			if err == nil {
+				var shops int
+				shops, err = shopsync.RotateSecrets(ctx, s.Pool, kr)
+				n += shops
+			}
 			log.Info("secrets rotated", "rewritten", n, "active_key", kr.ActiveKeyID())
 			return err
 		})

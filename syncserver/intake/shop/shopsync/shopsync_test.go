@@ -24,6 +24,8 @@ import (
 	"github.com/leadify/leadify/syncserver/intake/shop/woocommerce/woocommercetest"
 	"github.com/leadify/leadify/syncserver/intake/shop/youcan/youcantest"
 	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/secrets"
+	"github.com/leadify/leadify/syncserver/server"
 	"github.com/leadify/leadify/syncserver/servertest"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -404,4 +406,41 @@ func TestReprocessingChangesNothing(t *testing.T) {
 	require.Zero(t, res.Imported+res.Cancelled+res.Duplicate)
 	require.Equal(t, before, snapshot())
 	require.Equal(t, "cancelled", f.leadOf(conn.Id, fmt.Sprint(b)).Status)
+}
+
+// Rotation re-seals shop credentials under the new active key; the
+// connection's credentials still open.
+func TestRotateShopSecrets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	oldSpec, newSpec := secrets.GenerateKey("k1"), secrets.GenerateKey("k2")
+	oldKR, err := secrets.ParseKeyring(oldSpec)
+	require.NoError(t, err)
+	env := servertest.Start(t, func(c *server.Config) { c.Secrets = oldKR })
+	tn := env.NewTenant(env.Admin(), "rotate")
+	f := &fixture{t: t, env: env, store: tn.StoreID, tn: tn}
+	conn := f.connect("shopify", "rot.myshopify.com", &leadifyv1.ShopCredentials{AccessToken: "t", WebhookSecret: "rot-secret"}, false)
+
+	newOnly, err := secrets.ParseKeyring(newSpec)
+	require.NoError(t, err)
+	_, err = shopsync.RotateSecrets(ctx, env.DB.App, newOnly)
+	require.ErrorIs(t, err, secrets.ErrUnknownKey, "without the old key its values cannot be opened")
+	// The real procedure: the new key first, the old one still listed.
+	kr, err := secrets.ParseKeyring(newSpec + "," + oldSpec)
+	require.NoError(t, err)
+	n, err := shopsync.RotateSecrets(ctx, env.DB.App, kr)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = shopsync.RotateSecrets(ctx, env.DB.App, kr)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left to rotate")
+	svc := shopsync.New(env.DB.App, newOnly, nil, env.Server.Log(), nil)
+	env.InStore(func(tx *postgres.Tx) error {
+		c, err := shopsync.LoadConnection(ctx, tx, uuid.MustParse(conn.Id))
+		require.NoError(t, err)
+		cr, err := svc.Open(c)
+		require.NoError(t, err, "opens with the new key alone")
+		require.Equal(t, "rot-secret", cr.WebhookSecret)
+		return nil
+	}, f.store)
 }
