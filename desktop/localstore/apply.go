@@ -422,7 +422,7 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 		if l == nil {
 			return errors.New("a lead change without its row")
 		}
-		_, err = a.exec(ctx, &a.lead, upsertLeadSQL, pulledLeadArgs(l, ch.Version, ch.Redacted)...)
+		_, err = a.exec(ctx, &a.lead, pulledLeadSQL, pulledLeadArgs(l, ch.Version, ch.Redacted)...)
 	case "lead_events":
 		if ch.Deleted {
 			_, err = a.exec(ctx, &a.delEvent, delEventSQL, ch.Id)

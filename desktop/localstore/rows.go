@@ -21,10 +21,26 @@ import (
 // columns passed through unparsed) and locally applied mutations
 // (mutation.Lead). Both use these statements.
 const (
-	upsertLeadSQL = `INSERT OR REPLACE INTO leads (id, store_id, version, redacted, created_at, updated_at, status,
+	// upsertLeadSQL writes a lead as a local mutation (or an undo) leaves it:
+	// the customer history columns, the server's alone, stay as they are.
+	upsertLeadSQL = `INSERT INTO leads (id, store_id, version, redacted, created_at, updated_at, status,
   customer_name, phone_raw, phone_e164, city_id, city_raw, address, items_json, cod, source, external_ref, custom_json,
   assigned_to, lease_until, call_attempts, callback_at, cancel_reason, duplicate_of, score)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, version = excluded.version, redacted = excluded.redacted,
+  created_at = excluded.created_at, updated_at = excluded.updated_at, status = excluded.status,
+  customer_name = excluded.customer_name, phone_raw = excluded.phone_raw, phone_e164 = excluded.phone_e164,
+  city_id = excluded.city_id, city_raw = excluded.city_raw, address = excluded.address, items_json = excluded.items_json,
+  cod = excluded.cod, source = excluded.source, external_ref = excluded.external_ref, custom_json = excluded.custom_json,
+  assigned_to = excluded.assigned_to, lease_until = excluded.lease_until, call_attempts = excluded.call_attempts,
+  callback_at = excluded.callback_at, cancel_reason = excluded.cancel_reason, duplicate_of = excluded.duplicate_of,
+  score = excluded.score`
+	// pulledLeadSQL writes a lead as the server sent it, history included.
+	pulledLeadSQL = `INSERT OR REPLACE INTO leads (id, store_id, version, redacted, created_at, updated_at, status,
+  customer_name, phone_raw, phone_e164, city_id, city_raw, address, items_json, cod, source, external_ref, custom_json,
+  assigned_to, lease_until, call_attempts, callback_at, cancel_reason, duplicate_of, score, customer_orders,
+  customer_delivered, customer_refusals)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	upsertEventSQL = `INSERT OR REPLACE INTO lead_events (id, store_id, lead_id, version, created_at, actor_id, kind,
   from_status, to_status, note, data_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	selectLeadSQL = `SELECT id, store_id, version, redacted, created_at, updated_at, status, customer_name, phone_raw,
@@ -105,7 +121,7 @@ func pulledLeadArgs(r *leadifyv1.LeadRow, version int64, redacted bool) []any {
 	return []any{r.Id, r.StoreId, version, redacted, pbMicros(r.CreatedAt), pbMicros(r.UpdatedAt), r.Status,
 		r.CustomerName, r.PhoneRaw, r.PhoneE164, r.CityId, r.CityRaw, r.Address, items, r.Cod, r.Source,
 		r.ExternalRef, custom, r.AssignedTo, pbMicros(r.LeaseUntil), r.CallAttempts, pbMicros(r.CallbackAt),
-		r.CancelReason, r.DuplicateOf, r.Score}
+		r.CancelReason, r.DuplicateOf, r.Score, r.CustomerOrders, r.CustomerDelivered, r.CustomerRefusals}
 }
 
 // pulledEventArgs are the column values of a pulled lead event.

@@ -34,6 +34,7 @@ var capabilities = []capability{
 	carriersCapability,
 	billingCapability,
 	shopsCapability,
+	customersCapability,
 }
 
 var accountsCapability = capability{

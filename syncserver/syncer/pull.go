@@ -245,8 +245,10 @@ func (s *Service) storeChanges(ctx context.Context, tx querier, v viewer, store 
 		l := &raw.Lead
 		switch v.lead(l) {
 		case viewFull:
+			pb := LeadPB(l, raw.items, raw.custom)
+			pb.CustomerOrders, pb.CustomerDelivered, pb.CustomerRefusals = raw.history.Orders, raw.history.Delivered, raw.history.Refusals
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",
-				Row: &leadifyv1.Change_Lead{Lead: LeadPB(l, raw.items, raw.custom)}})
+				Row: &leadifyv1.Change_Lead{Lead: pb}})
 		case viewRedacted:
 			r := redact(*l)
 			out.Changes = append(out.Changes, &leadifyv1.Change{Version: l.Version, Id: l.ID.String(), Table: "leads",

@@ -16,12 +16,20 @@ import (
 
 const leadColumns = `store_id, id, version, created_at, updated_at, deleted_at, status, customer_name, phone_raw,
   phone_e164, city_id, city_raw, address, items, cod, source, external_ref, custom, assigned_to, lease_until,
-  call_attempts, callback_at, cancel_reason, duplicate_of, score`
+  call_attempts, callback_at, cancel_reason, duplicate_of, score, customer_orders, customer_delivered, customer_refusals`
 
 // rawLead is a lead whose JSON columns are left unparsed (Pull passes them through).
 type rawLead struct {
 	mutation.Lead
 	items, custom []byte
+	history       CustomerHistory
+}
+
+// CustomerHistory is what a lead row says about its customer (see migration
+// 00011): orders before this one, parcels delivered, parcels refused or
+// returned.
+type CustomerHistory struct {
+	Orders, Delivered, Refusals int32
 }
 
 func scanLead(row pgx.Row) (mutation.Lead, error) {
@@ -50,10 +58,11 @@ func scanRawLead(row pgx.Row) (rawLead, error) {
 		cod                    int64
 		assigned, dup          *uuid.UUID
 		leaseUntil, callbackAt *time.Time
+		h                      CustomerHistory
 	)
 	err := row.Scan(&l.StoreID, &l.ID, &l.Version, &l.CreatedAt, &l.UpdatedAt, &l.DeletedAt, &status, &l.CustomerName,
 		&l.PhoneRaw, &l.PhoneE164, &l.CityID, &l.CityRaw, &l.Address, &items, &cod, &l.Source, &l.ExternalRef, &custom,
-		&assigned, &leaseUntil, &l.CallAttempts, &callbackAt, &l.CancelReason, &dup, &l.Score)
+		&assigned, &leaseUntil, &l.CallAttempts, &callbackAt, &l.CancelReason, &dup, &l.Score, &h.Orders, &h.Delivered, &h.Refusals)
 	if err != nil {
 		return rawLead{Lead: l}, err
 	}
@@ -73,7 +82,7 @@ func scanRawLead(row pgx.Row) (rawLead, error) {
 	if callbackAt != nil {
 		l.CallbackAt = *callbackAt
 	}
-	return rawLead{Lead: l, items: items, custom: custom}, nil
+	return rawLead{Lead: l, items: items, custom: custom, history: h}, nil
 }
 
 // eventRow receives a lead_events row: store_id, id, lead_id, version,

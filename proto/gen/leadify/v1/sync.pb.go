@@ -687,16 +687,22 @@ type LeadRow struct {
 	Source      string `protobuf:"bytes,14,opt,name=source,proto3" json:"source,omitempty"`
 	ExternalRef string `protobuf:"bytes,15,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
 	// custom_json is the seller's custom fields as a JSON object of strings.
-	CustomJson    []byte                 `protobuf:"bytes,16,opt,name=custom_json,json=customJson,proto3" json:"custom_json,omitempty"`
-	AssignedTo    string                 `protobuf:"bytes,17,opt,name=assigned_to,json=assignedTo,proto3" json:"assigned_to,omitempty"`
-	LeaseUntil    *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
-	CallAttempts  int32                  `protobuf:"varint,19,opt,name=call_attempts,json=callAttempts,proto3" json:"call_attempts,omitempty"`
-	CallbackAt    *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=callback_at,json=callbackAt,proto3" json:"callback_at,omitempty"`
-	CancelReason  string                 `protobuf:"bytes,21,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
-	DuplicateOf   string                 `protobuf:"bytes,22,opt,name=duplicate_of,json=duplicateOf,proto3" json:"duplicate_of,omitempty"`
-	Score         int32                  `protobuf:"varint,23,opt,name=score,proto3" json:"score,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CustomJson   []byte                 `protobuf:"bytes,16,opt,name=custom_json,json=customJson,proto3" json:"custom_json,omitempty"`
+	AssignedTo   string                 `protobuf:"bytes,17,opt,name=assigned_to,json=assignedTo,proto3" json:"assigned_to,omitempty"`
+	LeaseUntil   *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
+	CallAttempts int32                  `protobuf:"varint,19,opt,name=call_attempts,json=callAttempts,proto3" json:"call_attempts,omitempty"`
+	CallbackAt   *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=callback_at,json=callbackAt,proto3" json:"callback_at,omitempty"`
+	CancelReason string                 `protobuf:"bytes,21,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	DuplicateOf  string                 `protobuf:"bytes,22,opt,name=duplicate_of,json=duplicateOf,proto3" json:"duplicate_of,omitempty"`
+	Score        int32                  `protobuf:"varint,23,opt,name=score,proto3" json:"score,omitempty"`
+	// The customer's history with the seller, for the agent on the phone:
+	// orders before this one, parcels delivered, parcels refused or returned.
+	// Empty in redacted rows.
+	CustomerOrders    int32 `protobuf:"varint,24,opt,name=customer_orders,json=customerOrders,proto3" json:"customer_orders,omitempty"`
+	CustomerDelivered int32 `protobuf:"varint,25,opt,name=customer_delivered,json=customerDelivered,proto3" json:"customer_delivered,omitempty"`
+	CustomerRefusals  int32 `protobuf:"varint,26,opt,name=customer_refusals,json=customerRefusals,proto3" json:"customer_refusals,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LeadRow) Reset() {
@@ -886,6 +892,27 @@ func (x *LeadRow) GetDuplicateOf() string {
 func (x *LeadRow) GetScore() int32 {
 	if x != nil {
 		return x.Score
+	}
+	return 0
+}
+
+func (x *LeadRow) GetCustomerOrders() int32 {
+	if x != nil {
+		return x.CustomerOrders
+	}
+	return 0
+}
+
+func (x *LeadRow) GetCustomerDelivered() int32 {
+	if x != nil {
+		return x.CustomerDelivered
+	}
+	return 0
+}
+
+func (x *LeadRow) GetCustomerRefusals() int32 {
+	if x != nil {
+		return x.CustomerRefusals
 	}
 	return 0
 }
@@ -2013,7 +2040,7 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\vPullRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12,\n" +
 	"\acursors\x18\x02 \x03(\v2\x12.leadify.v1.CursorR\acursors\x12\x19\n" +
-	"\bmax_rows\x18\x03 \x01(\x05R\amaxRows\"\x9c\x06\n" +
+	"\bmax_rows\x18\x03 \x01(\x05R\amaxRows\"\xa1\a\n" +
 	"\aLeadRow\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstore_id\x18\x02 \x01(\tR\astoreId\x129\n" +
@@ -2046,7 +2073,10 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"callbackAt\x12#\n" +
 	"\rcancel_reason\x18\x15 \x01(\tR\fcancelReason\x12!\n" +
 	"\fduplicate_of\x18\x16 \x01(\tR\vduplicateOf\x12\x14\n" +
-	"\x05score\x18\x17 \x01(\x05R\x05score\"\xff\x02\n" +
+	"\x05score\x18\x17 \x01(\x05R\x05score\x12'\n" +
+	"\x0fcustomer_orders\x18\x18 \x01(\x05R\x0ecustomerOrders\x12-\n" +
+	"\x12customer_delivered\x18\x19 \x01(\x05R\x11customerDelivered\x12+\n" +
+	"\x11customer_refusals\x18\x1a \x01(\x05R\x10customerRefusals\"\xff\x02\n" +
 	"\fLeadEventRow\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bstore_id\x18\x02 \x01(\tR\astoreId\x12\x17\n" +

@@ -1,0 +1,110 @@
+package customers_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leadify/leadify/desktop/localstore"
+	"github.com/leadify/leadify/desktop/syncclient"
+	"github.com/leadify/leadify/syncserver/events"
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/servertest"
+	"github.com/leadify/leadify/syncserver/syncer"
+)
+
+// A customer's refusals and deliveries reach the agent's replica on the leads
+// still being worked, once per parcel however often the carrier repeats
+// itself; a new lead arrives with the orders the customer placed before it.
+func TestCustomerHistoryReachesTheReplica(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "history")
+
+	// Two earlier orders from this phone, as intake counts them.
+	require.NoError(t, postgres.InTx(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(tx *postgres.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO customers (seller_id, phone_e164, name, first_seen, last_seen, orders)
+VALUES ($1, '+212612345678', 'Hassan', now(), now(), 2)`, tn.SellerID)
+		return err
+	}))
+	leads := env.SeedLeads(tn.StoreID, 3, "History")
+
+	db, err := localstore.Open(ctx, filepath.Join(t.TempDir(), "seller.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	sc, err := syncclient.New(syncclient.Config{BaseURL: env.URL, Token: tn.Seller.Token, DB: db, HTTP: env.HTTP, DeviceName: "t"})
+	require.NoError(t, err)
+	require.NoError(t, sc.Sync(ctx))
+	h, ok, err := db.CustomerHistory(ctx, leads[1])
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, localstore.CustomerHistory{Orders: 2}, h, "orders before this lead, none delivered or refused yet")
+
+	// A parcel refused (reported twice, then returned), another delivered.
+	refused, delivered := uuid.New(), uuid.New()
+	parcel(t, env, tn.StoreID, leads[0], refused, "refused", events.ParcelRefused, events.ParcelRefused, events.ParcelReturned)
+	parcel(t, env, tn.StoreID, leads[1], delivered, "delivered", events.ParcelDelivered)
+
+	want := localstore.CustomerHistory{Orders: 2, Delivered: 1, Refusals: 1}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		require.NoError(t, sc.Sync(ctx))
+		h, _, err = db.CustomerHistory(ctx, leads[2])
+		require.NoError(t, err)
+		if h == want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, want, h, "every open lead of the customer shows the history")
+
+	var refusals, deliveredN int
+	require.NoError(t, postgres.InTx(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(tx *postgres.Tx) error {
+		return tx.QueryRow(ctx, `SELECT refusals, delivered FROM customers WHERE seller_id = $1 AND phone_e164 = '+212612345678'`,
+			tn.SellerID).Scan(&refusals, &deliveredN)
+	}))
+	require.Equal(t, 1, refusals, "refused twice and returned: one parcel, one refusal")
+	require.Equal(t, 1, deliveredN)
+
+	// A lead arriving now counts the orders so far (intake has not counted
+	// these three: the test wrote them directly), with the history as it stands.
+	more := env.SeedLeads(tn.StoreID, 1, "Later")
+	require.NoError(t, sc.Sync(ctx))
+	h, _, err = db.CustomerHistory(ctx, more[0])
+	require.NoError(t, err)
+	require.Equal(t, want, h)
+}
+
+// parcel writes a parcel of lead in status, and publishes kinds about it.
+func parcel(t *testing.T, env *servertest.Env, store, lead, id uuid.UUID, status string, kinds ...events.Kind) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(store), func(w *syncer.Writer) error {
+		account := uuid.New()
+		if _, err := w.Tx.Exec(ctx, `INSERT INTO carrier_accounts (id, store_id, carrier, credentials) VALUES ($1, $2, 'ameex', 'v1:x:y')`,
+			account, store); err != nil {
+			return err
+		}
+		v, err := w.Reserve(store, 1)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Tx.Exec(ctx, `INSERT INTO parcels (store_id, id, version, created_at, updated_at, lead_id, account_id, carrier,
+  tracking, status, creation, cod) VALUES ($1, $2, $3, now(), now(), $4, $5, 'ameex', $6, $7, 'created', 24900)`,
+			store, id, v, lead, account, "T"+id.String()[:8], status); err != nil {
+			return err
+		}
+		for _, k := range kinds {
+			if err := env.Server.Events.Publish(ctx, w.Tx, events.Event{Store: store, Kind: k, AggregateType: "parcel",
+				AggregateID: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
