@@ -83,6 +83,7 @@ func StartProcessOn(t testing.TB, db *pgtest.DB, env ...string) *Env {
 	cmd.Env = append(os.Environ(), append([]string{"DATABASE_URL=" + db.AppURL, "LEADIFY_MIGRATE_DATABASE_URL=",
 		"LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("bench")}, env...)...)
 	cmd.Stderr = os.Stderr
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
