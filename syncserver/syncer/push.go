@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -297,6 +298,10 @@ func (s *Service) apply(ctx context.Context, w *Writer, a *auth.Actor, clientID 
 	for _, l := range finalLeads {
 		toWrite = append(toWrite, l)
 	}
+	// In version order, not the map's: the histories re-versioned below
+	// then take the same versions whenever the same batch is applied (the
+	// simulation replays a seed byte for byte).
+	slices.SortFunc(toWrite, func(a, b mutation.Lead) int { return cmp.Compare(a.Version, b.Version) })
 	if err := s.publish(ctx, w, a, fresh); err != nil {
 		return err
 	}
