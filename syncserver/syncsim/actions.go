@@ -8,11 +8,14 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/shared/lead"
 	"github.com/leadify/leadify/shared/mutation"
+	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
+	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 // crashPoints are where a client may be killed: before and after a push
@@ -25,7 +28,7 @@ var crashPoints = []string{"push:before-send", "push:after-reply", "pull:before-
 func (s *Sim) step(ctx context.Context) {
 	action := s.pick(map[string]int{
 		"agent-do": 30, "seller-do": 10, "sync": 18, "pull": 5, "claim": 8, "offline": 4, "online": 6, "clock": 5,
-		"import": 4, "deliver-delayed": 4, "crash": 3, "permissions": 2, "membership": 2,
+		"import": 4, "deliver-delayed": 4, "crash": 3, "permissions": 2, "membership": 2, "archive": 2, "purge": 1,
 	})
 	s.count(s.report.Actions, action)
 	switch action {
@@ -55,7 +58,19 @@ func (s *Sim) step(ctx context.Context) {
 			s.now = s.now.Add(time.Duration(1+s.rng.IntN(90)) * time.Minute)
 		}
 	case "import":
-		s.env.SeedLeads(s.store, 1+s.rng.IntN(4), "Imported")
+		n := 1 + s.rng.IntN(4)
+		// The pool is topped up, not grown without end: a store whose agents
+		// keep up, so that a long run's state (and the oracle's work at each
+		// quiet point) stays bounded.
+		if s.openLeads(ctx) >= maxOpenLeads {
+			s.count(s.report.Actions, "import:pool-full")
+			return
+		}
+		s.seed(ctx, n, "Imported")
+	case "archive":
+		s.archive(ctx)
+	case "purge":
+		s.purge(ctx)
 	case "deliver-delayed":
 		if len(s.delayed) > 0 {
 			i := s.rng.IntN(len(s.delayed))
@@ -70,6 +85,77 @@ func (s *Sim) step(ctx context.Context) {
 		s.togglePool(ctx)
 	case "membership":
 		s.toggleMember(ctx)
+	}
+}
+
+// maxOpenLeads is how many leads still to be worked the store holds at most
+// before imports pause.
+const maxOpenLeads = 40
+
+func (s *Sim) openLeads(ctx context.Context) int {
+	var n int
+	if err := s.owner.QueryRow(ctx, `SELECT count(*) FROM leads WHERE store_id = $1 AND deleted_at IS NULL
+  AND status IN ('new', 'no_answer', 'callback', 'unreachable')`, s.store).Scan(&n); err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// archive deletes, as a retention job would, a few leads that are done with
+// (confirmed, cancelled, wrong number or duplicate) and untouched for two days,
+// or untouched for two weeks: soft deletes through the versioned-write helper,
+// which every replica must drop, the leads' histories with them.
+func (s *Sim) archive(ctx context.Context) {
+	var n int
+	err := syncer.Write(ctx, s.env.DB.App, postgres.StoreScope(s.store), func(w *syncer.Writer) error {
+		n = 0
+		if err := w.Lock(s.store); err != nil {
+			return err
+		}
+		rows, err := w.Tx.Query(ctx, `SELECT id FROM leads WHERE store_id = $1 AND deleted_at IS NULL
+  AND ((status IN ('confirmed', 'cancelled', 'wrong_number', 'duplicate') AND updated_at < $2) OR updated_at < $3)
+ORDER BY id LIMIT 8`, s.store, s.now.Add(-48*time.Hour), s.now.Add(-14*24*time.Hour))
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		n = len(ids)
+		first, err := w.Reserve(s.store, n)
+		if err != nil {
+			return err
+		}
+		for i, id := range ids {
+			if _, err := w.Tx.Exec(ctx, `UPDATE leads SET deleted_at = $3, updated_at = $3, version = $4 WHERE store_id = $1 AND id = $2`,
+				s.store, id, s.now, first+int64(i)); err != nil {
+				return err
+			}
+			if err := w.Revision(s.store, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.t.Fatalf("archive: %v", err)
+	}
+	if n > 0 {
+		s.count(s.report.Faults, "archived-leads")
+	}
+}
+
+// purge runs the sync purge (a server job) now, on the simulation's clock:
+// deleted leads older than a day are removed for good, and replicas whose
+// cursors are below what it removed must resync.
+func (s *Sim) purge(ctx context.Context) {
+	n, err := syncer.Purge(ctx, s.env.DB.App, s.now.Add(-24*time.Hour))
+	if err != nil {
+		s.t.Fatalf("purge: %v", err)
+	}
+	if n > 0 {
+		s.count(s.report.Faults, "purged-leads")
 	}
 }
 
@@ -117,7 +203,7 @@ func (s *Sim) agentDo(ctx context.Context, c *client) {
 		o := []lead.Outcome{lead.OutcomeNoAnswer, lead.OutcomeCallback, lead.OutcomeUnreachable, lead.OutcomeWrongNumber}[s.rng.IntN(4)]
 		rc := mutation.RecordCall{Lead: l.ID, EventID: ev, Outcome: o, Note: "call"}
 		if o == lead.OutcomeCallback {
-			rc.CallbackAt = time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
+			rc.CallbackAt = s.now.Add(2 * time.Hour)
 		}
 		m = rc
 	case "note":
@@ -185,7 +271,7 @@ func (s *Sim) do(ctx context.Context, c *client, m mutation.Mutation, ev uuid.UU
 		// Refused before applying (e.g. the replica no longer knows the store).
 		s.count(s.report.Actions, "local-refused")
 	default:
-		c.acked = append(c.acked, acked{id: id, event: ev, name: m.Name()})
+		c.acked = append(c.acked, acked{id: id, event: ev, name: m.Name(), lead: m.LeadID()})
 	}
 }
 

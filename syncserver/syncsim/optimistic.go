@@ -60,13 +60,9 @@ func (s *Sim) checkOptimistic(ctx context.Context, c *client) {
 		perms[p] = true
 	}
 	env := mutation.Env{Actor: mutation.Actor{UserID: c.user, Role: mutation.Role(role), Permissions: perms},
-		Now: time.Now().UTC(), Lease: time.Duration(lease) * time.Minute}
+		Now: s.now, Lease: time.Duration(lease) * time.Minute}
 
-	conn, err := pgx.Connect(ctx, s.env.DB.OwnerURL)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := s.owner
 	for _, id := range order {
 		var got struct {
 			status, name, address string

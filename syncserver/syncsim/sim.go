@@ -23,12 +23,18 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	_ "github.com/mattn/go-sqlite3" // the oracle reads replicas directly
 
 	"github.com/leadify/leadify/desktop/localstore"
 	"github.com/leadify/leadify/desktop/syncclient"
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
+	"github.com/leadify/leadify/shared/lead"
+	"github.com/leadify/leadify/shared/money"
 	"github.com/leadify/leadify/shared/mutation"
+	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/postgres/pgtest"
+	"github.com/leadify/leadify/syncserver/server"
 	"github.com/leadify/leadify/syncserver/servertest"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -42,7 +48,10 @@ type Config struct {
 	Bugs       syncer.Bugs
 	// ClientBugs plants bugs in every replica (simulation tests only).
 	ClientBugs localstore.Bugs
-	Logf       func(format string, args ...any)
+	// StopAtViolation ends the run at the first step or quiet point that
+	// found a violation (the planted-bug tests).
+	StopAtViolation bool
+	Logf            func(format string, args ...any)
 }
 
 // Report is what a run saw.
@@ -54,11 +63,26 @@ type Report struct {
 	Faults      map[string]int
 	Conflicts   map[string]int
 	Violations  []string
+	// Elapsed is the wall time of the steps and quiet points (setup excluded).
+	Elapsed time.Duration
+	// Digest is a hash of the final state — the server's leads, events and
+	// recorded mutations, and every replica — with the ids the server makes
+	// up itself left out: two runs of one seed must print the same.
+	Digest string
 }
+
+// Durability says what the simulation relaxes, and why that is sound.
+const Durability = "replicas run with SQLite synchronous=OFF and Postgres with synchronous_commit=off: " +
+	"the simulation kills clients inside the process and never crashes the machine, so no fsync can matter " +
+	"(the outbox's durability against kill -9 is syncclient's kill test)"
 
 func (r Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d: %d steps, %d quiet points, %d violations\n", r.Seed, r.Steps, r.QuietPoints, len(r.Violations))
+	if r.Elapsed > 0 {
+		fmt.Fprintf(&b, "  wall %s, %.0f steps/s\n", r.Elapsed.Round(time.Millisecond), float64(r.Steps)/r.Elapsed.Seconds())
+	}
+	fmt.Fprintf(&b, "  digest %s\n  %s\n", r.Digest, Durability)
 	for _, m := range []struct {
 		name string
 		m    map[string]int
@@ -97,20 +121,30 @@ type Sim struct {
 	now     time.Time
 	report  Report
 	dir     string
+	// owner is the oracle's connection: the tables' owner, not subject to
+	// row-level security, opened once for the run.
+	owner *pgx.Conn
+	// started is when the steps began (setup excluded), for the rate.
+	started time.Time
+	// imported counts the leads imported so far (their names).
+	imported int
 }
 
 type client struct {
-	name    string
-	role    mutation.Role
-	user    uuid.UUID
-	email   string
-	token   string
-	path    string
-	db      *localstore.DB
-	sc      *syncclient.Client
-	read    *sql.DB
-	tr      *transport
-	acked   []acked
+	name  string
+	role  mutation.Role
+	user  uuid.UUID
+	email string
+	token string
+	path  string
+	db    *localstore.DB
+	sc    *syncclient.Client
+	read  *sql.DB
+	tr    *transport
+	acked []acked
+	// checked is how many of acked were checked at a quiet point already
+	// (all of them are checked again at the end of the run).
+	checked int
 	crashAt string
 	removed bool
 }
@@ -119,6 +153,7 @@ type acked struct {
 	id    int64
 	event uuid.UUID
 	name  string
+	lead  uuid.UUID
 }
 
 type crash struct{ point string }
@@ -139,6 +174,8 @@ func Run(t testing.TB, cfg Config) Report {
 		now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), dir: t.TempDir(),
 		report: Report{Seed: cfg.Seed, Actions: map[string]int{}, Faults: map[string]int{}, Conflicts: map[string]int{}}}
 	s.setup()
+	s.cfg.Logf("setup done")
+	s.started = time.Now()
 	ctx := context.Background()
 	for step := 1; step <= cfg.Steps; step++ {
 		s.report.Steps = step
@@ -146,17 +183,20 @@ func Run(t testing.TB, cfg Config) Report {
 		if step%cfg.QuietEvery == 0 || step == cfg.Steps {
 			s.quiet(ctx)
 		}
+		if cfg.StopAtViolation && len(s.report.Violations) > 0 {
+			break
+		}
 	}
+	// Every acknowledged mutation once more, now that the run is over.
 	for _, c := range s.clients {
+		s.checkAcked(ctx, c, c.acked)
+	}
+	s.report.Elapsed = time.Since(s.started)
+	s.report.Digest = s.digest(ctx)
+	for _, c := range s.clients {
+		s.countConflicts(c.read)
 		c.db.Close()
 		c.read.Close()
-	}
-	for _, c := range s.clients {
-		rows, err := sql.Open("sqlite3", "file:"+c.path+"?mode=ro")
-		if err == nil {
-			s.countConflicts(rows)
-			rows.Close()
-		}
 	}
 	return s.report
 }
@@ -202,13 +242,36 @@ func (s *Sim) violate(format string, args ...any) {
 
 func (s *Sim) setup() {
 	t := s.t
-	s.env = servertest.Start(t, servertest.WithClock(s.clock), servertest.WithBugs(s.cfg.Bugs))
+	ctx := context.Background()
+	db := pgtest.New(t)
+	// Relaxed durability, in the simulation only: it never crashes Postgres
+	// (server restarts are new server instances on the same database), so a
+	// commit need not wait for its WAL flush. Pooled connections opened
+	// before the setting are dropped so that every one of them has it.
+	owner, err := pgx.Connect(ctx, db.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Close(context.Background()) })
+	if _, err := owner.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db.Name}.Sanitize()+" SET synchronous_commit = off"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+		t.Fatal(err)
+	}
+	db.App.Reset()
+	s.owner = owner
+	// No job runs behind the simulation's back: none of the sync's jobs
+	// run on their own in a run this short of real time (the purge is
+	// periodic, every six hours), and the rest never touch synced tables
+	// unless a store creates parcels on confirmation, which the sim's does not.
+	noJobs := servertest.Option(func(c *server.Config) { c.DisableJobs = true })
+	s.env = servertest.StartOn(t, db, servertest.WithClock(s.clock), servertest.WithBugs(s.cfg.Bugs), noJobs)
 	admin := s.env.Admin()
 	tn := s.env.NewTenant(admin, "sim")
 	s.store, s.seller = tn.StoreID, tn.Seller
 	s.addClient("seller", mutation.RoleSeller, tn.SellerEmail, tn.Seller)
 	s.addClient("agent0", mutation.RoleAgent, tn.AgentEmail, tn.Agent)
-	ctx := context.Background()
 	for i := 1; i < s.cfg.Agents; i++ {
 		email := fmt.Sprintf("agent%d@sim.test", i)
 		inv, err := tn.Seller.Accounts.InviteMember(ctx, connect.NewRequest(&leadifyv1.InviteMemberRequest{StoreId: s.store.String(),
@@ -225,7 +288,33 @@ func (s *Sim) setup() {
 		c.UserID = uuid.MustParse(acc.Msg.Session.User.Id)
 		s.addClient(fmt.Sprintf("agent%d", i), mutation.RoleAgent, email, c)
 	}
-	s.env.SeedLeads(s.store, 30, "Sim customer")
+	s.seed(ctx, 30, "Sim customer")
+}
+
+// seed imports n pool leads, as intake does, through the versioned-write
+// helper — with ids from the simulation's id source and times from its clock,
+// so that a seed replays the same run.
+func (s *Sim) seed(ctx context.Context, n int, prefix string) {
+	err := syncer.Write(ctx, s.env.DB.App, postgres.StoreScope(s.store), func(w *syncer.Writer) error {
+		first, err := w.Reserve(s.store, n)
+		if err != nil {
+			return err
+		}
+		leads := make([]mutation.Lead, n)
+		for i := range leads {
+			s.imported++
+			at := s.now.Add(time.Duration(i) * time.Microsecond)
+			leads[i] = mutation.Lead{ID: s.newID(), StoreID: s.store, Version: first + int64(i), CreatedAt: at, UpdatedAt: at,
+				Status: lead.StatusNew, CustomerName: fmt.Sprintf("%s %d", prefix, s.imported), PhoneRaw: "0612345678",
+				PhoneE164: "+212612345678", CityID: "casablanca", CityRaw: "Casa", Address: prefix + " street",
+				Items: []mutation.Item{{SKU: "ARG-100", Name: "Huile d'argan 100ml", Qty: 1, UnitPrice: 120 * money.Dirham}},
+				COD:   120 * money.Dirham, Source: "sim"}
+		}
+		return w.InsertLeads(leads)
+	})
+	if err != nil {
+		s.t.Fatalf("import leads: %v", err)
+	}
 }
 
 func (s *Sim) addClient(name string, role mutation.Role, email string, c *servertest.Clients) {
@@ -239,7 +328,11 @@ func (s *Sim) addClient(name string, role mutation.Role, email string, c *server
 // open (re)opens a client's replica and sync client, as the app does at start.
 func (s *Sim) open(c *client) {
 	ctx := context.Background()
-	db, err := localstore.Open(ctx, c.path)
+	// synchronous=OFF: a simulated kill happens inside the process, where
+	// what SQLite wrote survives without an fsync; the outbox's durability
+	// against a real kill -9 (synchronous=FULL) is tested by syncclient's
+	// kill test, not here.
+	db, err := localstore.OpenWith(ctx, c.path, localstore.Options{Synchronous: "OFF"})
 	if err != nil {
 		s.t.Fatalf("open %s: %v", c.name, err)
 	}
@@ -250,6 +343,7 @@ func (s *Sim) open(c *client) {
 		}
 	}
 	db.SetHook(hook)
+	db.SetClock(s.clock)
 	db.PlantBugs(s.cfg.ClientBugs)
 	sc, err := syncclient.New(syncclient.Config{BaseURL: "http://sim.invalid", Token: c.token, DB: db,
 		HTTP: &http.Client{Transport: c.tr}, PageRows: 7, PushBatch: 5, Hook: hook, DeviceName: c.name})
