@@ -336,6 +336,7 @@ func (a *applier) page(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResp
 				return err
 			}
 		}
+		a.scope = sc.ScopeId
 		for _, ch := range sc.Changes {
 			if err := a.change(ctx, ch); err != nil {
 				return fmt.Errorf("apply %s %s: %w", ch.Table, ch.Id, err)
@@ -354,6 +355,7 @@ WHERE version <> excluded.version OR epoch <> excluded.epoch`,
 
 // applier writes a page's changes with prepared statements.
 type applier struct {
+	scope                                     string // of the changes being applied
 	client                                    string
 	tx                                        *sql.Tx
 	q                                         *stmtCache
@@ -479,7 +481,9 @@ func (a *applier) change(ctx context.Context, ch *leadifyv1.Change) error {
 		_, err = a.exec(ctx, &a.parcelEvent, parcelEventSQL, e.Id, e.StoreId, e.ParcelId, ch.Version, pbMicros(e.CreatedAt),
 			pbMicros(e.ReportedAt), e.Source, e.RawStatus, e.Status, e.Known, e.Applied, e.Note)
 	default:
-		// A table of a newer server: nothing to keep it in yet.
+		// Invoices and commission entries (invoices.go); a table of a newer
+		// server has nothing to keep it in yet.
+		_, err = moneyChange(ctx, a.tx, a.scope, ch)
 	}
 	return err
 }

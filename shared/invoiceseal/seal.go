@@ -194,3 +194,18 @@ func (k Keys) Verify(sealed []byte) (Seal, error) {
 	}
 	return s, nil
 }
+
+// KeysPath is where the server publishes its invoice public keys (a
+// KeyList as JSON), relative to its base URL.
+const KeysPath = "/verify/invoice?keys"
+
+// KeyList is the JSON the server publishes at KeysPath.
+type KeyList struct {
+	Keys []PublicKey `json:"keys"`
+}
+
+// PublicKey is one invoice-signing public key.
+type PublicKey struct {
+	ID        string `json:"id"`
+	PublicKey []byte `json:"publicKey"` // base64 in JSON
+}

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+
+	"github.com/leadify/leadify/shared/invoiceseal"
 )
 
 var verifyPage = template.Must(template.New("verify").Parse(`<!doctype html>
@@ -26,9 +28,9 @@ body{font-family:system-ui,sans-serif;background:#f3f4f6;color:#1f2937;margin:0;
 </div></body></html>`))
 
 // VerifyHandler serves the public verification page the QR codes link to
-// (GET VerifyPath), and at VerifyPath?keys the server's invoice public keys
-// as JSON ({"keys": [{"id", "publicKey" (base64)}]}), which desktops cache
-// to check invoice seals offline. A malformed link is a 400, a link that does not verify a
+// (GET VerifyPath), and at invoiceseal.KeysPath the server's invoice public
+// keys as an invoiceseal.KeyList, which desktops cache to check invoice
+// seals offline. A malformed link is a 400, a link that does not verify a
 // page saying why (200: the check itself succeeded).
 func (s *Service) VerifyHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -50,19 +52,9 @@ func (s *Service) VerifyHandler() http.Handler {
 	})
 }
 
-// KeysQuery is the query parameter of VerifyPath that asks for the public keys.
+// KeysQuery is the query parameter of VerifyPath that asks for the public
+// keys: VerifyPath + "?" + KeysQuery is invoiceseal.KeysPath.
 const KeysQuery = "keys"
-
-// KeysResponse is the JSON of VerifyPath?keys.
-type KeysResponse struct {
-	Keys []PublicKey `json:"keys"`
-}
-
-// PublicKey is one invoice-signing public key.
-type PublicKey struct {
-	ID        string `json:"id"`
-	PublicKey []byte `json:"publicKey"` // base64 in JSON
-}
 
 // PublicKeys returns every invoice-signing public key (the active one is
 // created on first use).
@@ -83,9 +75,9 @@ func (s *Service) serveKeys(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "keys unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	var resp KeysResponse
+	var resp invoiceseal.KeyList
 	for _, id := range slices.Sorted(maps.Keys(keys)) {
-		resp.Keys = append(resp.Keys, PublicKey{ID: id, PublicKey: keys[id]})
+		resp.Keys = append(resp.Keys, invoiceseal.PublicKey{ID: id, PublicKey: keys[id]})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")

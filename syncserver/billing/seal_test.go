@@ -35,11 +35,12 @@ func TestIssuedPDFIsSealed(t *testing.T) {
 
 	srv := httptest.NewServer(svc.VerifyHandler())
 	defer srv.Close()
-	resp, err := http.Get(srv.URL + billing.VerifyPath + "?" + billing.KeysQuery)
+	require.Equal(t, invoiceseal.KeysPath, billing.VerifyPath+"?"+billing.KeysQuery)
+	resp, err := http.Get(srv.URL + invoiceseal.KeysPath)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var body billing.KeysResponse
+	var body invoiceseal.KeyList
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 	require.Len(t, body.Keys, 1)
 	keys := invoiceseal.Keys{body.Keys[0].ID: body.Keys[0].PublicKey}
