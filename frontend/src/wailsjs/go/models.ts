@@ -7,6 +7,29 @@ export namespace app {
 	    fullName: string;
 	    platformAdmin: boolean;
 	}
+	export interface Invoice {
+	    id: string;
+	    storeId: string;
+	    number: string;
+	    status: string;
+	    periodStart: string;
+	    periodEnd: string;
+	    issuedAt: string;
+	    cod: number;
+	    carrierFees: number;
+	    platformFees: number;
+	    vat: number;
+	    net: number;
+	    paid: number;
+	    lines: number;
+	}
+	export interface InvoiceCheck {
+	    valid: boolean;
+	    reason: string;
+	    number: string;
+	    net: number;
+	    keyId: string;
+	}
 	export interface Status {
 	    online: boolean;
 	    lastContactAt: string;
