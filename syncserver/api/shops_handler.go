@@ -92,7 +92,24 @@ func (h *shopsHandler) CreateShopConnection(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, toConnect(ctx, h.svc.Log, err)
 	}
+	if c, err := h.connectionByID(ctx, a, resp.Connection.Id); err == nil {
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if resp.WebhookStatus, err = h.svc.SubscribeWebhooks(sctx, c); err != nil {
+			resp.WebhookStatus = "webhook subscription failed (register " + resp.Connection.WebhookPath + " at the shop): " + err.Error()
+		}
+	}
 	return connect.NewResponse(resp), nil
+}
+
+func (h *shopsHandler) connectionByID(ctx context.Context, a *auth.Actor, id string) (shopsync.Connection, error) {
+	var c shopsync.Connection
+	err := postgres.InTx(ctx, h.svc.Pool, a.Scope(), func(tx *postgres.Tx) error {
+		var err error
+		c, err = shopConnectionFor(ctx, tx, a, id, auth.IntegrationsManage)
+		return err
+	})
+	return c, err
 }
 
 // shopConnectionFor loads a connection visible to the actor and checks p on

@@ -15,6 +15,7 @@ import (
 func newShops(s *Server) *shopsync.Service {
 	svc := shopsync.New(s.Pool, s.cfg.Secrets, s.Events, s.log.With("component", "shops"), func() *river.Client[pgx.Tx] { return s.River })
 	svc.Now = s.cfg.Now
+	svc.PublicURL = s.cfg.Billing.PublicURL
 	return svc
 }
 

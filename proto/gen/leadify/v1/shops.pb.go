@@ -320,8 +320,12 @@ func (x *CreateShopConnectionRequest) GetBackfillDays() int32 {
 }
 
 type CreateShopConnectionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Connection    *ShopConnection        `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Connection *ShopConnection        `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	// What became of the webhook subscription the server makes itself
+	// (YouCan's resthooks, when the server knows its public address); empty
+	// when the seller registers webhook_path at the shop.
+	WebhookStatus string `protobuf:"bytes,2,opt,name=webhook_status,json=webhookStatus,proto3" json:"webhook_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,6 +365,13 @@ func (x *CreateShopConnectionResponse) GetConnection() *ShopConnection {
 		return x.Connection
 	}
 	return nil
+}
+
+func (x *CreateShopConnectionResponse) GetWebhookStatus() string {
+	if x != nil {
+		return x.WebhookStatus
+	}
+	return ""
 }
 
 type UpdateShopConnectionRequest struct {
@@ -1089,11 +1100,12 @@ const file_leadify_v1_shops_proto_rawDesc = "" +
 	"\vcredentials\x18\x05 \x01(\v2\x1b.leadify.v1.ShopCredentialsR\vcredentials\x12\x1d\n" +
 	"\n" +
 	"all_orders\x18\x06 \x01(\bR\tallOrders\x12#\n" +
-	"\rbackfill_days\x18\a \x01(\x05R\fbackfillDays\"Z\n" +
+	"\rbackfill_days\x18\a \x01(\x05R\fbackfillDays\"\x81\x01\n" +
 	"\x1cCreateShopConnectionResponse\x12:\n" +
 	"\n" +
 	"connection\x18\x01 \x01(\v2\x1a.leadify.v1.ShopConnectionR\n" +
-	"connection\"\x88\x02\n" +
+	"connection\x12%\n" +
+	"\x0ewebhook_status\x18\x02 \x01(\tR\rwebhookStatus\"\x88\x02\n" +
 	"\x1bUpdateShopConnectionRequest\x12#\n" +
 	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +

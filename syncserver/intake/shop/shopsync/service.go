@@ -48,6 +48,9 @@ type Service struct {
 	// HTTP is the client shop APIs are called with; nil means one with a
 	// 30 s timeout.
 	HTTP *http.Client
+	// PublicURL is the server's public base URL, which webhook
+	// subscriptions the server makes itself point at (empty: none made).
+	PublicURL string
 
 	Inbox *Inbox
 
@@ -332,4 +335,31 @@ func WebhookPath(platform string, id uuid.UUID) string {
 // YouCanTarget is the target URL of a YouCan subscription for event.
 func YouCanTarget(publicURL string, id uuid.UUID, event string) string {
 	return strings.TrimRight(publicURL, "/") + WebhookPath(shop.YouCan, id) + "?event=" + url.QueryEscape(event)
+}
+
+// YouCanEvents are the events a YouCan connection subscribes to.
+var YouCanEvents = []string{"order.create"}
+
+// SubscribeWebhooks makes the webhook subscriptions a platform lets the server make
+// itself — YouCan's resthooks, POST /resthooks/subscribe — pointing at the
+// server's public URL, and says what it did. Shopify apps and WooCommerce
+// sites register the connection's webhook path themselves.
+func (s *Service) SubscribeWebhooks(ctx context.Context, c Connection) (string, error) {
+	if c.Platform != shop.YouCan || s.PublicURL == "" {
+		return "", nil
+	}
+	cr, err := s.Open(c)
+	if err != nil {
+		return "", err
+	}
+	client, err := youcan.New(youcan.Config{BaseURL: c.BaseURL, Token: cr.AccessToken, HTTP: s.httpClient()})
+	if err != nil {
+		return "", err
+	}
+	for _, ev := range YouCanEvents {
+		if err := client.Subscribe(ctx, ev, YouCanTarget(s.PublicURL, c.ID, ev)); err != nil {
+			return "", fmt.Errorf("subscribe %s: %w", ev, err)
+		}
+	}
+	return "subscribed to " + strings.Join(YouCanEvents, ", "), nil
 }

@@ -280,8 +280,20 @@ func TestYouCanOrdersAndStock(t *testing.T) {
 	fake := youcantest.NewServer(t, youcantest.Options{ClientSecret: secret, Token: "yc-token", SignReencoded: true,
 		Faults: shoptest.Faults{DuplicateRate: 1, Seed: 5}})
 	conn := f.connect("youcan", fake.URL, &leadifyv1.ShopCredentials{AccessToken: "yc-token", WebhookSecret: string(secret)}, false)
-	hook := f.env.URL + conn.WebhookPath + "?event=order.create"
-	fake.Subscribe("order.create", hook)
+	// The server subscribes itself (POST /resthooks/subscribe) with the
+	// event in the target URL.
+	svc := shopsync.New(f.env.DB.App, f.env.Server.Config().Secrets, nil, f.env.Server.Log(), nil)
+	svc.PublicURL = f.env.URL
+	var c shopsync.Connection
+	f.env.InStore(func(tx *postgres.Tx) (err error) {
+		c, err = shopsync.LoadConnection(ctx, tx, uuid.MustParse(conn.Id))
+		return err
+	}, f.store)
+	status, err := svc.SubscribeWebhooks(ctx, c)
+	require.NoError(t, err)
+	require.Equal(t, "subscribed to order.create", status)
+	require.Equal(t, []youcantest.Subscription{{Event: "order.create", TargetURL: f.env.URL + conn.WebhookPath + "?event=order.create"}},
+		fake.Subscriptions())
 
 	o1 := youcantest.Order{Total: 199, Customer: youcantest.Customer{FirstName: "فاطمة", LastName: "Tazi", Phone: "0698765432"},
 		Shipping: youcantest.Address{FirstLine: "Derb Sultan", City: "الدار البيضاء"},
@@ -298,7 +310,7 @@ func TestYouCanOrdersAndStock(t *testing.T) {
 	require.Equal(t, "marrakech", l2.City, "shipping.address is read too")
 
 	fake.AddProduct(youcantest.Product{ID: "p1", Name: "Écouteurs sans fil", Variants: []youcantest.Variant{{ID: "v1", SKU: "EC-1", Price: 99.5, Inventory: 40}}})
-	_, err := f.tn.Seller.Shops.SyncShopProducts(ctx, connect.NewRequest(&leadifyv1.SyncShopProductsRequest{ConnectionId: conn.Id}))
+	_, err = f.tn.Seller.Shops.SyncShopProducts(ctx, connect.NewRequest(&leadifyv1.SyncShopProductsRequest{ConnectionId: conn.Id}))
 	require.NoError(t, err)
 	products := func() []*leadifyv1.ShopProduct {
 		resp, err := f.tn.Seller.Shops.ListShopProducts(ctx, connect.NewRequest(&leadifyv1.ListShopProductsRequest{StoreId: f.store.String()}))
