@@ -29,6 +29,7 @@ func (s *Sim) step(ctx context.Context) {
 	action := s.pick(map[string]int{
 		"agent-do": 30, "seller-do": 10, "sync": 18, "pull": 5, "claim": 8, "offline": 4, "online": 6, "clock": 5,
 		"import": 4, "deliver-delayed": 4, "crash": 3, "permissions": 2, "membership": 2, "archive": 2, "purge": 1,
+		"restart": 1,
 	})
 	s.count(s.report.Actions, action)
 	switch action {
@@ -71,6 +72,8 @@ func (s *Sim) step(ctx context.Context) {
 		s.archive(ctx)
 	case "purge":
 		s.purge(ctx)
+	case "restart":
+		s.restart(ctx)
 	case "deliver-delayed":
 		if len(s.delayed) > 0 {
 			i := s.rng.IntN(len(s.delayed))

@@ -124,6 +124,8 @@ type Sim struct {
 	// owner is the oracle's connection: the tables' owner, not subject to
 	// row-level security, opened once for the run.
 	owner *pgx.Conn
+	// srv is the server instance the clients' calls reach: restarts replace it.
+	srv *server.Server
 	// started is when the steps began (setup excluded), for the rate.
 	started time.Time
 	// imported counts the leads imported so far (their names).
@@ -192,6 +194,9 @@ func Run(t testing.TB, cfg Config) Report {
 		s.checkAcked(ctx, c, c.acked)
 	}
 	s.report.Elapsed = time.Since(s.started)
+	if s.srv != s.env.Server {
+		_ = s.srv.Stop(ctx)
+	}
 	s.report.Digest = s.digest(ctx)
 	for _, c := range s.clients {
 		s.countConflicts(c.read)
@@ -202,6 +207,28 @@ func Run(t testing.TB, cfg Config) Report {
 }
 
 func (s *Sim) clock() time.Time { return s.now }
+
+// restart replaces the server instance the clients reach with a new one on
+// the same database, as a deploy does: whatever the old one held in memory
+// (shared pull reads, hub subscriptions) is gone, and calls held back in the
+// network reach the new one. Member and permission changes keep going through
+// the first instance, so they also cross instances.
+func (s *Sim) restart(ctx context.Context) {
+	srv, err := server.New(s.env.DB.App, s.env.Server.Config())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		s.t.Fatal(err)
+	}
+	if s.srv != s.env.Server {
+		if err := s.srv.Stop(ctx); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.srv = srv
+	s.count(s.report.Faults, "server-restart")
+}
 
 func (s *Sim) pick(weights map[string]int) string {
 	keys := make([]string, 0, len(weights))
@@ -267,6 +294,7 @@ func (s *Sim) setup() {
 	// unless a store creates parcels on confirmation, which the sim's does not.
 	noJobs := servertest.Option(func(c *server.Config) { c.DisableJobs = true })
 	s.env = servertest.StartOn(t, db, servertest.WithClock(s.clock), servertest.WithBugs(s.cfg.Bugs), noJobs)
+	s.srv = s.env.Server
 	admin := s.env.Admin()
 	tn := s.env.NewTenant(admin, "sim")
 	s.store, s.seller = tn.StoreID, tn.Seller

@@ -67,7 +67,7 @@ func (s *Sim) serve(req *http.Request, body []byte) *http.Response {
 	r.ContentLength = int64(len(body))
 	r.RemoteAddr = "127.0.0.1:4242"
 	rec := httptest.NewRecorder()
-	s.env.Server.Handler.ServeHTTP(rec, r)
+	s.srv.Handler.ServeHTTP(rec, r)
 	resp := rec.Result()
 	resp.Request = req
 	return resp
