@@ -629,9 +629,13 @@ func (h *billingHandler) GetStillOwed(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, toConnect(ctx, h.log, err)
 	}
+	since := time.Now().AddDate(0, 0, -365)
+	if req.Msg.DeliveredSince != nil {
+		since = req.Msg.DeliveredSince.AsTime()
+	}
 	resp := &leadifyv1.GetStillOwedResponse{}
 	err = postgres.InSnapshot(ctx, h.svc.Pool, a.Scope(), func(tx *postgres.Tx) error {
-		owed, err := remit.StillOwed(ctx, tx, store)
+		owed, err := remit.StillOwed(ctx, tx, store, since)
 		if err != nil {
 			return err
 		}

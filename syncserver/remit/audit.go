@@ -119,7 +119,7 @@ func ListFeeFlags(ctx context.Context, tx pgx.Tx, store uuid.UUID, from, to time
 	if err != nil {
 		return nil, err
 	}
-	rows, err := readLines(ctx, tx, book, lineQuery+`AND r.paid_at >= $2 AND r.paid_at < $3
+	rows, err := readLines(ctx, tx, book, store, lineQuery+`AND r.paid_at >= $2 AND r.paid_at < $3
 ORDER BY r.paid_at, r.created_at, r.id, l.line_no`, store, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, err

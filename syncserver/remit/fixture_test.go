@@ -10,9 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/leadify/leadify/shared/lead"
 	"github.com/leadify/leadify/shared/money"
-	"github.com/leadify/leadify/shared/mutation"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/postgres/pgtest"
 	"github.com/leadify/leadify/syncserver/remit"
@@ -77,20 +75,22 @@ func (f *fixture) seedParcels(store, account uuid.UUID, ps []fp) []uuid.UUID {
 		if err != nil {
 			return err
 		}
-		leads := make([]mutation.Lead, len(ps))
+		// Plain inserts (not the bulk COPY path): only the columns a parcel
+		// needs, the rest from the table's defaults.
+		leads := make([]uuid.UUID, len(ps))
 		for i, p := range ps {
-			leads[i] = mutation.Lead{ID: uuid.Must(uuid.NewV7()), StoreID: store, Version: first + int64(i), CreatedAt: p.At,
-				UpdatedAt: p.At, Status: lead.StatusConfirmed, CustomerName: fmt.Sprintf("Client %d", i), PhoneRaw: "0612345678",
-				PhoneE164: "+212612345678", CityID: p.City, CityRaw: p.City, Address: "rue 1", COD: p.COD, Source: "test"}
-		}
-		if err := w.InsertLeads(leads); err != nil {
-			return err
+			leads[i] = uuid.Must(uuid.NewV7())
+			if _, err := w.Tx.Exec(ctx, `INSERT INTO leads (store_id, id, version, created_at, updated_at, status, customer_name,
+  phone_raw, phone_e164, city_id, city_raw, cod, source) VALUES ($1, $2, $3, $4, $4, 'confirmed', $5, '0612345678', '+212612345678',
+  $6, $6, $7, 'test')`, store, leads[i], first+int64(i), p.At, fmt.Sprintf("Client %d", i), p.City, int64(p.COD)); err != nil {
+				return err
+			}
 		}
 		for i, p := range ps {
 			ids[i] = uuid.Must(uuid.NewV7())
 			if _, err := w.Tx.Exec(ctx, `INSERT INTO parcels (store_id, id, version, created_at, updated_at, lead_id, account_id, carrier,
   tracking, status, creation, cod, city_id) VALUES ($1, $2, $3, $4, $4, $5, $6, 'coliix', $7, $8, 'created', $9, $10)`,
-				store, ids[i], first+int64(len(ps)+i), p.At, leads[i].ID, account, p.Tracking, p.Status, int64(p.COD), p.City); err != nil {
+				store, ids[i], first+int64(len(ps)+i), p.At, leads[i], account, p.Tracking, p.Status, int64(p.COD), p.City); err != nil {
 				return err
 			}
 		}

@@ -119,20 +119,16 @@ func Summarise(lines []ReconciledLine) (Summary, error) {
 	return s, nil
 }
 
-// lineQuery reads statement lines with the parcel each names (by account and
-// tracking code) and whether an earlier line — in import order — named it.
-const lineQuery = `SELECT r.id, r.reference, r.account_id, r.paid_at, l.line_no, l.tracking, l.outcome, l.cod,
-  l.delivery_fee, l.return_fee, l.cod_fee, l.fees, l.net,
-  p.id, p.status, p.cod, p.city_id, p.updated_at,
-  EXISTS (SELECT 1 FROM remittance_lines l2 JOIN remittances r2 ON r2.store_id = l2.store_id AND r2.id = l2.remittance_id
-    WHERE l2.store_id = l.store_id AND l2.tracking = l.tracking AND r2.account_id = r.account_id
-      AND (r2.created_at, r2.id, l2.line_no) < (r.created_at, r.id, l.line_no))
+// Lines are matched to parcels and to earlier lines by hash joins in Go:
+// one query for the lines, then per carrier account one for the parcels and
+// one for the first line naming each tracking code, each a single pass
+// whatever the planner thinks of freshly imported tables.
+
+// lineQuery reads statement lines with their remittance.
+const lineQuery = `SELECT r.id, r.reference, r.account_id, r.paid_at, r.created_at, l.line_no, l.tracking, l.outcome, l.cod,
+  l.delivery_fee, l.return_fee, l.cod_fee, l.fees, l.net
 FROM remittance_lines l
 JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
-LEFT JOIN LATERAL (SELECT p.id, p.status, p.cod, p.city_id, p.updated_at FROM parcels p
-  WHERE p.store_id = l.store_id AND p.account_id = r.account_id AND p.tracking = l.tracking
-    AND p.deleted_at IS NULL AND p.creation = 'created'
-  ORDER BY p.created_at LIMIT 1) p ON true
 WHERE l.store_id = $1 `
 
 // lineRow is a line as read, with its remittance.
@@ -141,44 +137,115 @@ type lineRow struct {
 	Reference  string
 	Account    uuid.UUID
 	PaidAt     time.Time
+	Created    time.Time // when its remittance was recorded
 	ReconciledLine
 }
 
-func readLines(ctx context.Context, tx pgx.Tx, book PriceBook, query string, args ...any) ([]lineRow, error) {
+func scanLine(row pgx.CollectableRow) (lineRow, error) {
+	var (
+		r              lineRow
+		outcome        string
+		cod, fees, net int64
+		df, rf, cf     *int64
+	)
+	if err := row.Scan(&r.Remittance, &r.Reference, &r.Account, &r.PaidAt, &r.Created, &r.No, &r.Tracking, &outcome, &cod,
+		&df, &rf, &cf, &fees, &net); err != nil {
+		return r, err
+	}
+	r.PaidAt = r.PaidAt.UTC()
+	r.Outcome, r.COD, r.Fees, r.Net = Outcome(outcome), money.Amount(cod), money.Amount(fees), money.Amount(net)
+	if df != nil && rf != nil && cf != nil {
+		r.Itemised = true
+		r.DeliveryFee, r.ReturnFee, r.CODFee = money.Amount(*df), money.Amount(*rf), money.Amount(*cf)
+	}
+	return r, nil
+}
+
+// parcelsByTracking returns the created parcels of the account with the
+// given tracking codes (the oldest, if a code was reused).
+func parcelsByTracking(ctx context.Context, tx pgx.Tx, store, account uuid.UUID, trackings []string) (map[string]*Parcel, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (tracking) tracking, id, status, cod, city_id, updated_at FROM parcels
+WHERE store_id = $1 AND account_id = $2 AND tracking = ANY($3) AND deleted_at IS NULL AND creation = 'created'
+ORDER BY tracking, created_at, id`, store, account, trackings)
+	if err != nil {
+		return nil, fmt.Errorf("parcels of the statement: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]*Parcel, len(trackings))
+	for rows.Next() {
+		var tracking string
+		var p Parcel
+		var cod int64
+		if err := rows.Scan(&tracking, &p.ID, &p.Status, &cod, &p.City, &p.FinalAt); err != nil {
+			return nil, fmt.Errorf("parcels of the statement: %w", err)
+		}
+		p.COD, p.FinalAt = money.Amount(cod), p.FinalAt.UTC()
+		out[tracking] = &p
+	}
+	return out, rows.Err()
+}
+
+// firstLines returns, per tracking code, the first line (in import order)
+// of the account's statements that names it.
+func firstLines(ctx context.Context, tx pgx.Tx, store, account uuid.UUID, trackings []string) (map[string]lineRow, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (l.tracking) r.id, r.reference, r.account_id, r.paid_at, r.created_at, l.line_no,
+  l.tracking, l.outcome, l.cod, l.delivery_fee, l.return_fee, l.cod_fee, l.fees, l.net
+FROM remittance_lines l JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
+WHERE l.store_id = $1 AND r.account_id = $2 AND l.tracking = ANY($3)
+ORDER BY l.tracking, r.created_at, r.id, l.line_no`, store, account, trackings)
+	if err != nil {
+		return nil, fmt.Errorf("first lines: %w", err)
+	}
+	lines, err := pgx.CollectRows(rows, scanLine)
+	if err != nil {
+		return nil, fmt.Errorf("first lines: %w", err)
+	}
+	out := make(map[string]lineRow, len(lines))
+	for _, l := range lines {
+		out[l.Tracking] = l
+	}
+	return out, nil
+}
+
+// readLines reads the lines the query selects and reconciles and audits
+// each against the store's parcels, earlier lines and price lists.
+func readLines(ctx context.Context, tx pgx.Tx, book PriceBook, store uuid.UUID, query string, args ...any) ([]lineRow, error) {
 	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read remittance lines: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (lineRow, error) {
-		var (
-			r              lineRow
-			outcome        string
-			cod, fees, net int64
-			df, rf, cf     *int64
-			pid            *uuid.UUID
-			pstatus, pcity *string
-			pcod           *int64
-			pfinal         *time.Time
-			earlier        bool
-		)
-		if err := row.Scan(&r.Remittance, &r.Reference, &r.Account, &r.PaidAt, &r.No, &r.Tracking, &outcome, &cod, &df, &rf, &cf,
-			&fees, &net, &pid, &pstatus, &pcod, &pcity, &pfinal, &earlier); err != nil {
-			return r, err
-		}
-		r.Outcome, r.COD, r.Fees, r.Net = Outcome(outcome), money.Amount(cod), money.Amount(fees), money.Amount(net)
-		if df != nil && rf != nil && cf != nil {
-			r.Itemised = true
-			r.DeliveryFee, r.ReturnFee, r.CODFee = money.Amount(*df), money.Amount(*rf), money.Amount(*cf)
-		}
-		if pid != nil {
-			r.Parcel = &Parcel{ID: *pid, Status: *pstatus, COD: money.Amount(*pcod), City: *pcity, FinalAt: pfinal.UTC()}
-		}
-		r.Match = Classify(r.Line, r.Parcel, earlier)
-		r.Expected, r.Flags = Audit(book, r.Account, r.Line, r.Parcel, r.PaidAt)
-		return r, nil
-	})
+	out, err := pgx.CollectRows(rows, scanLine)
 	if err != nil {
 		return nil, fmt.Errorf("read remittance lines: %w", err)
+	}
+	byAccount := map[uuid.UUID][]string{}
+	seen := map[uuid.UUID]map[string]bool{}
+	for _, l := range out {
+		if seen[l.Account] == nil {
+			seen[l.Account] = map[string]bool{}
+		}
+		if !seen[l.Account][l.Tracking] {
+			seen[l.Account][l.Tracking] = true
+			byAccount[l.Account] = append(byAccount[l.Account], l.Tracking)
+		}
+	}
+	parcels := map[uuid.UUID]map[string]*Parcel{}
+	firsts := map[uuid.UUID]map[string]lineRow{}
+	for acc, trackings := range byAccount {
+		if parcels[acc], err = parcelsByTracking(ctx, tx, store, acc, trackings); err != nil {
+			return nil, err
+		}
+		if firsts[acc], err = firstLines(ctx, tx, store, acc, trackings); err != nil {
+			return nil, err
+		}
+	}
+	for i := range out {
+		r := &out[i]
+		r.Parcel = parcels[r.Account][r.Tracking]
+		first, ok := firsts[r.Account][r.Tracking]
+		earlier := ok && (first.Remittance != r.Remittance || first.No != r.No)
+		r.Match = Classify(r.Line, r.Parcel, earlier)
+		r.Expected, r.Flags = Audit(book, r.Account, r.Line, r.Parcel, r.PaidAt)
 	}
 	return out, nil
 }
@@ -194,7 +261,7 @@ func Reconcile(ctx context.Context, tx pgx.Tx, store, id uuid.UUID) (Remittance,
 	if err != nil {
 		return rem, nil, Summary{}, err
 	}
-	rows, err := readLines(ctx, tx, book, lineQuery+`AND l.remittance_id = $2 ORDER BY l.line_no`, store, id)
+	rows, err := readLines(ctx, tx, book, store, lineQuery+`AND l.remittance_id = $2 ORDER BY l.line_no`, store, id)
 	if err != nil {
 		return rem, nil, Summary{}, err
 	}
@@ -232,20 +299,54 @@ type OwedParcel struct {
 	DeliveredAt time.Time
 }
 
-// StillOwed sums, per carrier account of the store, the delivered parcels no
-// remittance line names (by account and tracking code) — the cash the
-// carrier holds — and the shortfalls of lines that paid less than the COD.
-func StillOwed(ctx context.Context, tx pgx.Tx, store uuid.UUID) ([]Owed, error) {
+// StillOwed sums, per carrier account of the store, the parcels delivered
+// since `since` that no remittance line names (by account and tracking
+// code) — the cash the carrier still holds — and the shortfalls of the
+// lines that settled them for less than their COD. Only statements recorded
+// since `since` can settle those parcels, so both reads are bounded by the
+// window, and matched by hash in Go.
+func StillOwed(ctx context.Context, tx pgx.Tx, store uuid.UUID, since time.Time) ([]Owed, error) {
 	book, err := LoadPriceBook(ctx, tx, store, uuid.Nil)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT a.id, a.carrier, a.label, p.id, p.tracking, p.cod, p.city_id, p.updated_at
+	type key struct {
+		account  uuid.UUID
+		tracking string
+	}
+	// The first line naming each (account, tracking) among the window's statements.
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (r.account_id, l.tracking) r.account_id, l.tracking, l.outcome, l.cod
+FROM remittance_lines l JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
+WHERE l.store_id = $1 AND r.created_at >= $2
+ORDER BY r.account_id, l.tracking, r.created_at, r.id, l.line_no`, store, since)
+	if err != nil {
+		return nil, fmt.Errorf("settled parcels: %w", err)
+	}
+	type settledLine struct {
+		delivered bool
+		cod       money.Amount
+	}
+	settled := map[key]settledLine{}
+	err = func() error {
+		defer rows.Close()
+		for rows.Next() {
+			var k key
+			var outcome string
+			var cod int64
+			if err := rows.Scan(&k.account, &k.tracking, &outcome, &cod); err != nil {
+				return err
+			}
+			settled[k] = settledLine{delivered: outcome == string(Delivered), cod: money.Amount(cod)}
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("settled parcels: %w", err)
+	}
+	rows, err = tx.Query(ctx, `SELECT a.id, a.carrier, a.label, p.id, p.tracking, p.cod, p.city_id, p.updated_at
 FROM parcels p JOIN carrier_accounts a ON a.id = p.account_id
-WHERE p.store_id = $1 AND p.status = 'delivered' AND p.creation = 'created' AND p.deleted_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM remittance_lines l JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
-    WHERE l.store_id = p.store_id AND l.tracking = p.tracking AND r.account_id = p.account_id)
-ORDER BY a.id, p.updated_at, p.id`, store)
+WHERE p.store_id = $1 AND p.status = 'delivered' AND p.creation = 'created' AND p.deleted_at IS NULL AND p.updated_at >= $2
+ORDER BY a.id, p.updated_at, p.id`, store, since)
 	if err != nil {
 		return nil, fmt.Errorf("still owed: %w", err)
 	}
@@ -266,11 +367,23 @@ ORDER BY a.id, p.updated_at, p.id`, store)
 			if !ok {
 				i = len(out)
 				byAccount[acc] = i
-				out = append(out, Owed{Account: acc, Carrier: carrier, Label: label, Oldest: p.DeliveredAt})
+				out = append(out, Owed{Account: acc, Carrier: carrier, Label: label})
 			}
 			o := &out[i]
-			o.Parcels++
 			var err error
+			if line, ok := settled[key{acc, p.Tracking}]; ok {
+				if line.delivered && line.cod < p.COD {
+					d, _ := p.COD.Sub(line.cod)
+					if o.Shortfall, err = o.Shortfall.Add(d); err != nil {
+						return fmt.Errorf("%w: the shortfall overflows", ErrInvalid)
+					}
+				}
+				continue
+			}
+			if o.Parcels == 0 {
+				o.Oldest = p.DeliveredAt
+			}
+			o.Parcels++
 			if o.COD, err = o.COD.Add(p.COD); err != nil {
 				return fmt.Errorf("%w: the amount owed overflows", ErrInvalid)
 			}
@@ -298,49 +411,17 @@ ORDER BY a.id, p.updated_at, p.id`, store)
 	if err != nil {
 		return nil, fmt.Errorf("still owed: %w", err)
 	}
-	// Shortfalls of settled lines: the first line naming a delivered parcel
-	// paid less COD than the parcel's.
-	srows, err := tx.Query(ctx, `SELECT a.id, a.carrier, a.label, sum(p.cod - l.cod)::bigint
-FROM remittance_lines l JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
-JOIN carrier_accounts a ON a.id = r.account_id
-JOIN parcels p ON p.store_id = l.store_id AND p.account_id = r.account_id AND p.tracking = l.tracking
-  AND p.deleted_at IS NULL AND p.creation = 'created'
-WHERE l.store_id = $1 AND l.outcome = 'delivered' AND p.status = 'delivered' AND p.cod > l.cod
-  AND NOT EXISTS (SELECT 1 FROM remittance_lines l2 JOIN remittances r2 ON r2.store_id = l2.store_id AND r2.id = l2.remittance_id
-    WHERE l2.store_id = l.store_id AND l2.tracking = l.tracking AND r2.account_id = r.account_id
-      AND (r2.created_at, r2.id, l2.line_no) < (r.created_at, r.id, l.line_no))
-GROUP BY a.id, a.carrier, a.label`, store)
-	if err != nil {
-		return nil, fmt.Errorf("shortfalls: %w", err)
-	}
-	err = func() error {
-		defer srows.Close()
-		for srows.Next() {
-			var acc uuid.UUID
-			var carrier, label string
-			var short int64
-			if err := srows.Scan(&acc, &carrier, &label, &short); err != nil {
-				return err
-			}
-			i, ok := byAccount[acc]
-			if !ok {
-				i = len(out)
-				byAccount[acc] = i
-				out = append(out, Owed{Account: acc, Carrier: carrier, Label: label})
-			}
-			out[i].Shortfall = money.Amount(short)
+	kept := out[:0]
+	for _, o := range out {
+		if o.Parcels == 0 && o.Shortfall == 0 {
+			continue
 		}
-		return srows.Err()
-	}()
-	if err != nil {
-		return nil, fmt.Errorf("shortfalls: %w", err)
-	}
-	for i := range out {
-		if out[i].ExpectedNet, err = out[i].COD.Sub(out[i].ExpectedFees); err != nil {
+		if o.ExpectedNet, err = o.COD.Sub(o.ExpectedFees); err != nil {
 			return nil, fmt.Errorf("%w: the expected net overflows", ErrInvalid)
 		}
+		kept = append(kept, o)
 	}
-	return out, nil
+	return kept, nil
 }
 
 func day(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }

@@ -134,7 +134,7 @@ func TestReconcileStatement(t *testing.T) {
 	var flags []remit.LineFlag
 	require.NoError(t, postgres.InSnapshot(context.Background(), f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
 		var err error
-		if owed, err = remit.StillOwed(context.Background(), tx, f.store); err != nil {
+		if owed, err = remit.StillOwed(context.Background(), tx, f.store, march.AddDate(-1, 0, 0)); err != nil {
 			return err
 		}
 		flags, err = remit.ListFeeFlags(context.Background(), tx, f.store, march, march.AddDate(0, 1, 0))
@@ -211,7 +211,7 @@ func TestRemittancesAreIsolated(t *testing.T) {
 		if _, _, _, err := remit.Reconcile(context.Background(), tx, storeB, remB.ID); !errors.Is(err, postgres.ErrNotFound) {
 			return fmt.Errorf("B's remittance in A's scope: %v", err)
 		}
-		owed, err := remit.StillOwed(context.Background(), tx, storeB)
+		owed, err := remit.StillOwed(context.Background(), tx, storeB, time.Time{})
 		if err != nil || len(owed) != 0 {
 			return fmt.Errorf("B's still-owed in A's scope: %v %v", owed, err)
 		}

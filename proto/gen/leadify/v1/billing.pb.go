@@ -2997,10 +2997,13 @@ func (x *GetRemittanceResponse) GetSummary() *RemittanceSummary {
 }
 
 type GetStillOwedRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// delivered_since bounds the parcels considered (and the statements that
+	// may settle them); unset means the last 365 days.
+	DeliveredSince *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=delivered_since,json=deliveredSince,proto3" json:"delivered_since,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetStillOwedRequest) Reset() {
@@ -3038,6 +3041,13 @@ func (x *GetStillOwedRequest) GetStoreId() string {
 		return x.StoreId
 	}
 	return ""
+}
+
+func (x *GetStillOwedRequest) GetDeliveredSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredSince
+	}
+	return nil
 }
 
 type OwedParcel struct {
@@ -4909,9 +4919,10 @@ const file_leadify_v1_billing_proto_rawDesc = "" +
 	"remittance\x18\x01 \x01(\v2\x16.leadify.v1.RemittanceR\n" +
 	"remittance\x120\n" +
 	"\x05lines\x18\x02 \x03(\v2\x1a.leadify.v1.ReconciledLineR\x05lines\x127\n" +
-	"\asummary\x18\x03 \x01(\v2\x1d.leadify.v1.RemittanceSummaryR\asummary\"0\n" +
+	"\asummary\x18\x03 \x01(\v2\x1d.leadify.v1.RemittanceSummaryR\asummary\"u\n" +
 	"\x13GetStillOwedRequest\x12\x19\n" +
-	"\bstore_id\x18\x01 \x01(\tR\astoreId\"\x96\x01\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12C\n" +
+	"\x0fdelivered_since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0edeliveredSince\"\x96\x01\n" +
 	"\n" +
 	"OwedParcel\x12\x1b\n" +
 	"\tparcel_id\x18\x01 \x01(\tR\bparcelId\x12\x1a\n" +
@@ -5204,92 +5215,93 @@ var file_leadify_v1_billing_proto_depIdxs = []int32{
 	30, // 36: leadify.v1.GetRemittanceResponse.remittance:type_name -> leadify.v1.Remittance
 	40, // 37: leadify.v1.GetRemittanceResponse.lines:type_name -> leadify.v1.ReconciledLine
 	42, // 38: leadify.v1.GetRemittanceResponse.summary:type_name -> leadify.v1.RemittanceSummary
-	66, // 39: leadify.v1.OwedParcel.delivered_at:type_name -> google.protobuf.Timestamp
-	66, // 40: leadify.v1.StillOwed.oldest:type_name -> google.protobuf.Timestamp
-	45, // 41: leadify.v1.StillOwed.sample:type_name -> leadify.v1.OwedParcel
-	46, // 42: leadify.v1.GetStillOwedResponse.accounts:type_name -> leadify.v1.StillOwed
-	66, // 43: leadify.v1.ListFeeFlagsRequest.period_start:type_name -> google.protobuf.Timestamp
-	66, // 44: leadify.v1.ListFeeFlagsRequest.period_end:type_name -> google.protobuf.Timestamp
-	66, // 45: leadify.v1.LineFeeFlag.paid_at:type_name -> google.protobuf.Timestamp
-	39, // 46: leadify.v1.LineFeeFlag.flag:type_name -> leadify.v1.FeeFlag
-	49, // 47: leadify.v1.ListFeeFlagsResponse.flags:type_name -> leadify.v1.LineFeeFlag
-	66, // 48: leadify.v1.GetSellerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
-	66, // 49: leadify.v1.GetSellerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
-	66, // 50: leadify.v1.StatementInvoice.period_start:type_name -> google.protobuf.Timestamp
-	66, // 51: leadify.v1.StatementInvoice.period_end:type_name -> google.protobuf.Timestamp
-	66, // 52: leadify.v1.StatementInvoice.issued_at:type_name -> google.protobuf.Timestamp
-	66, // 53: leadify.v1.StatementPayment.paid_at:type_name -> google.protobuf.Timestamp
-	52, // 54: leadify.v1.StoreStatement.invoices:type_name -> leadify.v1.StatementInvoice
-	53, // 55: leadify.v1.StoreStatement.payments:type_name -> leadify.v1.StatementPayment
-	66, // 56: leadify.v1.SellerStatement.period_start:type_name -> google.protobuf.Timestamp
-	66, // 57: leadify.v1.SellerStatement.period_end:type_name -> google.protobuf.Timestamp
-	54, // 58: leadify.v1.SellerStatement.stores:type_name -> leadify.v1.StoreStatement
-	55, // 59: leadify.v1.GetSellerStatementResponse.statement:type_name -> leadify.v1.SellerStatement
-	66, // 60: leadify.v1.GetAgentPayoutStatementRequest.period_start:type_name -> google.protobuf.Timestamp
-	66, // 61: leadify.v1.GetAgentPayoutStatementRequest.period_end:type_name -> google.protobuf.Timestamp
-	66, // 62: leadify.v1.Payout.cutoff:type_name -> google.protobuf.Timestamp
-	66, // 63: leadify.v1.Payout.paid_at:type_name -> google.protobuf.Timestamp
-	66, // 64: leadify.v1.PayoutStatement.period_start:type_name -> google.protobuf.Timestamp
-	66, // 65: leadify.v1.PayoutStatement.period_end:type_name -> google.protobuf.Timestamp
-	60, // 66: leadify.v1.PayoutStatement.entries:type_name -> leadify.v1.PayoutStatementEntry
-	58, // 67: leadify.v1.PayoutStatement.payouts:type_name -> leadify.v1.Payout
-	8,  // 68: leadify.v1.PayoutStatementEntry.entry:type_name -> leadify.v1.CommissionEntry
-	59, // 69: leadify.v1.GetAgentPayoutStatementResponse.statement:type_name -> leadify.v1.PayoutStatement
-	66, // 70: leadify.v1.MarkEntriesPaidRequest.cutoff:type_name -> google.protobuf.Timestamp
-	66, // 71: leadify.v1.MarkEntriesPaidRequest.paid_at:type_name -> google.protobuf.Timestamp
-	58, // 72: leadify.v1.MarkEntriesPaidResponse.payout:type_name -> leadify.v1.Payout
-	58, // 73: leadify.v1.ListPayoutsResponse.payouts:type_name -> leadify.v1.Payout
-	0,  // 74: leadify.v1.BillingService.SaveCommissionRule:input_type -> leadify.v1.SaveCommissionRuleRequest
-	2,  // 75: leadify.v1.BillingService.ListCommissionRules:input_type -> leadify.v1.ListCommissionRulesRequest
-	4,  // 76: leadify.v1.BillingService.PreviewCommissionRule:input_type -> leadify.v1.PreviewCommissionRuleRequest
-	6,  // 77: leadify.v1.BillingService.RunCommissions:input_type -> leadify.v1.RunCommissionsRequest
-	9,  // 78: leadify.v1.BillingService.ListCommissionEntries:input_type -> leadify.v1.ListCommissionEntriesRequest
-	13, // 79: leadify.v1.BillingService.DraftInvoice:input_type -> leadify.v1.DraftInvoiceRequest
-	15, // 80: leadify.v1.BillingService.IssueInvoice:input_type -> leadify.v1.IssueInvoiceRequest
-	17, // 81: leadify.v1.BillingService.RecordInvoicePayment:input_type -> leadify.v1.RecordInvoicePaymentRequest
-	19, // 82: leadify.v1.BillingService.GetInvoice:input_type -> leadify.v1.GetInvoiceRequest
-	21, // 83: leadify.v1.BillingService.ListInvoices:input_type -> leadify.v1.ListInvoicesRequest
-	23, // 84: leadify.v1.BillingService.VerifyInvoice:input_type -> leadify.v1.VerifyInvoiceRequest
-	26, // 85: leadify.v1.BillingService.SavePriceList:input_type -> leadify.v1.SavePriceListRequest
-	28, // 86: leadify.v1.BillingService.ListPriceLists:input_type -> leadify.v1.ListPriceListsRequest
-	32, // 87: leadify.v1.BillingService.ImportRemittance:input_type -> leadify.v1.ImportRemittanceRequest
-	34, // 88: leadify.v1.BillingService.RecordRemittance:input_type -> leadify.v1.RecordRemittanceRequest
-	36, // 89: leadify.v1.BillingService.ListRemittances:input_type -> leadify.v1.ListRemittancesRequest
-	38, // 90: leadify.v1.BillingService.GetRemittance:input_type -> leadify.v1.GetRemittanceRequest
-	44, // 91: leadify.v1.BillingService.GetStillOwed:input_type -> leadify.v1.GetStillOwedRequest
-	48, // 92: leadify.v1.BillingService.ListFeeFlags:input_type -> leadify.v1.ListFeeFlagsRequest
-	51, // 93: leadify.v1.BillingService.GetSellerStatement:input_type -> leadify.v1.GetSellerStatementRequest
-	57, // 94: leadify.v1.BillingService.GetAgentPayoutStatement:input_type -> leadify.v1.GetAgentPayoutStatementRequest
-	62, // 95: leadify.v1.BillingService.MarkEntriesPaid:input_type -> leadify.v1.MarkEntriesPaidRequest
-	64, // 96: leadify.v1.BillingService.ListPayouts:input_type -> leadify.v1.ListPayoutsRequest
-	1,  // 97: leadify.v1.BillingService.SaveCommissionRule:output_type -> leadify.v1.SaveCommissionRuleResponse
-	3,  // 98: leadify.v1.BillingService.ListCommissionRules:output_type -> leadify.v1.ListCommissionRulesResponse
-	5,  // 99: leadify.v1.BillingService.PreviewCommissionRule:output_type -> leadify.v1.PreviewCommissionRuleResponse
-	7,  // 100: leadify.v1.BillingService.RunCommissions:output_type -> leadify.v1.RunCommissionsResponse
-	10, // 101: leadify.v1.BillingService.ListCommissionEntries:output_type -> leadify.v1.ListCommissionEntriesResponse
-	14, // 102: leadify.v1.BillingService.DraftInvoice:output_type -> leadify.v1.DraftInvoiceResponse
-	16, // 103: leadify.v1.BillingService.IssueInvoice:output_type -> leadify.v1.IssueInvoiceResponse
-	18, // 104: leadify.v1.BillingService.RecordInvoicePayment:output_type -> leadify.v1.RecordInvoicePaymentResponse
-	20, // 105: leadify.v1.BillingService.GetInvoice:output_type -> leadify.v1.GetInvoiceResponse
-	22, // 106: leadify.v1.BillingService.ListInvoices:output_type -> leadify.v1.ListInvoicesResponse
-	24, // 107: leadify.v1.BillingService.VerifyInvoice:output_type -> leadify.v1.VerifyInvoiceResponse
-	27, // 108: leadify.v1.BillingService.SavePriceList:output_type -> leadify.v1.SavePriceListResponse
-	29, // 109: leadify.v1.BillingService.ListPriceLists:output_type -> leadify.v1.ListPriceListsResponse
-	33, // 110: leadify.v1.BillingService.ImportRemittance:output_type -> leadify.v1.ImportRemittanceResponse
-	35, // 111: leadify.v1.BillingService.RecordRemittance:output_type -> leadify.v1.RecordRemittanceResponse
-	37, // 112: leadify.v1.BillingService.ListRemittances:output_type -> leadify.v1.ListRemittancesResponse
-	43, // 113: leadify.v1.BillingService.GetRemittance:output_type -> leadify.v1.GetRemittanceResponse
-	47, // 114: leadify.v1.BillingService.GetStillOwed:output_type -> leadify.v1.GetStillOwedResponse
-	50, // 115: leadify.v1.BillingService.ListFeeFlags:output_type -> leadify.v1.ListFeeFlagsResponse
-	56, // 116: leadify.v1.BillingService.GetSellerStatement:output_type -> leadify.v1.GetSellerStatementResponse
-	61, // 117: leadify.v1.BillingService.GetAgentPayoutStatement:output_type -> leadify.v1.GetAgentPayoutStatementResponse
-	63, // 118: leadify.v1.BillingService.MarkEntriesPaid:output_type -> leadify.v1.MarkEntriesPaidResponse
-	65, // 119: leadify.v1.BillingService.ListPayouts:output_type -> leadify.v1.ListPayoutsResponse
-	97, // [97:120] is the sub-list for method output_type
-	74, // [74:97] is the sub-list for method input_type
-	74, // [74:74] is the sub-list for extension type_name
-	74, // [74:74] is the sub-list for extension extendee
-	0,  // [0:74] is the sub-list for field type_name
+	66, // 39: leadify.v1.GetStillOwedRequest.delivered_since:type_name -> google.protobuf.Timestamp
+	66, // 40: leadify.v1.OwedParcel.delivered_at:type_name -> google.protobuf.Timestamp
+	66, // 41: leadify.v1.StillOwed.oldest:type_name -> google.protobuf.Timestamp
+	45, // 42: leadify.v1.StillOwed.sample:type_name -> leadify.v1.OwedParcel
+	46, // 43: leadify.v1.GetStillOwedResponse.accounts:type_name -> leadify.v1.StillOwed
+	66, // 44: leadify.v1.ListFeeFlagsRequest.period_start:type_name -> google.protobuf.Timestamp
+	66, // 45: leadify.v1.ListFeeFlagsRequest.period_end:type_name -> google.protobuf.Timestamp
+	66, // 46: leadify.v1.LineFeeFlag.paid_at:type_name -> google.protobuf.Timestamp
+	39, // 47: leadify.v1.LineFeeFlag.flag:type_name -> leadify.v1.FeeFlag
+	49, // 48: leadify.v1.ListFeeFlagsResponse.flags:type_name -> leadify.v1.LineFeeFlag
+	66, // 49: leadify.v1.GetSellerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	66, // 50: leadify.v1.GetSellerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	66, // 51: leadify.v1.StatementInvoice.period_start:type_name -> google.protobuf.Timestamp
+	66, // 52: leadify.v1.StatementInvoice.period_end:type_name -> google.protobuf.Timestamp
+	66, // 53: leadify.v1.StatementInvoice.issued_at:type_name -> google.protobuf.Timestamp
+	66, // 54: leadify.v1.StatementPayment.paid_at:type_name -> google.protobuf.Timestamp
+	52, // 55: leadify.v1.StoreStatement.invoices:type_name -> leadify.v1.StatementInvoice
+	53, // 56: leadify.v1.StoreStatement.payments:type_name -> leadify.v1.StatementPayment
+	66, // 57: leadify.v1.SellerStatement.period_start:type_name -> google.protobuf.Timestamp
+	66, // 58: leadify.v1.SellerStatement.period_end:type_name -> google.protobuf.Timestamp
+	54, // 59: leadify.v1.SellerStatement.stores:type_name -> leadify.v1.StoreStatement
+	55, // 60: leadify.v1.GetSellerStatementResponse.statement:type_name -> leadify.v1.SellerStatement
+	66, // 61: leadify.v1.GetAgentPayoutStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	66, // 62: leadify.v1.GetAgentPayoutStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	66, // 63: leadify.v1.Payout.cutoff:type_name -> google.protobuf.Timestamp
+	66, // 64: leadify.v1.Payout.paid_at:type_name -> google.protobuf.Timestamp
+	66, // 65: leadify.v1.PayoutStatement.period_start:type_name -> google.protobuf.Timestamp
+	66, // 66: leadify.v1.PayoutStatement.period_end:type_name -> google.protobuf.Timestamp
+	60, // 67: leadify.v1.PayoutStatement.entries:type_name -> leadify.v1.PayoutStatementEntry
+	58, // 68: leadify.v1.PayoutStatement.payouts:type_name -> leadify.v1.Payout
+	8,  // 69: leadify.v1.PayoutStatementEntry.entry:type_name -> leadify.v1.CommissionEntry
+	59, // 70: leadify.v1.GetAgentPayoutStatementResponse.statement:type_name -> leadify.v1.PayoutStatement
+	66, // 71: leadify.v1.MarkEntriesPaidRequest.cutoff:type_name -> google.protobuf.Timestamp
+	66, // 72: leadify.v1.MarkEntriesPaidRequest.paid_at:type_name -> google.protobuf.Timestamp
+	58, // 73: leadify.v1.MarkEntriesPaidResponse.payout:type_name -> leadify.v1.Payout
+	58, // 74: leadify.v1.ListPayoutsResponse.payouts:type_name -> leadify.v1.Payout
+	0,  // 75: leadify.v1.BillingService.SaveCommissionRule:input_type -> leadify.v1.SaveCommissionRuleRequest
+	2,  // 76: leadify.v1.BillingService.ListCommissionRules:input_type -> leadify.v1.ListCommissionRulesRequest
+	4,  // 77: leadify.v1.BillingService.PreviewCommissionRule:input_type -> leadify.v1.PreviewCommissionRuleRequest
+	6,  // 78: leadify.v1.BillingService.RunCommissions:input_type -> leadify.v1.RunCommissionsRequest
+	9,  // 79: leadify.v1.BillingService.ListCommissionEntries:input_type -> leadify.v1.ListCommissionEntriesRequest
+	13, // 80: leadify.v1.BillingService.DraftInvoice:input_type -> leadify.v1.DraftInvoiceRequest
+	15, // 81: leadify.v1.BillingService.IssueInvoice:input_type -> leadify.v1.IssueInvoiceRequest
+	17, // 82: leadify.v1.BillingService.RecordInvoicePayment:input_type -> leadify.v1.RecordInvoicePaymentRequest
+	19, // 83: leadify.v1.BillingService.GetInvoice:input_type -> leadify.v1.GetInvoiceRequest
+	21, // 84: leadify.v1.BillingService.ListInvoices:input_type -> leadify.v1.ListInvoicesRequest
+	23, // 85: leadify.v1.BillingService.VerifyInvoice:input_type -> leadify.v1.VerifyInvoiceRequest
+	26, // 86: leadify.v1.BillingService.SavePriceList:input_type -> leadify.v1.SavePriceListRequest
+	28, // 87: leadify.v1.BillingService.ListPriceLists:input_type -> leadify.v1.ListPriceListsRequest
+	32, // 88: leadify.v1.BillingService.ImportRemittance:input_type -> leadify.v1.ImportRemittanceRequest
+	34, // 89: leadify.v1.BillingService.RecordRemittance:input_type -> leadify.v1.RecordRemittanceRequest
+	36, // 90: leadify.v1.BillingService.ListRemittances:input_type -> leadify.v1.ListRemittancesRequest
+	38, // 91: leadify.v1.BillingService.GetRemittance:input_type -> leadify.v1.GetRemittanceRequest
+	44, // 92: leadify.v1.BillingService.GetStillOwed:input_type -> leadify.v1.GetStillOwedRequest
+	48, // 93: leadify.v1.BillingService.ListFeeFlags:input_type -> leadify.v1.ListFeeFlagsRequest
+	51, // 94: leadify.v1.BillingService.GetSellerStatement:input_type -> leadify.v1.GetSellerStatementRequest
+	57, // 95: leadify.v1.BillingService.GetAgentPayoutStatement:input_type -> leadify.v1.GetAgentPayoutStatementRequest
+	62, // 96: leadify.v1.BillingService.MarkEntriesPaid:input_type -> leadify.v1.MarkEntriesPaidRequest
+	64, // 97: leadify.v1.BillingService.ListPayouts:input_type -> leadify.v1.ListPayoutsRequest
+	1,  // 98: leadify.v1.BillingService.SaveCommissionRule:output_type -> leadify.v1.SaveCommissionRuleResponse
+	3,  // 99: leadify.v1.BillingService.ListCommissionRules:output_type -> leadify.v1.ListCommissionRulesResponse
+	5,  // 100: leadify.v1.BillingService.PreviewCommissionRule:output_type -> leadify.v1.PreviewCommissionRuleResponse
+	7,  // 101: leadify.v1.BillingService.RunCommissions:output_type -> leadify.v1.RunCommissionsResponse
+	10, // 102: leadify.v1.BillingService.ListCommissionEntries:output_type -> leadify.v1.ListCommissionEntriesResponse
+	14, // 103: leadify.v1.BillingService.DraftInvoice:output_type -> leadify.v1.DraftInvoiceResponse
+	16, // 104: leadify.v1.BillingService.IssueInvoice:output_type -> leadify.v1.IssueInvoiceResponse
+	18, // 105: leadify.v1.BillingService.RecordInvoicePayment:output_type -> leadify.v1.RecordInvoicePaymentResponse
+	20, // 106: leadify.v1.BillingService.GetInvoice:output_type -> leadify.v1.GetInvoiceResponse
+	22, // 107: leadify.v1.BillingService.ListInvoices:output_type -> leadify.v1.ListInvoicesResponse
+	24, // 108: leadify.v1.BillingService.VerifyInvoice:output_type -> leadify.v1.VerifyInvoiceResponse
+	27, // 109: leadify.v1.BillingService.SavePriceList:output_type -> leadify.v1.SavePriceListResponse
+	29, // 110: leadify.v1.BillingService.ListPriceLists:output_type -> leadify.v1.ListPriceListsResponse
+	33, // 111: leadify.v1.BillingService.ImportRemittance:output_type -> leadify.v1.ImportRemittanceResponse
+	35, // 112: leadify.v1.BillingService.RecordRemittance:output_type -> leadify.v1.RecordRemittanceResponse
+	37, // 113: leadify.v1.BillingService.ListRemittances:output_type -> leadify.v1.ListRemittancesResponse
+	43, // 114: leadify.v1.BillingService.GetRemittance:output_type -> leadify.v1.GetRemittanceResponse
+	47, // 115: leadify.v1.BillingService.GetStillOwed:output_type -> leadify.v1.GetStillOwedResponse
+	50, // 116: leadify.v1.BillingService.ListFeeFlags:output_type -> leadify.v1.ListFeeFlagsResponse
+	56, // 117: leadify.v1.BillingService.GetSellerStatement:output_type -> leadify.v1.GetSellerStatementResponse
+	61, // 118: leadify.v1.BillingService.GetAgentPayoutStatement:output_type -> leadify.v1.GetAgentPayoutStatementResponse
+	63, // 119: leadify.v1.BillingService.MarkEntriesPaid:output_type -> leadify.v1.MarkEntriesPaidResponse
+	65, // 120: leadify.v1.BillingService.ListPayouts:output_type -> leadify.v1.ListPayoutsResponse
+	98, // [98:121] is the sub-list for method output_type
+	75, // [75:98] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_billing_proto_init() }
