@@ -36,6 +36,12 @@ echo
 echo "== Demo logins"
 bin/leadify-server seed-demo
 
+# Last month's invoices of the demo stores: issued, sealed, the PDFs in
+# out/invoices, Argan Beauty's emailed through an in-process SMTP sink.
+echo
+echo "== Invoices"
+bin/leadify-server demo-invoices --public-url "${LEADIFY_PUBLIC_URL:-http://$addr}"
+
 echo
 echo "== Sync server on http://$addr (log: $server_log)"
 nohup bin/leadify-server serve --addr "$addr" >"$server_log" 2>&1 &

@@ -8,6 +8,7 @@
 //	leadify-server demo-carriers  sandbox: a fake Coliix delivers the demo's confirmed leads (server at --addr)
 //	leadify-server demo-shops     sandbox: a fake Shopify shop sends Caftan Chic orders that become leads (server at --addr)
 //	leadify-server demo-sheets    sandbox: a fake Google Sheets API serving the sample seller sheet at --sheets-endpoint
+//	leadify-server demo-invoices  last month's invoices for the demo stores (PDFs in $LEADIFY_DEMO_INVOICES_DIR, default out/invoices)
 //	leadify-server gen-key ID     print a new secret key for LEADIFY_SECRET_KEYS
 //
 // Configuration comes from flags, each with an environment variable (the flag wins).
@@ -150,6 +151,15 @@ func run(ctx context.Context, cmd string, args []string) error {
 				return fmt.Errorf("LEADIFY_DEMO_STEP: %w", err)
 			}
 			return demo.RunCarriers(ctx, s.Pool, kr, "http://"+c.addr, 24, step, os.Stdout)
+		})
+	case "demo-invoices":
+		return withServer(ctx, c, log, func(s *server.Server) error {
+			kr, err := secrets.ParseKeyring(c.secretKeys)
+			if err != nil {
+				return err
+			}
+			return demo.RunInvoices(ctx, s.Pool, kr, demo.InvoiceOptions{PublicURL: c.billing.PublicURL,
+				Dir: envOr("LEADIFY_DEMO_INVOICES_DIR", "out/invoices"), Now: time.Now()}, os.Stdout)
 		})
 	case "demo-shops":
 		return withServer(ctx, c, log, func(s *server.Server) error {

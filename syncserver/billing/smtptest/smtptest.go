@@ -43,18 +43,32 @@ type Server struct {
 // Start listens on a loopback port until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Listen serves on addr ("127.0.0.1:0" for any free loopback port) until
+// Close: the demo's mail sink, outside tests.
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{Addr: ln.Addr().String(), ln: ln}
 	s.wg.Add(1)
 	go s.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		s.wg.Wait()
-	})
-	return s
+	return s, nil
+}
+
+// Close stops listening and waits for the sessions to end.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.wg.Wait()
+	return err
 }
 
 // SetFault sets the fault mode for the next transactions.
