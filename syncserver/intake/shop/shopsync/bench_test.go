@@ -136,3 +136,64 @@ func BenchmarkShopWebhooks(b *testing.B) {
 		b.ReportMetric(float64(n), "webhooks")
 	}
 }
+
+// BenchmarkShopOrdersToLeads measures the whole path: Shopify webhooks sent
+// over HTTP by 64 senders, stored, and turned into leads by the processing
+// jobs (intake pipeline: customers, duplicate check, row keys), until every
+// order has its lead.
+func BenchmarkShopOrdersToLeads(b *testing.B) {
+	ctx := context.Background()
+	n := benchWebhooks()
+	for range b.N {
+		b.StopTimer()
+		env := servertest.Start(b, func(c *server.Config) { c.JobWorkers = 8 })
+		tn := env.NewTenant(env.Admin(), "shopleads")
+		secret := []byte("shpss_bench")
+		resp, err := tn.Seller.Shops.CreateShopConnection(ctx, connect.NewRequest(&leadifyv1.CreateShopConnectionRequest{
+			StoreId: tn.StoreID.String(), Platform: "shopify", BaseUrl: "bench.myshopify.com",
+			Credentials: &leadifyv1.ShopCredentials{AccessToken: "shpat", WebhookSecret: string(secret)}}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		url := env.URL + resp.Msg.Connection.WebhookPath
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		b.StartTimer()
+		start := time.Now()
+		for range 64 {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						return
+					}
+					body := []byte(fmt.Sprintf(benchOrder, 5000000+i, 1000+i, i, i, i, i))
+					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+					shopify.Sign(secret, req.Header, "orders/create", fmt.Sprintf("evt-%d", i), body)
+					resp, err := hc.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		}
+		wg.Wait()
+		accepted := time.Since(start)
+		for {
+			var leads int
+			env.InStore(func(tx *postgres.Tx) error {
+				return tx.QueryRow(ctx, `SELECT count(*) FROM shop_orders WHERE store_id = $1 AND lead_id IS NOT NULL`, tn.StoreID).Scan(&leads)
+			}, tn.StoreID)
+			if leads >= n {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "leads/s")
+		b.ReportMetric(float64(n)/accepted.Seconds(), "accepted/s")
+	}
+}
