@@ -12,15 +12,20 @@ import (
 	"github.com/leadify/leadify/syncserver/api"
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/parcels"
+	"github.com/leadify/leadify/syncserver/remit"
 )
 
 // billingSource is where commission runs and invoices read parcels from.
 func billingSource(s *Server) billing.ParcelSource { return parcels.BillingSource{Pool: s.Pool} }
 
+// newBilling wires commission runs and invoices. Invoices read the same
+// parcels with their carrier fees: charged (from the carrier's remittance
+// statement) or expected (from the account's price list).
 func newBilling(s *Server) (*billing.Runner, *billing.Service) {
 	src := billingSource(s)
 	return &billing.Runner{Pool: s.Pool, Source: src},
-		&billing.Service{Pool: s.Pool, Source: src, Secrets: s.cfg.Secrets, Config: s.cfg.Billing, Now: s.cfg.Now}
+		&billing.Service{Pool: s.Pool, Source: remit.FeeSource{Inner: src, Pool: s.Pool}, Secrets: s.cfg.Secrets,
+			Config: s.cfg.Billing, Now: s.cfg.Now}
 }
 
 // billingCapability runs commissions (on demand, and daily for every store),
