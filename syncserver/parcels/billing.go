@@ -40,6 +40,10 @@ func (b BillingSource) Parcels(ctx context.Context, store uuid.UUID, from, to ti
     CASE WHEN p.status = ANY($4) THEN p.updated_at END AS final_at
   FROM parcels p JOIN leads l ON l.store_id = p.store_id AND l.id = p.lead_id
   WHERE p.store_id = $1 AND p.deleted_at IS NULL AND p.creation = 'created'
+    -- Only parcels touched since the period began can qualify: a parcel is
+    -- created after its lead's confirmation and finishes at its last update,
+    -- so older ones cost neither a row nor a lead-events probe.
+    AND p.updated_at >= $2
 )
 SELECT id, store_id, lead_id, agent, carrier, city_id, tracking, cod, status,
   confirmed_at, final_at
