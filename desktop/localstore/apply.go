@@ -343,10 +343,13 @@ func (a *applier) page(ctx context.Context, tx *sql.Tx, page *leadifyv1.PullResp
 			}
 		}
 		// An unchanged cursor (most scopes of most pages) writes no page.
-		if _, err := a.q.ExecContext(ctx, `INSERT INTO cursors (scope_id, version, epoch) VALUES (?, ?, ?)
-ON CONFLICT (scope_id) DO UPDATE SET version = excluded.version, epoch = excluded.epoch
-WHERE version <> excluded.version OR epoch <> excluded.epoch`,
-			sc.ScopeId, sc.Cursor, sc.Epoch); err != nil {
+		if _, err := a.q.ExecContext(ctx, `INSERT INTO cursors (scope_id, version, epoch, initial, initial_purged)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (scope_id) DO UPDATE SET version = excluded.version, epoch = excluded.epoch, initial = excluded.initial,
+  initial_purged = excluded.initial_purged
+WHERE version <> excluded.version OR epoch <> excluded.epoch OR initial <> excluded.initial
+  OR initial_purged <> excluded.initial_purged`,
+			sc.ScopeId, sc.Cursor, sc.Epoch, sc.Initial, sc.InitialPurged); err != nil {
 			return fmt.Errorf("move cursor: %w", err)
 		}
 	}

@@ -307,7 +307,7 @@ func (db *DB) RecordResults(ctx context.Context, results []*leadifyv1.MutationRe
 
 // Cursors returns the replica's cursor of every scope it has pulled.
 func (db *DB) Cursors(ctx context.Context) ([]*leadifyv1.Cursor, error) {
-	stmt, err := db.stmt(ctx, `SELECT scope_id, version, epoch FROM cursors ORDER BY scope_id`)
+	stmt, err := db.stmt(ctx, `SELECT scope_id, version, epoch, initial, initial_purged FROM cursors ORDER BY scope_id`)
 	if err != nil {
 		return nil, fmt.Errorf("read cursors: %w", err)
 	}
@@ -319,7 +319,7 @@ func (db *DB) Cursors(ctx context.Context) ([]*leadifyv1.Cursor, error) {
 	var out []*leadifyv1.Cursor
 	for rows.Next() {
 		c := &leadifyv1.Cursor{}
-		if err := rows.Scan(&c.ScopeId, &c.Version, &c.Epoch); err != nil {
+		if err := rows.Scan(&c.ScopeId, &c.Version, &c.Epoch, &c.Initial, &c.InitialPurged); err != nil {
 			return nil, fmt.Errorf("read cursors: %w", err)
 		}
 		out = append(out, c)

@@ -291,7 +291,8 @@ func unchanged(pages []*leadifyv1.PullResponse, saved []*leadifyv1.Cursor) bool 
 		}
 		for _, sc := range p.Scopes {
 			c := at[sc.ScopeId]
-			if len(sc.Changes) > 0 || sc.ResyncRequired || c == nil || c.Version != sc.Cursor || c.Epoch != sc.Epoch {
+			if len(sc.Changes) > 0 || sc.ResyncRequired || c == nil || c.Version != sc.Cursor || c.Epoch != sc.Epoch ||
+				c.Initial != sc.Initial || c.InitialPurged != sc.InitialPurged {
 				return false
 			}
 		}
@@ -320,7 +321,8 @@ func (c *Client) fetch(ctx context.Context, client uuid.UUID, saved []*leadifyv1
 		}
 		more := false
 		for _, sc := range resp.Msg.Scopes {
-			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch}
+			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch,
+				Initial: sc.Initial, InitialPurged: sc.InitialPurged}
 			more = more || sc.HasMore
 		}
 		select {

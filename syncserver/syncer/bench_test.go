@@ -91,7 +91,8 @@ func pullAll(b *testing.B, c *servertest.Clients) (rows, pages int) {
 					rows++
 				}
 			}
-			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch}
+			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch,
+				Initial: sc.Initial, InitialPurged: sc.InitialPurged}
 			more = more || sc.HasMore
 		}
 		if !more {

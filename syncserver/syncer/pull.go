@@ -70,7 +70,8 @@ func (s *Service) Pull(ctx context.Context, a *auth.Actor, cursors []*leadifyv1.
 			if budget <= 0 {
 				// This page is full: the scope waits for the next one.
 				resp.Scopes = append(resp.Scopes, &leadifyv1.ScopeChanges{ScopeId: sc.Id, Kind: sc.Kind, Epoch: c.Epoch,
-					Cursor: c.Version, HasMore: st.seq > c.Version || c.Epoch != sc.Epoch})
+					Cursor: c.Version, HasMore: st.seq > c.Version || c.Epoch != sc.Epoch,
+					Initial: c.Initial, InitialPurged: c.InitialPurged})
 				continue
 			}
 			p, used, err := s.planScope(ctx, snap, a, sc, c, st, budget)
@@ -141,7 +142,11 @@ func (s *Service) planScope(ctx context.Context, snap *postgres.Snapshot, a *aut
 	}
 	seq, purged := st.seq, st.purged
 	from := c.Version
-	if c.Epoch != sc.Epoch || (from > 0 && from < purged) || from > seq {
+	// A cursor under the purge mark may have missed deletions — unless it is
+	// a sync from zero still catching up, begun under this very mark: such a
+	// replica holds only rows sent since, and needs no tombstones.
+	catchingUp := c.Initial && c.InitialPurged == purged
+	if c.Epoch != sc.Epoch || (from > 0 && from < purged && !catchingUp) || from > seq {
 		p.out.ResyncRequired = true
 		from = 0
 	}
@@ -162,15 +167,13 @@ func (s *Service) planScope(ctx context.Context, snap *postgres.Snapshot, a *aut
 	} else {
 		p.small = true
 	}
-	// A page that starts under the purge mark (a fresh sync or a resync)
-	// ends at or above it: otherwise the next page's cursor would be under
-	// the mark too and be answered "resync required" with the first page
-	// again, for ever. Under the mark lie only live rows (the purge took the
-	// deleted ones), all of which such a replica needs anyway.
-	if from < purged && bound < purged {
-		bound, more, p.small = min(purged, seq), purged < seq, false
-	}
 	p.out.Cursor, p.out.HasMore, p.to = bound, more, bound
+	// A sync from zero in several pages carries its purge mark along, so its
+	// later pages' cursors, under the mark, are not taken for a stale replica
+	// (which made a paged fresh sync of a purged store start over for ever).
+	if more && (from == 0 || catchingUp) {
+		p.out.Initial, p.out.InitialPurged = true, purged
+	}
 	return p, used, nil
 }
 

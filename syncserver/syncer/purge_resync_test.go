@@ -64,7 +64,8 @@ func TestPagedSyncOfAPurgedStoreEnds(t *testing.T) {
 					leads[ch.Id] = !ch.Deleted
 				}
 			}
-			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch}
+			cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch,
+				Initial: sc.Initial, InitialPurged: sc.InitialPurged}
 			more = more || sc.HasMore
 		}
 		if !more {
@@ -75,4 +76,54 @@ func TestPagedSyncOfAPurgedStoreEnds(t *testing.T) {
 	for _, id := range ids[:18] {
 		require.True(t, leads[id.String()], "lead %s", id)
 	}
+}
+
+// A sync from zero carries its purge mark: if the mark moves before it is
+// done, rows it already holds may have lost their tombstones, so it starts over.
+func TestCatchingUpUnderAMovedPurgeMarkResyncs(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "purge-moved")
+	ids := env.SeedLeads(tn.StoreID, 6, "Moved")
+	ctx := context.Background()
+	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(w *syncer.Writer) error {
+		v, err := w.Reserve(tn.StoreID, 1)
+		if err != nil {
+			return err
+		}
+		_, err = w.Tx.Exec(ctx, `UPDATE leads SET deleted_at = now() - interval '40 days', version = $3 WHERE store_id = $1 AND id = $2`,
+			tn.StoreID, ids[5], v)
+		return err
+	}))
+	_, err := syncer.Purge(ctx, env.DB.App, time.Now().Add(-syncer.DefaultRetention))
+	require.NoError(t, err)
+
+	client := newReplica(t, tn.Seller).client
+	pull := func(c *leadifyv1.Cursor) *leadifyv1.ScopeChanges {
+		req := &leadifyv1.PullRequest{ClientId: client, MaxRows: 2}
+		if c != nil {
+			req.Cursors = []*leadifyv1.Cursor{c}
+		}
+		resp, err := tn.Seller.Sync.Pull(ctx, connect.NewRequest(req))
+		require.NoError(t, err)
+		for _, sc := range resp.Msg.Scopes {
+			if sc.ScopeId == tn.StoreID.String() {
+				return sc
+			}
+		}
+		t.Fatal("no store scope in the answer")
+		return nil
+	}
+	first := pull(nil)
+	require.True(t, first.HasMore)
+	require.True(t, first.Initial, "a sync from zero with more to come")
+	next := &leadifyv1.Cursor{ScopeId: first.ScopeId, Version: first.Cursor, Epoch: first.Epoch,
+		Initial: first.Initial, InitialPurged: first.InitialPurged}
+	require.False(t, pull(next).ResyncRequired, "catching up under the mark it began under")
+
+	moved := &leadifyv1.Cursor{ScopeId: first.ScopeId, Version: first.Cursor, Epoch: first.Epoch,
+		Initial: true, InitialPurged: first.InitialPurged - 1}
+	require.True(t, pull(moved).ResyncRequired, "the mark moved since the sync began")
+	stale := &leadifyv1.Cursor{ScopeId: first.ScopeId, Version: first.Cursor, Epoch: first.Epoch}
+	require.True(t, pull(stale).ResyncRequired, "a replica not catching up, under the mark")
 }

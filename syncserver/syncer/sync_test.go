@@ -85,7 +85,8 @@ func (r *replica) pull(maxRows int32) int {
 					r.rejected[rj.MutationId] = rj
 				}
 			}
-			r.cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch}
+			r.cursors[sc.ScopeId] = &leadifyv1.Cursor{ScopeId: sc.ScopeId, Version: sc.Cursor, Epoch: sc.Epoch,
+				Initial: sc.Initial, InitialPurged: sc.InitialPurged}
 			more = more || sc.HasMore
 		}
 		if !more {

@@ -544,10 +544,16 @@ func (x *PushResponse) GetResendFrom() int64 {
 }
 
 type Cursor struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ScopeId       string                 `protobuf:"bytes,1,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
-	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Epoch         int64                  `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ScopeId string                 `protobuf:"bytes,1,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
+	Version int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Epoch   int64                  `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// initial and initial_purged are echoed from the last ScopeChanges: a
+	// replica still catching up on a sync from zero may hold a cursor under the
+	// scope's purge mark (it has no stale rows to miss deletions of), as long
+	// as the mark has not moved since that sync began.
+	Initial       bool  `protobuf:"varint,4,opt,name=initial,proto3" json:"initial,omitempty"`
+	InitialPurged int64 `protobuf:"varint,5,opt,name=initial_purged,json=initialPurged,proto3" json:"initial_purged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -599,6 +605,20 @@ func (x *Cursor) GetVersion() int64 {
 func (x *Cursor) GetEpoch() int64 {
 	if x != nil {
 		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Cursor) GetInitial() bool {
+	if x != nil {
+		return x.Initial
+	}
+	return false
+}
+
+func (x *Cursor) GetInitialPurged() int64 {
+	if x != nil {
+		return x.InitialPurged
 	}
 	return 0
 }
@@ -1644,8 +1664,12 @@ type ScopeChanges struct {
 	// resync_required: the cursor is below what the server still has (or the
 	// epoch changed); drop the scope's rows and pull it again from zero.
 	ResyncRequired bool `protobuf:"varint,7,opt,name=resync_required,json=resyncRequired,proto3" json:"resync_required,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// initial: this page belongs to a sync from zero that has more to come;
+	// store initial and initial_purged with the cursor and send them back.
+	Initial       bool  `protobuf:"varint,8,opt,name=initial,proto3" json:"initial,omitempty"`
+	InitialPurged int64 `protobuf:"varint,9,opt,name=initial_purged,json=initialPurged,proto3" json:"initial_purged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScopeChanges) Reset() {
@@ -1725,6 +1749,20 @@ func (x *ScopeChanges) GetResyncRequired() bool {
 		return x.ResyncRequired
 	}
 	return false
+}
+
+func (x *ScopeChanges) GetInitial() bool {
+	if x != nil {
+		return x.Initial
+	}
+	return false
+}
+
+func (x *ScopeChanges) GetInitialPurged() int64 {
+	if x != nil {
+		return x.InitialPurged
+	}
+	return 0
 }
 
 type PullResponse struct {
@@ -2032,11 +2070,13 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\fPushResponse\x124\n" +
 	"\aresults\x18\x01 \x03(\v2\x1a.leadify.v1.MutationResultR\aresults\x12\x1f\n" +
 	"\vresend_from\x18\x02 \x01(\x03R\n" +
-	"resendFrom\"S\n" +
+	"resendFrom\"\x94\x01\n" +
 	"\x06Cursor\x12\x19\n" +
 	"\bscope_id\x18\x01 \x01(\tR\ascopeId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\x03R\x05epoch\"s\n" +
+	"\x05epoch\x18\x03 \x01(\x03R\x05epoch\x12\x18\n" +
+	"\ainitial\x18\x04 \x01(\bR\ainitial\x12%\n" +
+	"\x0einitial_purged\x18\x05 \x01(\x03R\rinitialPurged\"s\n" +
 	"\vPullRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12,\n" +
 	"\acursors\x18\x02 \x03(\v2\x12.leadify.v1.CursorR\acursors\x12\x19\n" +
@@ -2156,7 +2196,7 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\fparcel_event\x18\x0e \x01(\v2\x1a.leadify.v1.ParcelEventRowH\x00R\vparcelEvent\x12H\n" +
 	"\x10commission_entry\x18\x0f \x01(\v2\x1b.leadify.v1.CommissionEntryH\x00R\x0fcommissionEntry\x12/\n" +
 	"\ainvoice\x18\x10 \x01(\v2\x13.leadify.v1.InvoiceH\x00R\ainvoiceB\x05\n" +
-	"\x03row\"\xf4\x01\n" +
+	"\x03row\"\xb5\x02\n" +
 	"\fScopeChanges\x12\x19\n" +
 	"\bscope_id\x18\x01 \x01(\tR\ascopeId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.leadify.v1.ScopeKindR\x04kind\x12\x14\n" +
@@ -2164,7 +2204,9 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\achanges\x18\x04 \x03(\v2\x12.leadify.v1.ChangeR\achanges\x12\x16\n" +
 	"\x06cursor\x18\x05 \x01(\x03R\x06cursor\x12\x19\n" +
 	"\bhas_more\x18\x06 \x01(\bR\ahasMore\x12'\n" +
-	"\x0fresync_required\x18\a \x01(\bR\x0eresyncRequired\"g\n" +
+	"\x0fresync_required\x18\a \x01(\bR\x0eresyncRequired\x12\x18\n" +
+	"\ainitial\x18\b \x01(\bR\ainitial\x12%\n" +
+	"\x0einitial_purged\x18\t \x01(\x03R\rinitialPurged\"g\n" +
 	"\fPullResponse\x120\n" +
 	"\x06scopes\x18\x01 \x03(\v2\x18.leadify.v1.ScopeChangesR\x06scopes\x12%\n" +
 	"\x0eremoved_scopes\x18\x02 \x03(\tR\rremovedScopes\"/\n" +
