@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
@@ -10,6 +11,13 @@ import (
 	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
 	"github.com/leadify/leadify/syncserver/api"
 	"github.com/leadify/leadify/syncserver/intake/shop/shopsync"
+)
+
+// Every shopSweepInterval every shop connection's orders of the last
+// shopSweepDays are read again: webhooks a shop never delivered are not lost.
+const (
+	shopSweepInterval = time.Hour
+	shopSweepDays     = 2
 )
 
 func newShops(s *Server) *shopsync.Service {
@@ -27,6 +35,9 @@ var shopsCapability = capability{
 	name: "shops",
 	workers: func(s *Server, w *river.Workers) error {
 		return newShops(s).Register(w)
+	},
+	periodic: func(*Server) []*river.PeriodicJob {
+		return []*river.PeriodicJob{shopsync.Periodic(shopSweepInterval, shopSweepDays)}
 	},
 	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
 		svc := newShops(s)

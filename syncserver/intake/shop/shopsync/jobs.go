@@ -63,6 +63,9 @@ func (s *Service) Register(w *river.Workers) error {
 	if err := river.AddWorkerSafely(w, &productsWorker{s: s}); err != nil {
 		return err
 	}
+	if err := river.AddWorkerSafely(w, &sweepWorker{s: s}); err != nil {
+		return err
+	}
 	s.Subscribe()
 	return nil
 }
@@ -339,4 +342,50 @@ ON CONFLICT (store_id, connection_id, external_id) DO UPDATE SET sku = excluded.
 		return err
 	})
 	return n, err
+}
+
+// SweepArgs is the periodic job that queues a short backfill of every
+// connection: the safety net for webhooks a shop never delivered (a
+// WooCommerce webhook disabled after failures, an app reinstalled).
+type SweepArgs struct {
+	Days int `json:"days"`
+}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "shop_backfill_sweep" }
+
+// Periodic returns the sweep, every interval over the last days.
+func Periodic(interval time.Duration, days int) *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+		return SweepArgs{Days: days}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: interval}}
+	}, nil)
+}
+
+type sweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	s *Service
+}
+
+// Work queues one backfill per live connection, in one transaction.
+func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	return postgres.InTx(ctx, w.s.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT store_id, id FROM shop_connections WHERE deleted_at IS NULL`)
+		if err != nil {
+			return err
+		}
+		var params []river.InsertManyParams
+		var store, id uuid.UUID
+		if _, err := pgx.ForEachRow(rows, []any{&store, &id}, func() error {
+			params = append(params, river.InsertManyParams{Args: BackfillArgs{Store: store, Connection: id, Days: job.Args.Days},
+				InsertOpts: &river.InsertOpts{MaxAttempts: 3}})
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(params) == 0 {
+			return nil
+		}
+		_, err = w.s.River().InsertManyTx(ctx, tx.Tx, params)
+		return err
+	})
 }

@@ -456,3 +456,39 @@ func TestRotateShopSecrets(t *testing.T) {
 		return nil
 	}, f.store)
 }
+
+// Shop orders get the intake's customer and duplicate treatment: the same
+// customer ordering the same product again within the window is marked a
+// duplicate of the first lead (never dropped), and counted on the
+// customer. The periodic sweep backfills every connection.
+func TestShopOrdersShareCustomersAndDuplicates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "shopdups")
+	secret := []byte("shpss_dups")
+	fake := shopifytest.NewServer(t, shopifytest.Options{Secret: secret, AccessToken: "shpat_dups"})
+	conn := f.connect("shopify", fake.URL, &leadifyv1.ShopCredentials{AccessToken: "shpat_dups", WebhookSecret: string(secret)}, false)
+	fake.Subscribe("orders/create", f.env.URL+conn.WebhookPath)
+	first := fake.AddOrder(shopifyOrder("0612345678", "Casablanca", true))
+	again := fake.AddOrder(shopifyOrder("+212 6 12 34 56 78", "Casablanca", true))
+	for _, id := range []int64{first, again} {
+		_, err := fake.Fire(ctx, "orders/create", id)
+		require.NoError(t, err)
+		f.settled()
+	}
+	l1, l2 := f.leadOf(conn.Id, fmt.Sprint(first)), f.leadOf(conn.Id, fmt.Sprint(again))
+	require.Equal(t, "new", l1.Status)
+	require.Equal(t, "duplicate", l2.Status)
+	require.Equal(t, 1, f.count(`SELECT count(*) FROM leads WHERE store_id = $1 AND duplicate_of = $2`, l1.ID))
+	require.Equal(t, 2, f.count(`SELECT orders FROM customers WHERE phone_e164 = '+212612345678'
+  AND seller_id = (SELECT seller_id FROM stores WHERE id = $1)`))
+
+	// The sweep queues a backfill of every connection: the order the shop
+	// never announced arrives.
+	fake.AddOrder(shopifyOrder("0633445566", "Oujda", true))
+	_, err := f.env.Server.River.Insert(ctx, shopsync.SweepArgs{Days: 1}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return f.count(`SELECT count(*) FROM leads WHERE store_id = $1 AND phone_e164 = '+212633445566'`) == 1
+	}, 30*time.Second, 50*time.Millisecond)
+}
