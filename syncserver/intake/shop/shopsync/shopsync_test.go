@@ -214,6 +214,9 @@ func TestShopifyOrdersBecomeLeads(t *testing.T) {
 	}, 60*time.Second, 50*time.Millisecond)
 	require.Equal(t, 122, f.count(`SELECT count(*) FROM leads WHERE store_id = $1 AND source = 'shopify'`))
 	require.Equal(t, "confirmed", f.leadOf(conn.Id, fmt.Sprint(cod1)).Status, "the same order keeps its lead")
+	require.Equal(t, 1, f.count(`SELECT late_changes FROM shop_orders WHERE store_id = $1 AND order_id = $2`, fmt.Sprint(cod1)),
+		"the GraphQL form of an order reads the same as its webhook: no spurious change")
+	require.Zero(t, f.count(`SELECT count(*) FROM intake_run_rows WHERE store_id = $1 AND outcome = 'updated' AND row_key = $2`, "id:"+fmt.Sprint(cod2)))
 	require.Positive(t, fake.Throttled, "the backfill met THROTTLED answers and waited them out")
 }
 
