@@ -241,8 +241,11 @@ func dropScope(ctx context.Context, tx *sql.Tx, scope, user string) error {
 // cursor has reached; a rejected one leaves a conflict (unless its rejection
 // row already did).
 func dropDecided(ctx context.Context, tx execer, now int64) error {
+	// An applied one whose scope this replica no longer follows (the
+	// member was removed before its answer came back) is decided too.
 	const decided = `SELECT o.mutation_id FROM outbox o JOIN cursors c ON c.scope_id = o.result_scope
-WHERE c.version >= o.result_version`
+WHERE c.version >= o.result_version
+UNION ALL SELECT mutation_id FROM outbox WHERE result_applied = 1 AND result_scope NOT IN (SELECT scope_id FROM cursors)`
 	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO conflicts (mutation_id, name, lead_id, code, reason, created_at)
 SELECT mutation_id, name, coalesce(json_extract(args, '$.lead_id'), ''), result_code, result_reason, ?
 FROM outbox WHERE result_applied = 0 AND mutation_id IN (`+decided+`)`, now)

@@ -256,3 +256,27 @@ func TestPulledPagesAndCursorsCommitTogether(t *testing.T) {
 	require.Equal(t, int64(2), cs[0].Version)
 	require.Equal(t, "Hassan Alami", f.get(t).CustomerName)
 }
+
+// A mutation whose applied result names a store the replica stopped following
+// (the member was removed before the answer arrived: a lost reply, resent
+// later) is decided: the next pull drops it instead of keeping it pending for
+// ever. Found by the sync simulation.
+func TestAppliedInAScopeNoLongerFollowedIsDecided(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.db.Do(t.Context(), f.store, &mutation.AddNote{Lead: f.lead, EventID: uuid.New(), Note: "sent, answer lost"})
+	require.NoError(t, err)
+	require.NoError(t, f.db.ApplyPage(t.Context(), &leadifyv1.PullResponse{RemovedScopes: []string{f.store.String()}}))
+	st, err := f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Pending, "without an answer it stays queued")
+
+	out, err := f.db.Outbox(t.Context(), 0, true, 10)
+	require.NoError(t, err)
+	require.NoError(t, f.db.RecordResults(t.Context(), []*leadifyv1.MutationResult{{MutationId: out[0].MutationID,
+		Applied: true, ScopeId: f.store.String(), Version: 7}}))
+	require.NoError(t, f.db.ApplyPage(t.Context(), &leadifyv1.PullResponse{}))
+	st, err = f.db.SyncState(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, st.Pending, "applied, in a scope this replica no longer follows")
+}
