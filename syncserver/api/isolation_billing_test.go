@@ -410,6 +410,17 @@ func TestRemittancesAndPayoutsThroughTheServer(t *testing.T) {
 	_, err = a.Agent.Billing.GetStillOwed(ctx, connect.NewRequest(&leadifyv1.GetStillOwedRequest{StoreId: storeA}))
 	require.Equal(t, connect.CodePermissionDenied, call(err))
 
+	// The month's invoice carries the carrier fees: charged on the statement
+	// for MRK1 and MRK2, the price list's for MRK3.
+	month := time.Now().UTC()
+	month = time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	inv, err := a.Seller.Billing.DraftInvoice(ctx, connect.NewRequest(&leadifyv1.DraftInvoiceRequest{StoreId: storeA,
+		PeriodStart: timestamppb.New(month), PeriodEnd: timestamppb.New(month.AddDate(0, 1, 0))}))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, inv.Msg.Invoice.LineCount)
+	require.EqualValues(t, 35_00+40_00+30_00, inv.Msg.Invoice.DeliveryFees)
+	require.EqualValues(t, 5_00, inv.Msg.Invoice.CodFees)
+
 	// Payouts: the agent sees only their own.
 	other2 := uuid.New()
 	seedEarned(t, env, a.StoreID, a.Agent.UserID, "Prime livraison", 10_00)
