@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -35,6 +36,10 @@ var shopsCapability = capability{
 	name: "shops",
 	workers: func(s *Server, w *river.Workers) error {
 		return newShops(s).Register(w)
+	},
+	start: func(ctx context.Context, s *Server) error {
+		_, err := newShops(s).Recover(ctx)
+		return err
 	},
 	periodic: func(*Server) []*river.PeriodicJob {
 		return []*river.PeriodicJob{shopsync.Periodic(shopSweepInterval, shopSweepDays)}

@@ -389,3 +389,28 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 		return err
 	})
 }
+
+// Recover queues processing for every store with webhooks still pending —
+// those a job was working on when its server died — so they need not wait
+// for River to rescue the job. It returns how many stores it queued.
+func (s *Service) Recover(ctx context.Context) (int, error) {
+	n := 0
+	err := postgres.InTx(ctx, s.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT DISTINCT store_id FROM shop_webhooks WHERE status = 'pending'`)
+		if err != nil {
+			return err
+		}
+		stores, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil || len(stores) == 0 {
+			return err
+		}
+		params := make([]river.InsertManyParams, len(stores))
+		for i, st := range stores {
+			params[i] = river.InsertManyParams{Args: ProcessArgs{Store: st}, InsertOpts: &river.InsertOpts{MaxAttempts: MaxWebhookAttempts}}
+		}
+		n = len(stores)
+		_, err = s.River().InsertManyTx(ctx, tx.Tx, params)
+		return err
+	})
+	return n, err
+}
