@@ -71,7 +71,7 @@ func freeAddr(t *testing.T) string {
 func startServer(t *testing.T, bin string, env []string, addr string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", addr)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env)
 	p := &proc{cmd: cmd, addr: addr, logs: &syncBuf{}}
 	cmd.Stderr = p.logs
 	require.NoError(t, cmd.Start())
@@ -91,10 +91,23 @@ func startServer(t *testing.T, bin string, env []string, addr string) *proc {
 	return nil
 }
 
+// childEnv is the test's environment for a leadify-server process, without
+// the database settings the developer's shell exports (the process must never
+// migrate or use the shared dev database), plus env.
+func childEnv(env []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LEADIFY_MIGRATE_DATABASE_URL=") && !strings.HasPrefix(kv, "DATABASE_URL=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
+}
+
 func runBin(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s %v: %s", bin, args, out)
 	return string(out)
@@ -247,7 +260,7 @@ func TestSeedDemoImportsTheSampleSheet(t *testing.T) {
 	db := pgtest.New(t)
 	env := []string{"DATABASE_URL=" + db.AppURL, "LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("k1")}
 	out := runBin(t, bin, env, "seed-demo")
-	require.Contains(t, out, "sample sheet → Argan Beauty: 989 rows")
+	require.Contains(t, out, "→ Argan Beauty: 989 rows")
 	require.Contains(t, out, "rejected, invalid_phone")
 	require.Contains(t, out, "rejected, unparseable_price")
 	again := runBin(t, bin, env, "seed-demo")
@@ -267,7 +280,7 @@ func TestDemoCarriers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo-carriers", "--addr", addr)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "parcels reached an end")
