@@ -18,17 +18,22 @@ import (
 // the server's row with those mutations re-applied on top (the rebase), not
 // the server's row alone nor the mutations applied twice.
 func (s *Sim) checkOptimistic(ctx context.Context, c *client) {
-	rows, err := c.read.QueryContext(ctx, `SELECT store_id, name, version, args FROM outbox ORDER BY mutation_id`)
+	rows, err := c.read.QueryContext(ctx, `SELECT store_id, name, version, args, created_at FROM outbox ORDER BY mutation_id`)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	byLead := map[uuid.UUID][]mutation.Mutation{}
+	type pending struct {
+		m  mutation.Mutation
+		at time.Time // when it was made: untouched leads keep it applied as then
+	}
+	byLead := map[uuid.UUID][]pending{}
 	var order []uuid.UUID
 	for rows.Next() {
 		var store, name string
 		var version int
 		var args []byte
-		if err := rows.Scan(&store, &name, &version, &args); err != nil {
+		var at int64
+		if err := rows.Scan(&store, &name, &version, &args, &at); err != nil {
 			s.t.Fatal(err)
 		}
 		m, err := mutation.Decode(name, version, args)
@@ -38,7 +43,7 @@ func (s *Sim) checkOptimistic(ctx context.Context, c *client) {
 		if _, seen := byLead[m.LeadID()]; !seen {
 			order = append(order, m.LeadID())
 		}
-		byLead[m.LeadID()] = append(byLead[m.LeadID()], m)
+		byLead[m.LeadID()] = append(byLead[m.LeadID()], pending{m, time.UnixMicro(at).UTC()})
 	}
 	rows.Close()
 	if len(order) == 0 {
@@ -74,13 +79,28 @@ func (s *Sim) checkOptimistic(ctx context.Context, c *client) {
 		if err != nil || got.redacted {
 			continue // not in the user's full view any more
 		}
-		l, ok := serverLead(ctx, s, conn, id)
+		server, ok := serverLead(ctx, s, conn, id)
 		if !ok {
 			continue
 		}
-		for _, m := range byLead[id] {
-			if res, rej := m.Apply(env, &l); rej == nil {
-				l = res.Lead
+		// A pull that touches the lead re-applies its pending mutations now;
+		// one that does not leaves them as they were applied when made. A
+		// mutation that depends on the time (a callback must be in the
+		// future) may apply then and not now: either result is right.
+		var l mutation.Lead
+		for _, now := range []bool{true, false} {
+			l = server
+			for _, p := range byLead[id] {
+				e := env
+				if !now {
+					e.Now = p.at
+				}
+				if res, rej := p.m.Apply(e, &l); rej == nil {
+					l = res.Lead
+				}
+			}
+			if got.status == l.Status.String() && got.attempts == l.CallAttempts && got.address == l.Address && got.name == l.CustomerName {
+				break
 			}
 		}
 		if got.status != l.Status.String() || got.attempts != l.CallAttempts || got.address != l.Address || got.name != l.CustomerName {
