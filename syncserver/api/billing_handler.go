@@ -868,7 +868,11 @@ func (h *billingHandler) GetAgentPayoutStatement(ctx context.Context, req *conne
 	for i := range st.Payouts {
 		pb.Payouts = append(pb.Payouts, payoutPB(&st.Payouts[i]))
 	}
-	return connect.NewResponse(&leadifyv1.GetAgentPayoutStatementResponse{Statement: pb}), nil
+	pdf, err := billing.RenderPayoutStatement(st)
+	if err != nil {
+		return nil, h.remitErr(ctx, err)
+	}
+	return connect.NewResponse(&leadifyv1.GetAgentPayoutStatementResponse{Statement: pb, Pdf: pdf}), nil
 }
 
 func (h *billingHandler) MarkEntriesPaid(ctx context.Context, req *connect.Request[leadifyv1.MarkEntriesPaidRequest]) (*connect.Response[leadifyv1.MarkEntriesPaidResponse], error) {

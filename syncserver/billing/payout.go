@@ -44,9 +44,9 @@ type PayoutEntry struct {
 // PayoutStatement is an agent's commissions in one store over [From, To):
 // what they earned, what was reversed, and what is due.
 type PayoutStatement struct {
-	Store, Agent uuid.UUID
-	AgentName    string
-	From, To     time.Time
+	Store, Agent         uuid.UUID
+	StoreName, AgentName string
+	From, To             time.Time
 	// Entries are the agent's entries that occurred in the period: earns and
 	// reversals (a reversal of an entry paid in an earlier period lands here,
 	// in the period of the return: history is never rewritten).
@@ -71,7 +71,8 @@ func AgentStatement(ctx context.Context, tx pgx.Tx, store, agent uuid.UUID, from
 		return nil, fmt.Errorf("%w: [%s, %s)", ErrBadPeriod, from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	st := &PayoutStatement{Store: store, Agent: agent, From: from, To: to}
-	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT full_name FROM users WHERE id = $1), '')`, agent).Scan(&st.AgentName); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT full_name FROM users WHERE id = $1), ''),
+  coalesce((SELECT name FROM stores WHERE id = $2), '')`, agent, store).Scan(&st.AgentName, &st.StoreName); err != nil {
 		return nil, fmt.Errorf("agent %v: %w", agent, err)
 	}
 	rows, err := tx.Query(ctx, `SELECT e.id, e.rule_id, e.parcel_id, coalesce(e.agent_id, `+uuidNil+`), coalesce(e.reverses, `+uuidNil+`),

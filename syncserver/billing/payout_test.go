@@ -3,11 +3,13 @@ package billing_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/shared/money"
@@ -152,6 +154,23 @@ func TestAgentPayouts(t *testing.T) {
 	require.Equal(t, money.Amount(5*10_00-10_00), p2.Total)
 	require.Equal(t, 6, p2.Entries, "five earns and the clawback")
 	f.checkBalance()
+
+	// The April statement printed: labels, the clawback, the payout.
+	apr = f.statement(f.agent, april, april.AddDate(0, 1, 0))
+	pdf, err := billing.RenderPayoutStatement(apr)
+	require.NoError(t, err)
+	got := pdfText(t, pdf)
+	for _, l := range billing.PayoutLabels() {
+		require.Contains(t, got, l.FR)
+		ar := norm.NFKC.String(l.AR)
+		if !strings.Contains(got, ar) {
+			require.Contains(t, got, reversed(ar), "Arabic label %q", l.AR)
+		}
+	}
+	require.Contains(t, got, "Annulation")
+	require.Contains(t, got, money.Amount(-10_00).Format())
+	require.Contains(t, got, "VIR-03", "the payout made in April")
+	require.Contains(t, got, "Argan Beauty")
 }
 
 // Property: whatever the order of runs, returns and payouts, the ledger

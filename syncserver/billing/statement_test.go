@@ -93,14 +93,7 @@ func TestSellerStatement(t *testing.T) {
 	// The PDF carries the labels and the closing balance.
 	pdf, err := billing.RenderSellerStatement(st)
 	require.NoError(t, err)
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		t.Fatalf("pdftotext is required (Debian: poppler-utils): %v", err)
-	}
-	file := filepath.Join(t.TempDir(), "statement.pdf")
-	require.NoError(t, os.WriteFile(file, pdf, 0o600))
-	text, err := exec.Command("pdftotext", "-layout", file, "-").Output()
-	require.NoError(t, err)
-	got := norm.NFKC.String(string(text))
+	got := pdfText(t, pdf)
 	for _, l := range billing.StatementLabels() {
 		require.Contains(t, got, l.FR)
 		ar := norm.NFKC.String(l.AR)
@@ -110,6 +103,19 @@ func TestSellerStatement(t *testing.T) {
 	}
 	require.Contains(t, got, st.Closing.Format())
 	require.Contains(t, got, "Règlement facture FA-000001 — VIR-1")
+}
+
+// pdfText reads a PDF back with pdftotext, NFKC-normalised.
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	if _, err := exec.LookPath("pdftotext"); err != nil {
+		t.Fatalf("pdftotext is required (Debian: poppler-utils): %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "statement.pdf")
+	require.NoError(t, os.WriteFile(file, pdf, 0o600))
+	text, err := exec.Command("pdftotext", "-layout", file, "-").Output()
+	require.NoError(t, err)
+	return norm.NFKC.String(string(text))
 }
 
 func reversed(s string) string {

@@ -4378,8 +4378,10 @@ func (x *PayoutStatementEntry) GetPayoutId() string {
 }
 
 type GetAgentPayoutStatementResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Statement     *PayoutStatement       `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Statement *PayoutStatement       `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
+	// pdf is the statement printed (French, Arabic labels).
+	Pdf           []byte `protobuf:"bytes,2,opt,name=pdf,proto3" json:"pdf,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4417,6 +4419,13 @@ func (*GetAgentPayoutStatementResponse) Descriptor() ([]byte, []int) {
 func (x *GetAgentPayoutStatementResponse) GetStatement() *PayoutStatement {
 	if x != nil {
 		return x.Statement
+	}
+	return nil
+}
+
+func (x *GetAgentPayoutStatementResponse) GetPdf() []byte {
+	if x != nil {
+		return x.Pdf
 	}
 	return nil
 }
@@ -5046,9 +5055,10 @@ const file_leadify_v1_billing_proto_rawDesc = "" +
 	"\apayouts\x18\f \x03(\v2\x12.leadify.v1.PayoutR\apayouts\"f\n" +
 	"\x14PayoutStatementEntry\x121\n" +
 	"\x05entry\x18\x01 \x01(\v2\x1b.leadify.v1.CommissionEntryR\x05entry\x12\x1b\n" +
-	"\tpayout_id\x18\x02 \x01(\tR\bpayoutId\"\\\n" +
+	"\tpayout_id\x18\x02 \x01(\tR\bpayoutId\"n\n" +
 	"\x1fGetAgentPayoutStatementResponse\x129\n" +
-	"\tstatement\x18\x01 \x01(\v2\x1b.leadify.v1.PayoutStatementR\tstatement\"\xf2\x01\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1b.leadify.v1.PayoutStatementR\tstatement\x12\x10\n" +
+	"\x03pdf\x18\x02 \x01(\fR\x03pdf\"\xf2\x01\n" +
 	"\x16MarkEntriesPaidRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x1b\n" +
