@@ -167,3 +167,29 @@ func FuzzParseStatement(f *testing.F) {
 		}
 	})
 }
+
+// Lines entered by hand obey the rules a file's lines do.
+func TestValidateManualLines(t *testing.T) {
+	t.Parallel()
+	ok := remit.Line{Tracking: "M1", Outcome: remit.Delivered, COD: 100_00, Itemised: true, DeliveryFee: 20_00, CODFee: 5_00,
+		Fees: 25_00, Net: 75_00}
+	require.NoError(t, (&remit.Statement{Lines: []remit.Line{ok}}).Validate())
+	for name, tc := range map[string]struct {
+		edit func(*remit.Line)
+		want string
+	}{
+		"no tracking":   {func(l *remit.Line) { l.Tracking = "  " }, "no tracking code"},
+		"outcome":       {func(l *remit.Line) { l.Outcome = "lost" }, "neither delivered nor returned"},
+		"negative":      {func(l *remit.Line) { l.CODFee, l.Fees, l.Net = -5_00, 15_00, 85_00 }, "negative amount"},
+		"itemised sum":  {func(l *remit.Line) { l.Fees, l.Net = 30_00, 70_00 }, "fees are not the sum of the itemised fees"},
+		"net":           {func(l *remit.Line) { l.Net = 80_00 }, "net 80,00 MAD is not COD"},
+		"returned cash": {func(l *remit.Line) { l.Outcome = remit.Returned }, "returned parcel with COD"},
+	} {
+		l := ok
+		tc.edit(&l)
+		err := (&remit.Statement{Lines: []remit.Line{ok, l}}).Validate()
+		require.ErrorIs(t, err, remit.ErrInvalid, name)
+		require.Contains(t, err.Error(), "row 2: "+tc.want, name)
+	}
+	require.ErrorIs(t, (&remit.Statement{}).Validate(), remit.ErrInvalid, "no lines")
+}
