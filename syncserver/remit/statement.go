@@ -1,6 +1,7 @@
 package remit
 
 import (
+	"archive/zip"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -204,11 +205,35 @@ func ParseXLSX(r io.Reader) (*Statement, error) {
 // archives ("PK\x03\x04"); anything else is read as CSV.
 func ParseFile(data []byte) (*Statement, string, error) {
 	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
+		if err := checkZip(data); err != nil {
+			return nil, "xlsx", err
+		}
 		st, err := ParseXLSX(bytes.NewReader(data))
 		return st, "xlsx", err
 	}
 	st, err := ParseCSV(bytes.NewReader(data))
 	return st, "csv", err
+}
+
+// maxUnzipped bounds what an XLSX statement may inflate to: a statement of
+// MaxLines lines is far below it, a zip bomb far above.
+const maxUnzipped = 256 << 20
+
+// checkZip refuses a workbook whose parts claim to inflate beyond
+// maxUnzipped, before excelize inflates any of them.
+func checkZip(data []byte) error {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return &StatementError{Problems: []Problem{{Msg: "not a readable XLSX workbook: " + err.Error()}}}
+	}
+	var total uint64
+	for _, f := range zr.File {
+		total += f.UncompressedSize64
+		if total > maxUnzipped {
+			return &StatementError{Problems: []Problem{{Msg: "the workbook inflates to more than 256 MB"}}}
+		}
+	}
+	return nil
 }
 
 // Parse reads a statement from a source: finds the header row, then reads

@@ -1,6 +1,7 @@
 package remit_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"errors"
 	"strings"
@@ -194,4 +195,25 @@ func TestValidateManualLines(t *testing.T) {
 		require.NotContains(t, err.Error(), "row 1", name)
 	}
 	require.ErrorIs(t, (&remit.Statement{}).Validate(), remit.ErrInvalid, "no lines")
+}
+
+// A workbook that claims to inflate beyond the bound is refused before it is
+// inflated.
+func TestZipBombRefused(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create("xl/worksheets/sheet1.xml")
+	require.NoError(t, err)
+	chunk := bytes.Repeat([]byte{'0'}, 1<<20)
+	for range 300 {
+		_, err := w.Write(chunk)
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	_, _, err = remit.ParseFile(buf.Bytes())
+	require.ErrorIs(t, err, remit.ErrInvalid)
+	require.ErrorContains(t, err, "inflates to more than")
+	_, _, err = remit.ParseFile([]byte("PK\x03\x04garbage"))
+	require.ErrorIs(t, err, remit.ErrInvalid)
 }
