@@ -320,21 +320,26 @@ WHERE p.store_id = $1 AND p.deleted_at IS NULL ORDER BY p.id FOR UPDATE OF p`, s
 		return 0, err
 	}
 	now := s.now()
-	pipe := &pgx.Batch{}
-	var done []uuid.UUID
+	var (
+		done             []uuid.UUID
+		retryIDs, deadID []uuid.UUID
+		retryMsg, deadMs []string
+		published        []events.Event
+		ev               eventRows
+	)
 	retry := 0
 	for _, b := range batch {
 		st, ok := parcelsByKey[parcelKey{b.account, b.ev.Code}]
 		if !ok {
 			msg := "unknown tracking code " + b.ev.Code
 			if b.attempts+1 >= MaxWebhookAttempts {
-				pipe.Queue(`UPDATE webhook_inbox SET status = 'dead', last_error = $3, attempts = attempts + 1, processed_at = now() WHERE store_id = $1 AND id = $2`, store, b.id, msg)
+				deadID, deadMs = append(deadID, b.id), append(deadMs, msg)
 				continue
 			}
 			if own[b.id] {
 				retry++
 			}
-			pipe.Queue(`UPDATE webhook_inbox SET attempts = attempts + 1, last_error = $3 WHERE store_id = $1 AND id = $2`, store, b.id, msg)
+			retryIDs, retryMsg = append(retryIDs, b.id), append(retryMsg, msg)
 			continue
 		}
 		r := b.ev
@@ -348,16 +353,12 @@ WHERE p.store_id = $1 AND p.deleted_at IS NULL ORDER BY p.id FOR UPDATE OF p`, s
 		if err != nil {
 			return 0, err
 		}
-		pipe.Queue(`INSERT INTO parcel_events (store_id, id, parcel_id, version, created_at, reported_at, source, raw_status, status, known, applied, note)
-VALUES ($1, $2, $3, $4, $5, $6, 'webhook', $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
-			store, uuid.Must(uuid.NewV7()), st.ID, version, now, nullTime(r.At), r.Raw, statusText, r.Known, moved, r.Note)
+		ev.add(st.ID, version, r, statusText, moved)
 		done = append(done, b.id)
 		if moved {
-			if ev, ok := parcel.TransitionEvent(st.Status, to); ok {
-				if err := s.Events.Publish(ctx, w.Tx, events.Event{Store: store, Kind: eventKinds[ev], AggregateType: "parcel", AggregateID: st.ID,
-					Payload: map[string]any{"parcel_id": st.ID, "lead_id": st.LeadID, "from": st.Status.String(), "to": to.String(), "raw_status": r.Raw}}); err != nil {
-					return 0, fmt.Errorf("publish %s: %w", ev, err)
-				}
+			if e, ok := parcel.TransitionEvent(st.Status, to); ok {
+				published = append(published, events.Event{Store: store, Kind: eventKinds[e], AggregateType: "parcel", AggregateID: st.ID,
+					Payload: map[string]any{"parcel_id": st.ID, "lead_id": st.LeadID, "from": st.Status.String(), "to": to.String(), "raw_status": r.Raw}})
 			}
 			st.Status, st.changed = to, true
 		}
@@ -369,6 +370,7 @@ VALUES ($1, $2, $3, $4, $5, $6, 'webhook', $7, $8, $9, $10, $11) ON CONFLICT DO 
 			s.Log.Warn("unknown carrier status kept raw", "store", store, "parcel", st.ID, "raw", r.Raw)
 		}
 	}
+	var up parcelUpdates
 	for _, st := range parcelsByKey {
 		if !st.dirty {
 			continue
@@ -377,10 +379,32 @@ VALUES ($1, $2, $3, $4, $5, $6, 'webhook', $7, $8, $9, $10, $11) ON CONFLICT DO 
 		if err != nil {
 			return 0, err
 		}
-		setRaw := st.last.Raw != ""
-		pipe.Queue(`UPDATE parcels SET version = $3, updated_at = $4, status = $5,
-  raw_status = CASE WHEN $6 THEN $7 ELSE raw_status END, status_known = CASE WHEN $6 THEN $8 ELSE status_known END,
-  last_report_at = $4 WHERE store_id = $1 AND id = $2`, store, st.ID, version, now, st.Status.String(), setRaw, st.last.Raw, st.last.Known)
+		up.add(st.ID, version, st.Status.String(), st.last)
+	}
+	// The whole batch's effects in one round trip, each kind of change one
+	// set-based statement.
+	pipe := &pgx.Batch{}
+	if len(ev.parcel) > 0 {
+		pipe.Queue(`INSERT INTO parcel_events (store_id, id, parcel_id, version, created_at, reported_at, source, raw_status, status, known, applied, note)
+SELECT $1, id, parcel_id, version, $2, reported_at, 'webhook', raw, status, known, applied, note
+FROM unnest($3::uuid[], $4::uuid[], $5::bigint[], $6::timestamptz[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[])
+  AS u(id, parcel_id, version, reported_at, raw, status, known, applied, note)
+ON CONFLICT DO NOTHING`, store, now, ev.id, ev.parcel, ev.version, ev.reported, ev.raw, ev.status, ev.known, ev.applied, ev.note)
+	}
+	if len(up.id) > 0 {
+		pipe.Queue(`UPDATE parcels p SET version = u.version, updated_at = $2, status = u.status,
+  raw_status = CASE WHEN u.set_raw THEN u.raw ELSE p.raw_status END, status_known = CASE WHEN u.set_raw THEN u.known ELSE p.status_known END,
+  last_report_at = $2
+FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::bool[], $7::text[], $8::bool[]) AS u(id, version, status, set_raw, raw, known)
+WHERE p.store_id = $1 AND p.id = u.id`, store, now, up.id, up.version, up.status, up.setRaw, up.raw, up.known)
+	}
+	if len(retryIDs) > 0 {
+		pipe.Queue(`UPDATE webhook_inbox w SET attempts = attempts + 1, last_error = u.msg FROM unnest($2::uuid[], $3::text[]) AS u(id, msg)
+WHERE w.store_id = $1 AND w.id = u.id`, store, retryIDs, retryMsg)
+	}
+	if len(deadID) > 0 {
+		pipe.Queue(`UPDATE webhook_inbox w SET status = 'dead', last_error = u.msg, attempts = attempts + 1, processed_at = now()
+FROM unnest($2::uuid[], $3::text[]) AS u(id, msg) WHERE w.store_id = $1 AND w.id = u.id`, store, deadID, deadMs)
 	}
 	if len(done) > 0 {
 		pipe.Queue(`UPDATE webhook_inbox SET status = 'done', last_error = '', attempts = attempts + 1, processed_at = now()
@@ -389,7 +413,48 @@ WHERE store_id = $1 AND id = ANY($2)`, store, done)
 	if err := w.Tx.SendBatch(ctx, pipe).Close(); err != nil {
 		return 0, fmt.Errorf("apply webhooks: %w", err)
 	}
+	if err := s.Events.PublishMany(ctx, w.Tx, published); err != nil {
+		return 0, fmt.Errorf("publish parcel events: %w", err)
+	}
 	return retry, nil
+}
+
+// eventRows are the parcel_events rows of a batch, as columns.
+type eventRows struct {
+	id, parcel        []uuid.UUID
+	version           []int64
+	reported          []*time.Time
+	raw, status, note []string
+	known, applied    []bool
+}
+
+func (e *eventRows) add(parcelID uuid.UUID, version int64, r carrier.Event, status string, applied bool) {
+	e.id = append(e.id, uuid.Must(uuid.NewV7()))
+	e.parcel = append(e.parcel, parcelID)
+	e.version = append(e.version, version)
+	e.reported = append(e.reported, nullTime(r.At))
+	e.raw = append(e.raw, r.Raw)
+	e.status = append(e.status, status)
+	e.note = append(e.note, r.Note)
+	e.known = append(e.known, r.Known)
+	e.applied = append(e.applied, applied)
+}
+
+// parcelUpdates are the parcel rows a batch moves, as columns.
+type parcelUpdates struct {
+	id            []uuid.UUID
+	version       []int64
+	status, raw   []string
+	setRaw, known []bool
+}
+
+func (u *parcelUpdates) add(id uuid.UUID, version int64, status string, last carrier.Event) {
+	u.id = append(u.id, id)
+	u.version = append(u.version, version)
+	u.status = append(u.status, status)
+	u.setRaw = append(u.setRaw, last.Raw != "")
+	u.raw = append(u.raw, last.Raw)
+	u.known = append(u.known, last.Known)
 }
 
 func markInbox(ctx context.Context, w *syncer.Writer, store, id uuid.UUID, status, msg string) error {
