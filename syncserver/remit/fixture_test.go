@@ -75,24 +75,32 @@ func (f *fixture) seedParcels(store, account uuid.UUID, ps []fp) []uuid.UUID {
 		if err != nil {
 			return err
 		}
-		// Plain inserts (not the bulk COPY path): only the columns a parcel
-		// needs, the rest from the table's defaults.
-		leads := make([]uuid.UUID, len(ps))
+		// Plain inserts from arrays (not the bulk COPY path): only the
+		// columns a parcel needs, the rest from the tables' defaults.
+		n := len(ps)
+		leads := make([]uuid.UUID, n)
+		names, cities, trackings, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		cods := make([]int64, n)
+		ats := make([]time.Time, n)
 		for i, p := range ps {
-			leads[i] = uuid.Must(uuid.NewV7())
-			if _, err := w.Tx.Exec(ctx, `INSERT INTO leads (store_id, id, version, created_at, updated_at, status, customer_name,
-  phone_raw, phone_e164, city_id, city_raw, cod, source) VALUES ($1, $2, $3, $4, $4, 'confirmed', $5, '0612345678', '+212612345678',
-  $6, $6, $7, 'test')`, store, leads[i], first+int64(i), p.At, fmt.Sprintf("Client %d", i), p.City, int64(p.COD)); err != nil {
-				return err
-			}
+			leads[i], ids[i] = uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+			names[i], cities[i], trackings[i], statuses[i] = fmt.Sprintf("Client %d", i), p.City, p.Tracking, p.Status
+			cods[i], ats[i] = int64(p.COD), p.At
 		}
-		for i, p := range ps {
-			ids[i] = uuid.Must(uuid.NewV7())
-			if _, err := w.Tx.Exec(ctx, `INSERT INTO parcels (store_id, id, version, created_at, updated_at, lead_id, account_id, carrier,
-  tracking, status, creation, cod, city_id) VALUES ($1, $2, $3, $4, $4, $5, $6, 'coliix', $7, $8, 'created', $9, $10)`,
-				store, ids[i], first+int64(len(ps)+i), p.At, leads[i], account, p.Tracking, p.Status, int64(p.COD), p.City); err != nil {
-				return err
-			}
+		if _, err := w.Tx.Exec(ctx, `INSERT INTO leads (store_id, id, version, created_at, updated_at, status, customer_name,
+  phone_raw, phone_e164, city_id, city_raw, cod, source)
+SELECT $1, u.id, $2 + u.ord - 1, u.at, u.at, 'confirmed', u.name, '0612345678', '+212612345678', u.city, u.city, u.cod, 'test'
+FROM unnest($3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY AS u(id, at, name, city, cod, ord)`,
+			store, first, leads, ats, names, cities, cods); err != nil {
+			return err
+		}
+		if _, err := w.Tx.Exec(ctx, `INSERT INTO parcels (store_id, id, version, created_at, updated_at, lead_id, account_id, carrier,
+  tracking, status, creation, cod, city_id)
+SELECT $1, u.id, $2 + u.ord - 1, u.at, u.at, u.lead, $3, 'coliix', u.tracking, u.status, 'created', u.cod, u.city
+FROM unnest($4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[], $9::bigint[], $10::text[])
+  WITH ORDINALITY AS u(id, lead, at, tracking, status, cod, city, ord)`,
+			store, first+int64(n), account, ids, leads, ats, trackings, statuses, cods, cities); err != nil {
+			return err
 		}
 		return nil
 	})
