@@ -154,14 +154,62 @@ type runState struct {
 	seen     map[uint64]int
 	seed     maphash.Seed
 	rowsDone int
-	lastNum  int // the number of the last row read
 }
 
+// chunkOf is a chunk of rows ready to write: the rows to write, the results
+// decided without the database, how many rows were read up to its end and
+// the number of its last row (the checkpoint once it commits).
+type chunkOf struct {
+	rows    []Row
+	pending []RowResult
+	read    int
+	lastNum int
+}
+
+// stream reads, checks and parses chunks in one goroutine while this one
+// writes the previous chunk: reading the sheet and parsing overlap with the
+// database's work. At most two chunks wait between them.
 func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int) error {
 	r.seed = maphash.MakeSeed()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan chunkOf, 1)
+	produced := make(chan error, 1)
+	go func() {
+		defer close(ready)
+		produced <- r.produce(ctx, m, src, chunk, ready)
+	}()
+	for c := range ready {
+		if err := r.flush(ctx, c); err != nil {
+			cancel()
+			for range ready { // let the producer end
+			}
+			<-produced
+			return err
+		}
+	}
+	return <-produced
+}
+
+// produce reads src and sends its rows in chunks of at most chunk rows.
+func (r *runState) produce(ctx context.Context, m *Mapping, src Source, chunk int, out chan<- chunkOf) error {
 	var recs []Record
 	var pending []RowResult // results decided without the database
-	read := 0
+	read, sent, lastNum := 0, 0, 0
+	send := func() error {
+		c, err := r.process(ctx, m, recs, pending, read, lastNum)
+		if err != nil {
+			return err
+		}
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		sent = read
+		recs, pending = nil, nil
+		return nil
+	}
 	for {
 		rec, err := src.Next()
 		if errors.Is(err, io.EOF) {
@@ -179,7 +227,7 @@ func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int
 			return fmt.Errorf("read row %d: %w", rec.Num, err)
 		}
 		read++
-		r.lastNum = max(r.lastNum, rec.Num)
+		lastNum = max(lastNum, rec.Num)
 		if rec.Num <= r.opts.ResumeAfter {
 			// Committed before the interruption: only its key matters, so a
 			// later row repeating it is still caught.
@@ -196,25 +244,24 @@ func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int
 		}
 		recs = append(recs, rec)
 		if len(recs)+len(pending) >= chunk {
-			if err := r.process(ctx, m, recs, pending, read); err != nil {
+			if err := send(); err != nil {
 				return err
 			}
-			recs, pending = recs[:0], pending[:0]
 		}
 	}
-	if len(recs)+len(pending) > 0 || r.rowsDone < read {
-		return r.process(ctx, m, recs, pending, read)
+	if len(recs)+len(pending) > 0 || sent < read {
+		return send()
 	}
 	return nil
 }
 
-// process parses a chunk of records and writes it. Rows keyed by order id
-// whose checksum matches the one recorded are unchanged: they are reported
-// without being parsed.
-func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pending []RowResult, read int) error {
+// process parses a chunk of records. Rows keyed by order id whose checksum
+// matches the one recorded are unchanged: they are reported without being
+// parsed.
+func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pending []RowResult, read, lastNum int) (chunkOf, error) {
 	known, err := r.knownByID(ctx, m, recs)
 	if err != nil {
-		return err
+		return chunkOf{}, err
 	}
 	var rows []Row
 	seen := func(num int, key string) bool {
@@ -246,7 +293,7 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 			rows = append(rows, row)
 		}
 	}
-	return r.flush(ctx, rows, pending, read)
+	return chunkOf{rows: rows, pending: pending, read: read, lastNum: lastNum}, nil
 }
 
 // knownByID reads the recorded checksums of the records' order-id keys.
@@ -288,7 +335,8 @@ type candidate struct {
 // lead of the same customer and product), changed rows update their lead
 // while it is still open, unchanged rows cost nothing, and the run's counters
 // and checkpoint advance in the same transaction.
-func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, read int) error {
+func (r *runState) flush(ctx context.Context, c chunkOf) error {
+	rows, pending, read := c.rows, c.pending, c.read
 	now := r.im.now()
 	t := r.t
 	var results []RowResult
@@ -297,11 +345,17 @@ func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, r
 	}
 	if len(rows) == 0 {
 		// Nothing to write but the report (an unchanged stretch of a
-		// re-sync): no versioned write, no scope lock.
+		// re-sync): no versioned write, no scope lock, and no wait for the
+		// disk. Only a crash of Postgres itself can lose such a commit, and
+		// then only with the ones after it (WAL order): the run resumes from
+		// an earlier checkpoint and reads those unchanged rows again.
 		write = func(fn func(w *syncer.Writer) error) error {
 			return postgres.InTx(ctx, r.im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+					return err
+				}
 				results = append(results[:0], pending...)
-				return r.checkpoint(ctx, tx, results)
+				return r.checkpoint(ctx, tx, results, c.lastNum)
 			})
 		}
 	}
@@ -384,7 +438,7 @@ func (r *runState) flush(ctx context.Context, rows []Row, pending []RowResult, r
 		if err := r.putCustomers(ctx, w.Tx, fresh, now); err != nil {
 			return err
 		}
-		return r.checkpoint(ctx, w.Tx, results)
+		return r.checkpoint(ctx, w.Tx, results, c.lastNum)
 	})
 	if err != nil {
 		return fmt.Errorf("write rows: %w", postgres.Translate(err))
@@ -590,9 +644,22 @@ WHERE store_id = $1 AND id = $2`, r.t.StoreID, ids[i], v, now, l.CustomerName, l
 	return done, w.Tx.SendBatch(ctx, b).Close()
 }
 
-// putKeys records the row keys and checksums of new and changed rows.
+// putKeys records the row keys and checksums of new and changed rows. New
+// keys are plain inserts: the chunk read them absent with the source's
+// writers serialised (one sync per connection, the store's scope locked).
 func (r *runState) putKeys(ctx context.Context, tx *postgres.Tx, rows []Row, known map[string]existing,
 	fresh []mutation.Lead, changed []Row, changedIDs []uuid.UUID) error {
+	put := func(sql string, keys []string, leads []uuid.UUID, sums [][]byte) error {
+		if len(keys) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, sql, r.t.StoreID, r.t.SourceID, keys, leads, sums); err != nil {
+			return fmt.Errorf("record row keys: %w", err)
+		}
+		return nil
+	}
+	const insert = `INSERT INTO intake_rows (store_id, source_id, row_key, lead_id, checksum)
+SELECT $1, $2, k, l, c FROM unnest($3::text[], $4::uuid[], $5::bytea[]) AS u(k, l, c)`
 	var keys []string
 	var leads []uuid.UUID
 	var sums [][]byte
@@ -604,20 +671,15 @@ func (r *runState) putKeys(ctx context.Context, tx *postgres.Tx, rows []Row, kno
 		keys, leads, sums = append(keys, rows[i].Key), append(leads, fresh[f].ID), append(sums, rows[i].Checksum[:])
 		f++
 	}
+	if err := put(insert, keys, leads, sums); err != nil {
+		return err
+	}
+	keys, leads, sums = keys[:0], leads[:0], sums[:0]
 	for i := range changed {
 		keys, leads, sums = append(keys, changed[i].Key), append(leads, changedIDs[i]), append(sums, changed[i].Checksum[:])
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO intake_rows (store_id, source_id, row_key, lead_id, checksum)
-SELECT $1, $2, k, l, c FROM unnest($3::text[], $4::uuid[], $5::bytea[]) AS u(k, l, c)
-ON CONFLICT (store_id, source_id, row_key) DO UPDATE SET lead_id = excluded.lead_id, checksum = excluded.checksum`,
-		r.t.StoreID, r.t.SourceID, keys, leads, sums)
-	if err != nil {
-		return fmt.Errorf("record row keys: %w", err)
-	}
-	return nil
+	return put(insert+`
+ON CONFLICT (store_id, source_id, row_key) DO UPDATE SET lead_id = excluded.lead_id, checksum = excluded.checksum`, keys, leads, sums)
 }
 
 // putCustomers counts new leads into their customers (one per seller and
@@ -667,7 +729,7 @@ ON CONFLICT (seller_id, phone_e164) DO UPDATE SET orders = customers.orders + ex
 }
 
 // checkpoint records the chunk's notable rows and advances the run.
-func (r *runState) checkpoint(ctx context.Context, tx *postgres.Tx, results []RowResult) error {
+func (r *runState) checkpoint(ctx context.Context, tx *postgres.Tx, results []RowResult, lastNum int) error {
 	var c Counts
 	var nums []int32
 	var keys, outcomes, reasons, details []string
@@ -696,7 +758,7 @@ ON CONFLICT (store_id, run_id, row_num) DO NOTHING`, r.t.StoreID, r.runID, nums,
 	_, err := tx.Exec(ctx, `UPDATE intake_runs SET rows_done = rows_done + $3, checkpoint_row = $10, imported = imported + $4, updated = updated + $5,
   unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9
 WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty,
-		r.lastNum)
+		lastNum)
 	if err != nil {
 		return fmt.Errorf("checkpoint run: %w", err)
 	}
