@@ -217,3 +217,14 @@ func TestZipBombRefused(t *testing.T) {
 	_, _, err = remit.ParseFile([]byte("PK\x03\x04garbage"))
 	require.ErrorIs(t, err, remit.ErrInvalid)
 }
+
+// The ASCII fast path folds like the Unicode one.
+func FuzzFoldASCII(f *testing.F) {
+	f.Add("Code d'envoi")
+	f.Add("N° COLIS")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := remit.Fold(s), remit.FoldSlow(s); got != want {
+			t.Fatalf("fold(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
