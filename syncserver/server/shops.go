@@ -42,7 +42,7 @@ var shopsCapability = capability{
 		return err
 	},
 	periodic: func(*Server) []*river.PeriodicJob {
-		return []*river.PeriodicJob{shopsync.Periodic(shopSweepInterval, shopSweepDays)}
+		return []*river.PeriodicJob{shopsync.Periodic(shopSweepInterval, shopSweepDays), shopsync.PeriodicRecover(time.Minute)}
 	},
 	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
 		svc := newShops(s)

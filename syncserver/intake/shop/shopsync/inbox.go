@@ -51,15 +51,21 @@ type StoredDelivery struct {
 // transaction.
 type Enqueuer func(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery) error
 
+// Committed hears of deliveries once their batch has committed.
+type Committed func(stored []StoredDelivery)
+
 // Inbox stores webhooks durably with group commit: deliveries arriving
 // together share one transaction (one fsync). Submit returns once the
 // delivery is committed. (The same design as the carrier webhook inbox.)
 type Inbox struct {
 	pool    *pgxpool.Pool
 	enqueue Enqueuer
-	window  time.Duration
-	reqs    chan *pending
-	start   sync.Once
+	// OnCommit, when set, hears of every committed batch's new deliveries
+	// (outside the transaction).
+	OnCommit Committed
+	window   time.Duration
+	reqs     chan *pending
+	start    sync.Once
 }
 
 type pending struct {
@@ -167,13 +173,14 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 		}
 	}
 	inserted := map[uuid.UUID]bool{}
+	var stored []StoredDelivery
 	err := postgres.InTx(ctx, in.pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
 		clear(inserted)
+		stored = stored[:0]
 		rows, err := tx.Query(ctx, insertInbox, stores, ids, conns, platforms, delivery, topics, bodies)
 		if err != nil {
 			return err
 		}
-		var stored []StoredDelivery
 		byID := make(map[uuid.UUID]uuid.UUID, n)
 		for i := range ids {
 			byID[ids[i]] = stores[i]
@@ -194,6 +201,9 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 		}
 		return in.enqueue(ctx, tx, stored)
 	})
+	if err == nil && len(stored) > 0 && in.OnCommit != nil {
+		in.OnCommit(stored)
+	}
 	for i, p := range batch {
 		switch {
 		case err != nil:

@@ -66,21 +66,63 @@ func (s *Service) Register(w *river.Workers) error {
 	if err := river.AddWorkerSafely(w, &sweepWorker{s: s}); err != nil {
 		return err
 	}
+	if err := river.AddWorkerSafely(w, &recoverWorker{s: s}); err != nil {
+		return err
+	}
 	s.Subscribe()
 	return nil
 }
 
-func (s *Service) enqueueProcessing(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery) error {
-	byStore := map[uuid.UUID][]uuid.UUID{}
+// kickInterval is how long stored webhooks wait to be enqueued together.
+const kickInterval = 5 * time.Millisecond
+
+// kick notes committed webhooks for processing.
+func (s *Service) kick(stored []StoredDelivery) {
+	s.kickOnce.Do(func() {
+		s.kickWake = make(chan struct{}, 1)
+		go s.kickLoop()
+	})
+	s.kickMu.Lock()
+	if s.kicked == nil {
+		s.kicked = map[uuid.UUID][]uuid.UUID{}
+	}
 	for _, d := range stored {
-		byStore[d.Store] = append(byStore[d.Store], d.ID)
+		s.kicked[d.Store] = append(s.kicked[d.Store], d.ID)
 	}
-	params := make([]river.InsertManyParams, 0, len(byStore))
-	for store, ids := range byStore {
-		params = append(params, river.InsertManyParams{Args: ProcessArgs{Store: store, IDs: ids}, InsertOpts: &river.InsertOpts{MaxAttempts: MaxWebhookAttempts}})
+	s.kickMu.Unlock()
+	select {
+	case s.kickWake <- struct{}{}:
+	default:
 	}
-	_, err := s.River().InsertManyTx(ctx, tx.Tx, params)
-	return err
+}
+
+// kickLoop enqueues processing jobs for the noted webhooks: at most one
+// job per store and MaxProcessBatch webhooks each kickInterval.
+func (s *Service) kickLoop() {
+	for range s.kickWake {
+		time.Sleep(kickInterval)
+		s.kickMu.Lock()
+		pending := s.kicked
+		s.kicked = nil
+		s.kickMu.Unlock()
+		var params []river.InsertManyParams
+		for store, ids := range pending {
+			for len(ids) > 0 {
+				k := min(len(ids), MaxProcessBatch)
+				params = append(params, river.InsertManyParams{Args: ProcessArgs{Store: store, IDs: ids[:k]},
+					InsertOpts: &river.InsertOpts{MaxAttempts: MaxWebhookAttempts}})
+				ids = ids[k:]
+			}
+		}
+		if len(params) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := s.River().InsertMany(ctx, params); err != nil && s.Log != nil {
+			s.Log.Error("enqueue shop webhook processing (the recovery sweep will)", "err", err)
+		}
+		cancel()
+	}
 }
 
 // EnqueueBackfill queues a backfill in tx.
@@ -390,13 +432,43 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 	})
 }
 
+// RecoverArgs is the periodic job queuing processing for webhooks stored
+// but left pending for more than a minute (never enqueued: the server died
+// between the inbox's commit and the enqueue; or their job died).
+type RecoverArgs struct{}
+
+// Kind implements river.JobArgs.
+func (RecoverArgs) Kind() string { return "shop_webhooks_recover" }
+
+// PeriodicRecover returns the recovery sweep, every interval.
+func PeriodicRecover(interval time.Duration) *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+		return RecoverArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: interval}}
+	}, nil)
+}
+
+type recoverWorker struct {
+	river.WorkerDefaults[RecoverArgs]
+	s *Service
+}
+
+func (w *recoverWorker) Work(ctx context.Context, _ *river.Job[RecoverArgs]) error {
+	_, err := w.s.recoverOlder(ctx, time.Minute)
+	return err
+}
+
 // Recover queues processing for every store with webhooks still pending —
-// those a job was working on when its server died — so they need not wait
-// for River to rescue the job. It returns how many stores it queued.
+// never enqueued, or their job died with its server — so they need not wait
+// for River to rescue a job. It returns how many stores it queued.
 func (s *Service) Recover(ctx context.Context) (int, error) {
+	return s.recoverOlder(ctx, 0)
+}
+
+func (s *Service) recoverOlder(ctx context.Context, age time.Duration) (int, error) {
 	n := 0
 	err := postgres.InTx(ctx, s.Pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT DISTINCT store_id FROM shop_webhooks WHERE status = 'pending'`)
+		rows, err := tx.Query(ctx, `SELECT DISTINCT store_id FROM shop_webhooks
+WHERE status = 'pending' AND attempts = 0 AND received_at < now() - make_interval(secs => $1)`, age.Seconds())
 		if err != nil {
 			return err
 		}

@@ -56,12 +56,23 @@ type Service struct {
 
 	hooks   sync.Map       // connection id → *hookEntry
 	stripes [64]sync.Mutex // per-store serialisation of processing, by hash
+
+	kickMu   sync.Mutex
+	kicked   map[uuid.UUID][]uuid.UUID // stored webhooks not yet enqueued, by store
+	kickWake chan struct{}
+	kickOnce sync.Once
 }
 
 // New returns a Service with its inbox.
 func New(pool *pgxpool.Pool, kr *secrets.Keyring, bus *events.Bus, log *slog.Logger, rc func() *river.Client[pgx.Tx]) *Service {
 	s := &Service{Pool: pool, Keyring: kr, Events: bus, Log: log, River: rc}
-	s.Inbox = NewInbox(pool, s.enqueueProcessing, DefaultInboxWindow)
+	// Processing is enqueued after the inbox's commit, coalesced across
+	// batches (one River insert per store every few milliseconds instead of
+	// one per batch, which halved the inbox's throughput). A webhook stored
+	// but never enqueued (a crash in between) is found by Recover at start
+	// and by the periodic recovery sweep.
+	s.Inbox = NewInbox(pool, nil, DefaultInboxWindow)
+	s.Inbox.OnCommit = s.kick
 	return s
 }
 

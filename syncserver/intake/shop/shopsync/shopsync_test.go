@@ -12,6 +12,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
@@ -494,4 +496,32 @@ func TestShopOrdersShareCustomersAndDuplicates(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return f.count(`SELECT count(*) FROM leads WHERE store_id = $1 AND phone_e164 = '+212633445566'`) == 1
 	}, 30*time.Second, 50*time.Millisecond)
+}
+
+// A webhook stored but never enqueued (the server died between the inbox's
+// commit and the enqueue) is processed once recovery finds it.
+func TestStoredButNotEnqueuedIsRecovered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "recover")
+	conn := f.connect("shopify", "rec.myshopify.com", &leadifyv1.ShopCredentials{AccessToken: "t", WebhookSecret: "s"}, false)
+	cut := shopsync.New(f.env.DB.App, f.env.Server.Config().Secrets, nil, f.env.Server.Log(), nil)
+	cut.Inbox.OnCommit = nil // the enqueue never happens
+	body := []byte(fmt.Sprintf(benchOrder, 42, 42, 42, 42, 42, 42))
+	out, err := cut.Inbox.Submit(ctx, shopsync.Delivery{Store: f.store, Connection: uuid.MustParse(conn.Id), Platform: "shopify",
+		DeliveryID: "evt-lost", Topic: "orders/create", Body: body})
+	require.NoError(t, err)
+	require.Equal(t, shopsync.Stored, out)
+	out, err = cut.Inbox.Submit(ctx, shopsync.Delivery{Store: f.store, Connection: uuid.MustParse(conn.Id), Platform: "shopify",
+		DeliveryID: "evt-lost", Topic: "orders/create", Body: body})
+	require.NoError(t, err)
+	require.Equal(t, shopsync.Duplicate, out)
+	require.Equal(t, 1, f.count(`SELECT count(*) FROM shop_webhooks WHERE store_id = $1 AND status = 'pending'`))
+
+	rec := shopsync.New(f.env.DB.App, f.env.Server.Config().Secrets, nil, f.env.Server.Log(), func() *river.Client[pgx.Tx] { return f.env.Server.River })
+	n, err := rec.Recover(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	f.settled()
+	require.Equal(t, "new", f.leadOf(conn.Id, "42").Status)
 }
