@@ -88,7 +88,7 @@ func (im *Importer) Run(ctx context.Context, t Target, m *Mapping, src Source, o
 		return nil, err
 	}
 	run := &runState{im: im, t: t, stores: stores, window: window, opts: opts,
-		report: &Report{HasOrderID: m.HasOrderID()}, seen: map[uint64]int{}}
+		report: &Report{HasOrderID: m.HasOrderID()}, seen: map[uint64]int32{}}
 	if run.runID = opts.RunID; run.runID == uuid.Nil {
 		run.runID = uuid.New()
 		err := postgres.InTx(ctx, im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
@@ -150,8 +150,9 @@ type runState struct {
 	runID  uuid.UUID
 	report *Report
 	// seen maps the hash of every row key read in this run to its row, so a
-	// key repeated within the sheet is reported, not written twice.
-	seen     map[uint64]int
+	// key repeated within the sheet is reported, not written twice (12 bytes
+	// a row: 10 MB for the largest sheet Google allows).
+	seen     map[uint64]int32
 	seed     maphash.Seed
 	rowsDone int
 }
@@ -238,7 +239,7 @@ func (r *runState) produce(ctx context.Context, m *Mapping, src Source, chunk in
 				}
 			}
 			if ok {
-				r.seen[maphash.String(r.seed, key)] = rec.Num
+				r.seen[maphash.String(r.seed, key)] = int32(rec.Num)
 			}
 			continue
 		}
@@ -271,7 +272,7 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 				Detail: fmt.Sprintf("row %d has the same key %s", first, key)})
 			return true
 		}
-		r.seen[h] = num
+		r.seen[h] = int32(num)
 		return false
 	}
 	for _, rec := range recs {

@@ -182,3 +182,46 @@ func BenchmarkSheetImport(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSheetImportLargest imports the largest sheet Google allows (10
+// million cells: 833,333 rows of 12 columns) from the fake on loopback and
+// reports the importer's peak heap: memory stays flat whatever the sheet's
+// size. It runs only when LEADIFY_BENCH_ROWS is set (go tool task bench), with
+// that many rows up to Google's limit.
+func BenchmarkSheetImportLargest(b *testing.B) {
+	limit, err := strconv.Atoi(os.Getenv("LEADIFY_BENCH_ROWS"))
+	if err != nil || limit <= 0 {
+		b.Skip("LEADIFY_BENCH_ROWS is not set")
+	}
+	n := min(limit, 10_000_000/12)
+	fake := sheetstest.New()
+	b.Cleanup(fake.Close)
+	fake.SetSheet("largest", "Commandes", bigSheet(b, n))
+	env := servertest.Start(b)
+	ctx := context.Background()
+	b.Run(fmt.Sprintf("rows=%d/import", n), func(b *testing.B) {
+		for range b.N {
+			tn := env.NewTenant(env.Admin(), "largest"+uuid.NewString()[:6])
+			src := uuid.New()
+			env.InStore(func(tx *postgres.Tx) error {
+				return intake.CreateSource(ctx, tx, intake.SourceRow{StoreID: tn.StoreID, ID: src, Kind: intake.KindSheet, Name: "b"})
+			}, tn.StoreID)
+			client, err := sheets.New(ctx, sheets.Config{Endpoint: fake.URL + "/"})
+			require.NoError(b, err)
+			stop := peakHeap()
+			start := time.Now()
+			s, err := client.Open(ctx, "largest", sheets.Range{Sheet: "Commandes", FirstCol: "A", HeaderRow: 1}, 0)
+			require.NoError(b, err)
+			m, err := intake.Resolve(intake.Suggest(s.Header()), s.Header())
+			require.NoError(b, err)
+			im := &intake.Importer{Pool: env.DB.App}
+			rep, err := im.Run(ctx, intake.Target{StoreID: tn.StoreID, SellerID: tn.SellerID, SourceID: src, Source: "sheet"}, m, s, intake.RunOptions{})
+			require.NoError(b, err)
+			d, peak := time.Since(start), stop()
+			require.Equal(b, n, rep.Counts.Rows())
+			b.ReportMetric(d.Seconds(), "import-s")
+			b.ReportMetric(float64(n)/d.Seconds(), "rows/s")
+			b.ReportMetric(float64(peak)/(1<<20), "import-peak-MB")
+		}
+	})
+}
