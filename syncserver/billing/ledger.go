@@ -216,9 +216,10 @@ func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, ki
 	if err != nil {
 		return 0, err
 	}
-	// The probe above ran under the scope lock, so nothing should conflict;
-	// ON CONFLICT keeps the key's promise even so (a skipped row only leaves
-	// its version unused).
+	// No ON CONFLICT: the probe above ran under the scope lock, which every
+	// writer of the ledger takes, so nothing can conflict; and a speculative
+	// insertion costs every row an extra probe of each unique index. The key
+	// still holds: a duplicate would fail the chunk, not be written twice.
 	version := "$2 + ord"
 	if !dense {
 		version = "$2 + row_number() OVER (ORDER BY ord) - 1"
@@ -227,8 +228,7 @@ func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, ki
   agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at)
 SELECT store_id, id, `+version+`, rule_id, parcel_id, kind,
   beneficiary, agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at
-FROM commission_entries_staged WHERE kind = $1
-ON CONFLICT DO NOTHING`, string(kind), first)
+FROM commission_entries_staged WHERE kind = $1`, string(kind), first)
 	if err != nil {
 		return 0, fmt.Errorf("insert %s entries: %w", kind, err)
 	}
