@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -138,6 +139,15 @@ func (h *authHandler) AcceptInvitation(ctx context.Context, req *connect.Request
 		}
 		if _, err := tx.Q.UpsertMember(ctx, tx, queries.UpsertMemberParams{StoreID: inv.StoreID, UserID: user.ID, Role: inv.Role}); err != nil {
 			return err
+		}
+		// A membership's epoch never repeats, across a removal and re-join
+		// too: a replica that slept through both still holds a cursor with
+		// an old epoch, which must not match the new membership's (it would
+		// keep a view the new one does not have). The time in microseconds is
+		// above every epoch before (each bump is one, and takes longer).
+		if _, err := tx.Exec(ctx, `UPDATE store_members SET epoch = greatest(epoch + 1, (extract(epoch from clock_timestamp()) * 1000000)::bigint)
+WHERE store_id = $1 AND user_id = $2`, inv.StoreID, user.ID); err != nil {
+			return fmt.Errorf("new membership epoch: %w", err)
 		}
 		if err := audit.Write(ctx, tx, audit.Entry{Actor: user.ID, Store: inv.StoreID, Action: "member.joined",
 			TargetType: "user", TargetID: user.ID.String(), Summary: map[string]any{"role": inv.Role, "invitation": inv.ID}}); err != nil {
