@@ -124,7 +124,7 @@ func (s *Service) CreateParcel(ctx context.Context, args CreateArgs) error {
 // already created or held).
 func (s *Service) recordAttempt(ctx context.Context, args CreateArgs) (*pendingCreation, error) {
 	var pc *pendingCreation
-	err := syncer.Write(ctx, s.Pool, postgres.StoreScope(args.Store), func(w *syncer.Writer) error {
+	err := s.storeWrite(ctx, args.Store, func(w *syncer.Writer) error {
 		pc = nil
 		if err := w.Lock(args.Store); err != nil {
 			return err
@@ -260,7 +260,7 @@ func quantity(items []mutation.Item) int {
 
 // finish records the outcome of a creation.
 func (s *Service) finish(ctx context.Context, store, id uuid.UUID, creation, tracking, msg string) error {
-	return syncer.Write(ctx, s.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
+	return s.storeWrite(ctx, store, func(w *syncer.Writer) error {
 		if err := w.Lock(store); err != nil {
 			return err
 		}

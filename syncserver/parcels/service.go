@@ -50,6 +50,7 @@ type Service struct {
 	slots   map[uuid.UUID]chan struct{}
 	// callSlots holds the cluster-wide slots (created on first use).
 	callSlots *callSlots
+	writes    storeWrites    // group commit of creation records, per store
 	stripes   [64]sync.Mutex // per-store serialisation of webhook processing, by hash
 }
 
