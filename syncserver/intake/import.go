@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -167,33 +168,76 @@ type chunkOf struct {
 	lastNum int
 }
 
+// Batched is a Source that reads in batches (Sheets' batchGet): Buffered is
+// how many rows Next returns before it must fetch again.
+type Batched interface {
+	Buffered() int
+}
+
 // stream reads, checks and parses chunks in one goroutine while this one
 // writes the previous chunk: reading the sheet and parsing overlap with the
-// database's work. At most two chunks wait between them.
+// database's work. At most two chunks wait between them, and a batched
+// source's next batch is fetched only once every row read before it is
+// committed: a run resumed after a crash fetches again at most the batch it
+// was in.
 func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int) error {
 	r.seed = maphash.MakeSeed()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ready := make(chan chunkOf, 1)
 	produced := make(chan error, 1)
+	p := &producer{r: r, m: m, src: src, chunk: chunk, out: ready, wake: make(chan struct{}, 1)}
 	go func() {
 		defer close(ready)
-		produced <- r.produce(ctx, m, src, chunk, ready)
+		produced <- p.run(ctx)
 	}()
 	for c := range ready {
-		if err := r.flush(ctx, c); err != nil {
-			cancel()
-			for range ready { // let the producer end
+		err := r.flush(ctx, c)
+		if err == nil {
+			p.committed.Add(1)
+			select {
+			case p.wake <- struct{}{}:
+			default:
 			}
-			<-produced
-			return err
+			continue
 		}
+		cancel()
+		for range ready { // let the producer end
+		}
+		<-produced
+		return err
 	}
 	return <-produced
 }
 
-// produce reads src and sends its rows in chunks of at most chunk rows.
-func (r *runState) produce(ctx context.Context, m *Mapping, src Source, chunk int, out chan<- chunkOf) error {
+// producer reads a source and sends its rows in chunks.
+type producer struct {
+	r         *runState
+	m         *Mapping
+	src       Source
+	chunk     int
+	out       chan<- chunkOf
+	chunks    int64        // chunks sent
+	committed atomic.Int64 // chunks the writer committed
+	wake      chan struct{}
+}
+
+// drain waits until every chunk sent is committed.
+func (p *producer) drain(ctx context.Context) error {
+	for p.committed.Load() < p.chunks {
+		select {
+		case <-p.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// run reads the source and sends its rows in chunks of at most chunk rows.
+func (p *producer) run(ctx context.Context) error {
+	r, m, src, chunk := p.r, p.m, p.src, p.chunk
+	batched, _ := src.(Batched)
 	var recs []Record
 	var pending []RowResult // results decided without the database
 	read, sent, lastNum := 0, 0, 0
@@ -203,15 +247,27 @@ func (r *runState) produce(ctx context.Context, m *Mapping, src Source, chunk in
 			return err
 		}
 		select {
-		case out <- c:
+		case p.out <- c:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		p.chunks++
 		sent = read
 		recs, pending = nil, nil
 		return nil
 	}
 	for {
+		if batched != nil && batched.Buffered() == 0 {
+			// The next row needs another batch: first commit every row read.
+			if len(recs)+len(pending) > 0 {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+			if err := p.drain(ctx); err != nil {
+				return err
+			}
+		}
 		rec, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			break

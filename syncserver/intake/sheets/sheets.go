@@ -324,6 +324,17 @@ func (s *Source) Next() (intake.Record, error) {
 	return rec, nil
 }
 
+var _ intake.Batched = (*Source)(nil)
+
+// Buffered returns how many fetched rows Next returns before it fetches
+// again (intake.Batched).
+func (s *Source) Buffered() int {
+	if s.done {
+		return 1 << 30 // no more fetches: Next ends the sheet
+	}
+	return len(s.buf)
+}
+
 func (s *Source) fetch() error {
 	ranges := make([]string, s.rg.ChunkCount)
 	for i := range ranges {
