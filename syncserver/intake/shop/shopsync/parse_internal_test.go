@@ -57,3 +57,34 @@ func TestCellsKeepUnknownCities(t *testing.T) {
 	require.Equal(t, "casablanca", row.City.ID)
 	require.Equal(t, "Route 12", row.Address)
 }
+
+// FuzzStoredWebhook: any stored body under any topic of any platform is
+// parsed without panicking into an order event, an unknown topic or a dead
+// webhook; an order becomes an intake row keyed by its id.
+func FuzzStoredWebhook(f *testing.F) {
+	for _, s := range []struct{ platform, topic, body string }{
+		{shop.Shopify, "orders/create", `{"id":1,"total_price":"10.00","shipping_address":{"city":"Fès"},"line_items":[{"title":"A","quantity":0,"price":"1"}]}`},
+		{shop.Shopify, "orders/delete", `{"id":1}`},
+		{shop.WooCommerce, "order.updated", `{"id":727,"status":"cancelled","total":"1.00","billing":{"city":"ville inconnue"}}`},
+		{shop.YouCan, "order.create", `{"id":"u","total":1e3,"created_at":1763632800,"shipping":{"address":{"city":"x"}}}`},
+		{shop.YouCan, "order.cancel", `{"id":"u"}`},
+	} {
+		f.Add(s.platform, s.topic, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, platform, topic string, body []byte) {
+		e := Parse(uuid.Nil, platform, topic, body)
+		if e.dead != "" || e.action == shop.ActionUnknown {
+			return
+		}
+		if e.order.ID == "" {
+			t.Fatalf("an order event without an id: %+v", e)
+		}
+		if e.action != shop.ActionOrder {
+			return
+		}
+		row := orderMapping.Parse(2, Cells(e.order), false)
+		if row.Accepted() && row.Key != "id:"+e.order.ID {
+			t.Fatalf("row key %q for order %q", row.Key, e.order.ID)
+		}
+	})
+}
