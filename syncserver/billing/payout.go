@@ -196,6 +196,9 @@ WHERE store_id = $1 AND id = $2`, store, id)
 			p, already = prev[0], true
 			return nil
 		}
+		if err := repairClawbacks(ctx, w, store, agent); err != nil {
+			return err
+		}
 		rows, err = tx.Query(ctx, `SELECT id, amount FROM commission_entries
 WHERE store_id = $1 AND agent_id = $2 AND beneficiary = 'agent' AND status = 'earned' AND occurred_at < $3
 ORDER BY occurred_at, id FOR UPDATE`, store, agent, cutoff)
@@ -256,4 +259,31 @@ WHERE e.store_id = $1 AND e.id = u.id AND e.status = 'earned'`, store, ids, firs
 				"cutoff": p.Cutoff.Format(time.RFC3339)}})
 	})
 	return p, already, err
+}
+
+// repairClawbacks makes earned (a clawback due) every reversal of the agent
+// still marked reversed although the entry it reverses is paid: a reversal
+// whose writer read the entry's status just before a payout committed. Only
+// statuses change, as the ledger's rules say they should have been.
+func repairClawbacks(ctx context.Context, w *syncer.Writer, store, agent uuid.UUID) error {
+	rows, err := w.Tx.Query(ctx, `SELECT r.id FROM commission_entries r
+JOIN commission_entries e ON e.store_id = r.store_id AND e.id = r.reverses
+WHERE r.store_id = $1 AND r.agent_id = $2 AND r.kind = 'reversal' AND r.status = 'reversed' AND e.status = 'paid'
+FOR UPDATE OF r`, store, agent)
+	if err != nil {
+		return fmt.Errorf("find clawbacks: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	first, err := w.Reserve(store, len(ids))
+	if err != nil {
+		return err
+	}
+	if _, err := w.Tx.Exec(ctx, `UPDATE commission_entries e SET status = 'earned', version = $3 + u.ord - 1, updated_at = now()
+FROM unnest($2::uuid[]) WITH ORDINALITY AS u(id, ord) WHERE e.store_id = $1 AND e.id = u.id`, store, ids, first); err != nil {
+		return fmt.Errorf("repair clawbacks: %w", err)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/syncer"
 )
 
 func (f *fixture) statement(agent uuid.UUID, from, to time.Time) *billing.PayoutStatement {
@@ -213,4 +214,44 @@ func TestLedgerBalancesProperty(t *testing.T) {
 		f.checkBalance()
 	}
 	require.Positive(t, payouts, "the sequence pays at least once")
+}
+
+// A reversal written as "reversed" while its entry was being paid (the race
+// between a return and a payout) is repaired by the next payout into the
+// clawback it should be, and the ledger balances again.
+func TestPayoutRepairsRacedReversal(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerDelivered, 10_00))
+	src := parcels(f.store, f.agent, 6, 4)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	require.NoError(t, err)
+	april := march.AddDate(0, 1, 0)
+	_, _, err = billing.MarkPaid(ctx, f.pool, f.store, f.agent, uuid.Nil, uuid.New(), april, april, "VIR-1")
+	require.NoError(t, err)
+	// The race's outcome, written by hand: a reversal marked reversed of a paid entry.
+	f.reverse(src[0].ID, april.AddDate(0, 0, 2))
+	require.NoError(t, syncer.Write(ctx, f.pool, postgres.StoreScope(f.store), func(w *syncer.Writer) error {
+		v, err := w.Reserve(f.store, 1)
+		if err != nil {
+			return err
+		}
+		_, err = w.Tx.Exec(ctx, `UPDATE commission_entries SET status = 'reversed', version = $2 WHERE store_id = $1 AND kind = 'reversal'`, f.store, v)
+		return err
+	}))
+	more := parcels(f.store, f.agent, 2, 5)
+	for i := range more {
+		more[i].Status = parcel.StatusDelivered
+		more[i].ConfirmedAt, more[i].DeliveredAt = more[i].ConfirmedAt.AddDate(0, 1, 0), more[i].DeliveredAt.AddDate(0, 1, 0)
+	}
+	_, err = (&billing.Runner{Pool: f.pool, Source: more}).Run(ctx, f.store, april)
+	require.NoError(t, err)
+	p, _, err := billing.MarkPaid(ctx, f.pool, f.store, f.agent, uuid.Nil, uuid.New(), april.AddDate(0, 1, 0), april, "VIR-2")
+	require.NoError(t, err)
+	require.Equal(t, money.Amount(2*10_00-10_00), p.Total, "the raced reversal is clawed back")
+	f.checkBalance()
 }
