@@ -181,16 +181,40 @@ FROM before_images b JOIN outbox o ON o.mutation_id = b.mutation_id ORDER BY b.m
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, im := range images {
+	// Restoring newest first leaves each row as its oldest image has it:
+	// restore that one only (a lead with several pending mutations is written
+	// once), then forget the undone mutations' images in one statement.
+	type rowKey struct{ table, id string }
+	oldest := map[rowKey]int{}
+	var order []rowKey
+	mutations := map[int64]bool{}
+	for i, im := range images {
+		k := rowKey{im.table, im.id}
+		if _, seen := oldest[k]; !seen {
+			order = append(order, k)
+		}
+		oldest[k] = i // images run newest first: the last one seen is the oldest
+		mutations[im.mutation] = true
+	}
+	for _, k := range order {
+		im := images[oldest[k]]
 		if err := restore(ctx, q, im.table, im.id, im.data); err != nil {
 			return err
 		}
-		if _, err := q.ExecContext(ctx, `DELETE FROM before_images WHERE mutation_id = ? AND tbl = ? AND row_id = ?`,
-			im.mutation, im.table, im.id); err != nil {
-			return err
-		}
 	}
-	return nil
+	if len(mutations) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(mutations))
+	for id := range mutations {
+		ids = append(ids, id)
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `DELETE FROM before_images WHERE mutation_id IN (SELECT value FROM json_each(?))`, string(list))
+	return err
 }
 
 // restore puts back one before-image (nil: the row did not exist).
@@ -287,6 +311,7 @@ FROM outbox ORDER BY mutation_id`)
 		return err
 	}
 	now := db.now()
+	leads := newBatchedLeads(q)
 	envs := map[uuid.UUID]mutation.Env{}
 	for _, e := range entries {
 		m, err := mutation.Decode(e.name, e.version, e.args)
@@ -307,13 +332,13 @@ FROM outbox ORDER BY mutation_id`)
 		if env.Actor.UserID == uuid.Nil {
 			continue // no membership any more: the server will say
 		}
-		err = applyLocal(ctx, q, e.id, store, m, env)
+		err = applyLocal(ctx, q, leads, e.id, store, m, env)
 		var rej *mutation.Rejection
 		if err != nil && !errors.As(err, &rej) {
 			return err
 		}
 	}
-	return nil
+	return leads.flush(ctx)
 }
 
 // ApplyPage applies one Pull response: ApplyPages with one page.

@@ -145,7 +145,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 // BenchmarkRebase10kPending applies one 5,000-row page to a replica of N
 // leads holding 10,000 pending mutations, 5,000 of them on the page's leads:
 // undo those, apply, re-apply them.
-func BenchmarkRebase10kPending(b *testing.B) {
+func BenchmarkRebase10kPending(b *testing.B) { benchRebase(b, 10_000) }
+
+// BenchmarkRebase10kPendingAllTouched is the worst case: all 10,000 pending
+// mutations (two on each of the page's 5,000 leads) are undone and redone.
+func BenchmarkRebase10kPendingAllTouched(b *testing.B) { benchRebase(b, 5_000) }
+
+// benchRebase spreads 10,000 pending mutations over the first spread leads.
+func benchRebase(b *testing.B, spread int) {
 	n := benchLeads(b)
 	ps := pages(n)
 	ctx := context.Background()
@@ -167,7 +174,7 @@ func BenchmarkRebase10kPending(b *testing.B) {
 		}
 	}
 	for i := range 10_000 {
-		if _, err := db.Do(ctx, store, &mutation.AddNote{Lead: leads[i%len(leads)], EventID: uuid.New(), Note: "pending"}); err != nil {
+		if _, err := db.Do(ctx, store, &mutation.AddNote{Lead: leads[i%min(spread, len(leads))], EventID: uuid.New(), Note: "pending"}); err != nil {
 			b.Fatal(err)
 		}
 	}

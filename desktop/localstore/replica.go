@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -166,7 +168,7 @@ VALUES (?, ?, ?, ?, ?, ?)`, id, store.String(), name, version, args, micros(db.n
 		if err != nil {
 			return err
 		}
-		if err := applyLocal(ctx, tx, id, store, m, env); err != nil {
+		if err := applyLocal(ctx, tx, directLeads{tx}, id, store, m, env); err != nil {
 			return err // rolls the queued entry back too
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE replica_meta SET next_mutation_id = ?`, id+1); err != nil {
@@ -196,8 +198,95 @@ func (db *DB) SetClock(now func() time.Time) { db.clock.Store(&now) }
 
 // applyLocal applies m (outbox entry id) to the replica, saving before-images
 // first. It returns the mutation's *mutation.Rejection when it does not apply.
-func applyLocal(ctx context.Context, tx execer, id int64, store uuid.UUID, m mutation.Mutation, env mutation.Env) error {
-	cur, redacted, err := readLead(ctx, tx, m.LeadID().String())
+// leadRows is where applyLocal reads and writes leads: the replica itself
+// (directLeads), or during a rebase a cache that writes each lead once at the
+// end however many pending mutations it replays on it (batchedLeads).
+type leadRows interface {
+	read(ctx context.Context, id string) (*mutation.Lead, bool, error)
+	write(ctx context.Context, l *mutation.Lead, redacted bool) error
+}
+
+type directLeads struct{ tx execer }
+
+func (d directLeads) read(ctx context.Context, id string) (*mutation.Lead, bool, error) {
+	return readLead(ctx, d.tx, id)
+}
+
+func (d directLeads) write(ctx context.Context, l *mutation.Lead, redacted bool) error {
+	return writeLead(ctx, d.tx, l, redacted)
+}
+
+type batchedLead struct {
+	lead     *mutation.Lead // nil: not in the replica
+	redacted bool
+	dirty    bool
+}
+
+type batchedLeads struct {
+	tx    execer
+	rows  map[string]*batchedLead
+	dirty []string
+}
+
+func newBatchedLeads(tx execer) *batchedLeads {
+	return &batchedLeads{tx: tx, rows: map[string]*batchedLead{}}
+}
+
+func cloneLead(l *mutation.Lead) *mutation.Lead {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	c.Items = slices.Clone(l.Items)
+	if l.Custom != nil {
+		c.Custom = maps.Clone(l.Custom)
+	}
+	return &c
+}
+
+func (b *batchedLeads) read(ctx context.Context, id string) (*mutation.Lead, bool, error) {
+	r, ok := b.rows[id]
+	if !ok {
+		l, redacted, err := readLead(ctx, b.tx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		r = &batchedLead{lead: l, redacted: redacted}
+		b.rows[id] = r
+	}
+	return cloneLead(r.lead), r.redacted, nil
+}
+
+func (b *batchedLeads) write(_ context.Context, l *mutation.Lead, redacted bool) error {
+	id := l.ID.String()
+	r := b.rows[id]
+	if r == nil {
+		r = &batchedLead{}
+		b.rows[id] = r
+	}
+	if !r.dirty {
+		r.dirty = true
+		b.dirty = append(b.dirty, id)
+	}
+	r.lead, r.redacted = cloneLead(l), redacted
+	return nil
+}
+
+// flush writes every lead changed since the cache began, once.
+func (b *batchedLeads) flush(ctx context.Context) error {
+	for _, id := range b.dirty {
+		r := b.rows[id]
+		if err := writeLead(ctx, b.tx, r.lead, r.redacted); err != nil {
+			return err
+		}
+		r.dirty = false
+	}
+	b.dirty = b.dirty[:0]
+	return nil
+}
+
+func applyLocal(ctx context.Context, tx execer, leads leadRows, id int64, store uuid.UUID, m mutation.Mutation, env mutation.Env) error {
+	cur, redacted, err := leads.read(ctx, m.LeadID().String())
 	if err != nil {
 		return err
 	}
@@ -217,7 +306,7 @@ func applyLocal(ctx context.Context, tx execer, id int64, store uuid.UUID, m mut
 	if err := saveImage(ctx, tx, id, "leads", res.Lead.ID.String(), image); err != nil {
 		return err
 	}
-	if err := writeLead(ctx, tx, &res.Lead, false); err != nil {
+	if err := leads.write(ctx, &res.Lead, false); err != nil {
 		return err
 	}
 	for i := range res.Events {
