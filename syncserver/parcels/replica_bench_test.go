@@ -22,6 +22,7 @@ import (
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/syncserver/carrier/ameex"
 	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/postgres/pgtest"
 	"github.com/leadify/leadify/syncserver/servertest"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -42,7 +43,10 @@ func BenchmarkWebhookToReplica(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env := servertest.StartProcess(b, os.Getenv("LEADIFY_BENCH_SERVER_ENV"))
+	pg := pgtest.New(b)
+	// LEADIFY_BENCH_DB_PARAMS adds connection parameters to the server's
+	// database URL (e.g. "&pool_max_conns=16").
+	env := servertest.StartProcessOn(b, pg, "DATABASE_URL="+pg.AppURL+os.Getenv("LEADIFY_BENCH_DB_PARAMS"))
 	tn := env.NewTenant(env.Admin(), "replica")
 	acc, err := tn.Seller.Carriers.CreateCarrierAccount(ctx, connect.NewRequest(&leadifyv1.CreateCarrierAccountRequest{StoreId: tn.StoreID.String(),
 		Carrier: ameex.Name, Label: "Ameex", Credentials: &leadifyv1.CarrierCredentials{BaseUrl: "https://api.ameex.app", ApiId: "i", ApiKey: "k"}}))
