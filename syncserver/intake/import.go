@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leadify/leadify/shared/lead"
@@ -90,6 +91,13 @@ func (im *Importer) Run(ctx context.Context, t Target, m *Mapping, src Source, o
 	}
 	run := &runState{im: im, t: t, stores: stores, window: window, opts: opts,
 		report: &Report{HasOrderID: m.HasOrderID()}, seen: map[uint64]int32{}}
+	err = postgres.InTx(ctx, im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
+		return tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM intake_rows WHERE store_id = $1 AND source_id = $2)`,
+			t.StoreID, t.SourceID).Scan(&run.fresh)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the source's rows: %w", postgres.Translate(err))
+	}
 	if run.runID = opts.RunID; run.runID == uuid.Nil {
 		run.runID = uuid.New()
 		err := postgres.InTx(ctx, im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
@@ -156,6 +164,10 @@ type runState struct {
 	seen     map[uint64]int32
 	seed     maphash.Seed
 	rowsDone int
+	// fresh: the source had no row keys when the run started (a first
+	// import), so no row can be unchanged and none is looked up ahead of
+	// its write (which still checks).
+	fresh bool
 }
 
 // chunkOf is a chunk of rows ready to write: the rows to write, the results
@@ -355,7 +367,7 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 
 // knownByID reads the recorded checksums of the records' order-id keys.
 func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (map[string]existing, error) {
-	if !m.HasOrderID() || len(recs) == 0 {
+	if !m.HasOrderID() || len(recs) == 0 || r.fresh {
 		return nil, nil
 	}
 	rows := make([]Row, 0, len(recs))
@@ -374,6 +386,19 @@ func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (ma
 		return err
 	})
 	return known, err
+}
+
+// execer runs a statement: a transaction, or a batch that queues it.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// queue queues statements in a batch, sent in one round trip.
+type queue struct{ b *pgx.Batch }
+
+func (q queue) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
 }
 
 // existing is a row key already imported from the source.
@@ -412,7 +437,11 @@ func (r *runState) flush(ctx context.Context, c chunkOf) error {
 					return err
 				}
 				results = append(results[:0], pending...)
-				return r.checkpoint(ctx, tx, results, c.lastNum)
+				q := queue{b: &pgx.Batch{}}
+				if err := r.checkpoint(ctx, q, results, c.lastNum); err != nil {
+					return err
+				}
+				return tx.SendBatch(ctx, q.b).Close()
 			})
 		}
 	}
@@ -489,13 +518,21 @@ func (r *runState) flush(ctx context.Context, c chunkOf) error {
 				return err
 			}
 		}
-		if err := r.putKeys(ctx, w.Tx, rows, known, fresh, changed, changedIDs); err != nil {
+		// The bookkeeping goes in one round trip.
+		q := queue{b: &pgx.Batch{}}
+		if err := r.putKeys(ctx, q, rows, known, fresh, changed, changedIDs); err != nil {
 			return err
 		}
-		if err := r.putCustomers(ctx, w.Tx, fresh, now); err != nil {
+		if err := r.putCustomers(ctx, q, fresh, now); err != nil {
 			return err
 		}
-		return r.checkpoint(ctx, w.Tx, results, c.lastNum)
+		if err := r.checkpoint(ctx, q, results, c.lastNum); err != nil {
+			return err
+		}
+		if err := w.Tx.SendBatch(ctx, q.b).Close(); err != nil {
+			return fmt.Errorf("record row keys, customers and progress: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("write rows: %w", postgres.Translate(err))
@@ -704,7 +741,7 @@ WHERE store_id = $1 AND id = $2`, r.t.StoreID, ids[i], v, now, l.CustomerName, l
 // putKeys records the row keys and checksums of new and changed rows. New
 // keys are plain inserts: the chunk read them absent with the source's
 // writers serialised (one sync per connection, the store's scope locked).
-func (r *runState) putKeys(ctx context.Context, tx *postgres.Tx, rows []Row, known map[string]existing,
+func (r *runState) putKeys(ctx context.Context, tx execer, rows []Row, known map[string]existing,
 	fresh []mutation.Lead, changed []Row, changedIDs []uuid.UUID) error {
 	put := func(sql string, keys []string, leads []uuid.UUID, sums [][]byte) error {
 		if len(keys) == 0 {
@@ -731,7 +768,7 @@ SELECT $1, $2, k, l, c FROM unnest($3::text[], $4::uuid[], $5::bytea[]) AS u(k, 
 	if err := put(insert, keys, leads, sums); err != nil {
 		return err
 	}
-	keys, leads, sums = keys[:0], leads[:0], sums[:0]
+	keys, leads, sums = nil, nil, nil // the batch holds the first ones until it is sent
 	for i := range changed {
 		keys, leads, sums = append(keys, changed[i].Key), append(leads, changedIDs[i]), append(sums, changed[i].Checksum[:])
 	}
@@ -741,7 +778,7 @@ ON CONFLICT (store_id, source_id, row_key) DO UPDATE SET lead_id = excluded.lead
 
 // putCustomers counts new leads into their customers (one per seller and
 // phone).
-func (r *runState) putCustomers(ctx context.Context, tx *postgres.Tx, fresh []mutation.Lead, now time.Time) error {
+func (r *runState) putCustomers(ctx context.Context, tx execer, fresh []mutation.Lead, now time.Time) error {
 	type agg struct {
 		name  string
 		n     int32
@@ -786,7 +823,7 @@ ON CONFLICT (seller_id, phone_e164) DO UPDATE SET orders = customers.orders + ex
 }
 
 // checkpoint records the chunk's notable rows and advances the run.
-func (r *runState) checkpoint(ctx context.Context, tx *postgres.Tx, results []RowResult, lastNum int) error {
+func (r *runState) checkpoint(ctx context.Context, tx execer, results []RowResult, lastNum int) error {
 	var c Counts
 	var nums []int32
 	var keys, outcomes, reasons, details []string
