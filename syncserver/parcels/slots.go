@@ -23,14 +23,82 @@ const maxSlotConns = 64
 // connections must not wait on carrier calls). A lock lives as long as its
 // session, so the slots of a killed instance free themselves as soon as
 // Postgres sees its connections close: no lease to expire, no cleanup.
+//
+// A released slot lingers for slotLinger before it is unlocked, and a call
+// of the same account in this instance takes it over without a round trip:
+// back-to-back calls (a bulk creation) cost no locking at all.
 type callSlots struct {
 	parent *pgxpool.Pool
 	once   sync.Once
 	pool   *pgxpool.Pool
 	err    error
+
+	mu   sync.Mutex
+	idle map[uuid.UUID][]*heldSlot
 }
 
-func newCallSlots(parent *pgxpool.Pool) *callSlots { return &callSlots{parent: parent} }
+// slotLinger is how long a released slot stays locked for the next call.
+const slotLinger = 50 * time.Millisecond
+
+// heldSlot is a slot locked on conn.
+type heldSlot struct {
+	conn  *pgxpool.Conn
+	k     int32
+	idle  bool // lingering, guarded by callSlots.mu
+	timer *time.Timer
+}
+
+func newCallSlots(parent *pgxpool.Pool) *callSlots {
+	return &callSlots{parent: parent, idle: map[uuid.UUID][]*heldSlot{}}
+}
+
+// reuse takes over a lingering slot of account below n, if there is one.
+func (c *callSlots) reuse(account uuid.UUID, n int) *heldSlot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.idle[account]
+	for len(list) > 0 {
+		h := list[len(list)-1]
+		list = list[:len(list)-1]
+		h.idle = false
+		h.timer.Stop()
+		if int(h.k) < n {
+			c.idle[account] = list
+			return h
+		}
+		go c.free(h, account) // the account's concurrency was lowered
+	}
+	delete(c.idle, account)
+	return nil
+}
+
+// linger keeps h locked for slotLinger, then frees it unless reused.
+func (c *callSlots) linger(h *heldSlot, account uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h.idle = true
+	c.idle[account] = append(c.idle[account], h)
+	h.timer = time.AfterFunc(slotLinger, func() {
+		c.mu.Lock()
+		if !h.idle {
+			c.mu.Unlock()
+			return
+		}
+		h.idle = false
+		list := c.idle[account]
+		for i, x := range list {
+			if x == h {
+				c.idle[account] = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(c.idle[account]) == 0 {
+			delete(c.idle, account)
+		}
+		c.mu.Unlock()
+		c.free(h, account)
+	})
+}
 
 func (c *callSlots) open(ctx context.Context) (*pgxpool.Pool, error) {
 	c.once.Do(func() {
@@ -53,6 +121,9 @@ const freeSlot = `SELECT pg_advisory_unlock(hashtextextended('carrier-slot:' || 
 // acquire takes one of n slots of account, polling with jittered backoff
 // while all are taken, and returns the function releasing it.
 func (c *callSlots) acquire(ctx context.Context, account uuid.UUID, n int) (func(), error) {
+	if h := c.reuse(account, n); h != nil {
+		return func() { c.linger(h, account) }, nil
+	}
 	pool, err := c.open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("call slots: %w", err)
@@ -72,7 +143,8 @@ func (c *callSlots) acquire(ctx context.Context, account uuid.UUID, n int) (func
 			}
 			rows.Close()
 			if err = rows.Err(); err == nil && got {
-				return func() { c.release(conn, account, k) }, nil
+				h := &heldSlot{conn: conn, k: k}
+				return func() { c.linger(h, account) }, nil
 			}
 		}
 		if err != nil {
@@ -91,15 +163,16 @@ func (c *callSlots) acquire(ctx context.Context, account uuid.UUID, n int) (func
 	}
 }
 
-func (c *callSlots) release(conn *pgxpool.Conn, account uuid.UUID, k int32) {
+// free unlocks a slot and gives its connection back.
+func (c *callSlots) free(h *heldSlot, account uuid.UUID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var freed bool
-	if err := conn.QueryRow(ctx, freeSlot, account, k).Scan(&freed); err != nil || !freed {
-		destroy(conn) // closing the session frees whatever it still holds
+	if err := h.conn.QueryRow(ctx, freeSlot, account, h.k).Scan(&freed); err != nil || !freed {
+		destroy(h.conn) // closing the session frees whatever it still holds
 		return
 	}
-	conn.Release()
+	h.conn.Release()
 }
 
 // destroy closes a connection's session (freeing its advisory locks) and
