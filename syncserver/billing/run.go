@@ -33,6 +33,10 @@ type Runner struct {
 	Writers int
 }
 
+// runSlots bounds the commission runs in progress in this process (each
+// holds up to Writers+1 pool connections; the smallest pool has 4).
+var runSlots = make(chan struct{}, 1)
+
 // RunResult counts what a run saw and wrote.
 type RunResult struct {
 	Parcels int // parcels streamed
@@ -56,6 +60,15 @@ func MonthOf(t time.Time) (from, to time.Time) {
 // rule that does not decode, an amount overflow, or a database error; chunks
 // committed before a failure stay, and the next run completes them.
 func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (RunResult, error) {
+	// A run's source holds a pool connection while it waits for its writers,
+	// which need connections of their own: as many runs as the pool has
+	// connections would wait on each other for ever. Runs take turns instead.
+	select {
+	case runSlots <- struct{}{}:
+		defer func() { <-runSlots }()
+	case <-ctx.Done():
+		return RunResult{}, context.Cause(ctx)
+	}
 	from, to := MonthOf(month)
 	var rules []commission.Rule
 	err := postgres.InSnapshot(ctx, r.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
