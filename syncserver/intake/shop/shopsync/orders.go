@@ -144,10 +144,15 @@ type mark struct {
 	status, err string
 }
 
-// cancellable are the statuses a shop cancellation still changes; updates
+// cancellable reports whether a shop cancellation still changes a lead in
+// status: one the lead rules let move to cancelled, short of confirmed
+// (after confirmation the shop's change is recorded, not applied). Updates
 // change only the importer's open statuses (new, no answer, callback,
 // unreachable).
-var cancellable = map[string]bool{"new": true, "no_answer": true, "callback": true, "unreachable": true, "wrong_number": true, "duplicate": true}
+func cancellable(status string) bool {
+	st, err := lead.ParseStatus(status)
+	return err == nil && st != lead.StatusConfirmed && lead.CanTransition(st, lead.StatusCancelled)
+}
 
 func digestOf(cells []string, cancel bool) []byte {
 	h := sha256.New()
@@ -356,7 +361,7 @@ func (s *Service) settle(ctx context.Context, w *syncer.Writer, c Connection, so
 			changed := prev[id] != nil && string(prev[id]) != string(st.digest)
 			open := ls == "new" || ls == "no_answer" || ls == "callback" || ls == "unreachable"
 			switch {
-			case st.cancel && cancellable[ls]:
+			case st.cancel && cancellable(ls):
 				cancels = append(cancels, st)
 			case !changed || open || (st.cancel && ls == "cancelled"):
 				// Nothing new, or an open lead the import already updated.
@@ -377,8 +382,8 @@ func (s *Service) settle(ctx context.Context, w *syncer.Writer, c Connection, so
 			var evs []mutation.LeadEvent
 			for i, st := range cancels {
 				from := status[st.leadID]
-				b.Queue(`UPDATE leads SET status = 'cancelled', cancel_reason = $3, version = $4, updated_at = $5, lease_until = NULL,
-  callback_at = NULL WHERE store_id = $1 AND id = $2`, store, st.leadID, "Cancelled in the shop", first+int64(2*i), now)
+				b.Queue(`UPDATE leads SET status = 'cancelled', cancel_reason = $3, version = $4, updated_at = $5, callback_at = NULL
+WHERE store_id = $1 AND id = $2`, store, st.leadID, "Cancelled in the shop", first+int64(2*i), now)
 				fs, _ := lead.ParseStatus(from)
 				evs = append(evs, mutation.LeadEvent{ID: uuid.Must(uuid.NewV7()), StoreID: store, LeadID: st.leadID, Version: first + int64(2*i) + 1,
 					CreatedAt: now, Kind: mutation.EventCancel, FromStatus: fs, ToStatus: lead.StatusCancelled,

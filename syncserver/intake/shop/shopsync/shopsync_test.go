@@ -42,6 +42,24 @@ type fixture struct {
 func newFixture(t *testing.T, name string) *fixture {
 	env := servertest.Start(t)
 	tn := env.NewTenant(env.Admin(), name)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// What the jobs did, to see why.
+		rows, err := env.DB.App.Query(context.Background(), `SELECT kind, state, attempt, coalesce(errors::text, '') FROM river_job ORDER BY id`)
+		if err != nil {
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var kind, state, errs string
+			var attempt int
+			if rows.Scan(&kind, &state, &attempt, &errs) == nil {
+				t.Logf("job %s %s attempt %d %.300s", kind, state, attempt, errs)
+			}
+		}
+	})
 	return &fixture{t: t, env: env, store: tn.StoreID, tn: tn}
 }
 
@@ -128,7 +146,7 @@ func TestShopifyOrdersBecomeLeads(t *testing.T) {
 	f := newFixture(t, "shopifye2e")
 	secret := []byte("shpss_e2e")
 	fake := shopifytest.NewServer(t, shopifytest.Options{Secret: secret, AccessToken: "shpat_e2e",
-		Faults: shoptest.Faults{DuplicateRate: 0.5, Seed: 7}, Bucket: 150, RestoreRate: 50})
+		Faults: shoptest.Faults{DuplicateRate: 0.5, Seed: 7}, RestoreRate: 200, ThrottleEvery: 2})
 	conn := f.connect("shopify", fake.URL, &leadifyv1.ShopCredentials{AccessToken: "shpat_e2e", WebhookSecret: string(secret)}, false)
 	hook := f.env.URL + conn.WebhookPath
 	for _, topic := range []string{"orders/create", "orders/updated", "orders/cancelled", "orders/delete", "app/uninstalled"} {
@@ -213,7 +231,7 @@ func TestShopifyOrdersBecomeLeads(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		return f.count(`SELECT count(*) FROM shop_connections WHERE store_id = $1 AND last_backfill_at IS NOT NULL`) == 1
-	}, 60*time.Second, 50*time.Millisecond)
+	}, 2*time.Minute, 50*time.Millisecond)
 	require.Equal(t, 122, f.count(`SELECT count(*) FROM leads WHERE store_id = $1 AND source = 'shopify'`))
 	require.Equal(t, "confirmed", f.leadOf(conn.Id, fmt.Sprint(cod1)).Status, "the same order keeps its lead")
 	require.Equal(t, 1, f.count(`SELECT late_changes FROM shop_orders WHERE store_id = $1 AND order_id = $2`, fmt.Sprint(cod1)),
@@ -267,7 +285,7 @@ func TestWooCommerceOrdersBecomeLeads(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		return f.count(`SELECT count(*) FROM shop_connections WHERE store_id = $1 AND last_backfill_at IS NOT NULL`) == 1
-	}, 60*time.Second, 50*time.Millisecond)
+	}, 2*time.Minute, 50*time.Millisecond)
 	require.Equal(t, 232, f.count(`SELECT count(*) FROM leads WHERE store_id = $1 AND source = 'woocommerce'`))
 	require.Equal(t, "cancelled", f.leadOf(conn.Id, fmt.Sprint(b)).Status, "the backfill does not revive a cancelled lead")
 	require.Positive(t, fake.API.Limited.Load(), "the backfill met 429s and retried")
@@ -488,14 +506,24 @@ func TestShopOrdersShareCustomersAndDuplicates(t *testing.T) {
 	require.Equal(t, 2, f.count(`SELECT orders FROM customers WHERE phone_e164 = '+212612345678'
   AND seller_id = (SELECT seller_id FROM stores WHERE id = $1)`))
 
+	// A duplicate cannot be cancelled (the lead rules): the shop's
+	// cancellation is recorded on the order, not applied.
+	fake.Subscribe("orders/cancelled", f.env.URL+conn.WebhookPath)
+	fake.UpdateOrder(again, func(o *shopifytest.Order) { o.CancelledAt = ptr(time.Now().UTC().Format(time.RFC3339)) })
+	_, err := fake.Fire(ctx, "orders/cancelled", again)
+	require.NoError(t, err)
+	f.settled()
+	require.Equal(t, "duplicate", f.leadOf(conn.Id, fmt.Sprint(again)).Status)
+	require.Equal(t, 1, f.count(`SELECT late_changes FROM shop_orders WHERE store_id = $1 AND order_id = $2`, fmt.Sprint(again)))
+
 	// The sweep queues a backfill of every connection: the order the shop
 	// never announced arrives.
 	fake.AddOrder(shopifyOrder("0633445566", "Oujda", true))
-	_, err := f.env.Server.River.Insert(ctx, shopsync.SweepArgs{Days: 1}, nil)
+	_, err = f.env.Server.River.Insert(ctx, shopsync.SweepArgs{Days: 1}, nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		return f.count(`SELECT count(*) FROM leads WHERE store_id = $1 AND phone_e164 = '+212633445566'`) == 1
-	}, 30*time.Second, 50*time.Millisecond)
+	}, 2*time.Minute, 50*time.Millisecond)
 }
 
 // A webhook stored but never enqueued (the server died between the inbox's

@@ -99,6 +99,10 @@ type Options struct {
 	// second, Shopify's standard plan).
 	Bucket      float64
 	RestoreRate float64
+	// ThrottleEvery answers every Nth GraphQL query THROTTLED whatever the
+	// bucket holds (0: only when the bucket is short), so tests meet the
+	// throttle however fast or slow the machine is.
+	ThrottleEvery int
 }
 
 // Server is the fake shop.
@@ -301,6 +305,9 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.Queries = append(s.Queries, req.Variables)
 	s.refill()
+	if e := s.opts.ThrottleEvery; e > 0 && len(s.Queries)%e == 0 {
+		s.available = min(s.available, cost/2)
+	}
 	if s.available < cost {
 		s.Throttled++
 		avail := s.available
