@@ -202,6 +202,19 @@ func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uu
 	// webhook inbox needs.
 	unlock := s.stripe(store)
 	defer unlock()
+	// When jobs queue up, the first takes what has accumulated: the others
+	// find nothing left, which a read says without taking the store's
+	// write lock or a commit (an fsync) of their own.
+	var pending bool
+	if err := postgres.InTx(ctx, s.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
+		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_inbox
+WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0))`, store, ids).Scan(&pending)
+	}); err != nil {
+		return 0, fmt.Errorf("look for pending webhooks: %w", err)
+	}
+	if !pending {
+		return 0, nil
+	}
 	err = syncer.Write(ctx, s.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
 		retry = 0
 		if err := w.Lock(store); err != nil {
