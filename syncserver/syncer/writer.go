@@ -327,7 +327,9 @@ func (w *Writer) InsertLeads(leads []mutation.Lead) error {
 				return err
 			}
 		}
-		rows = append(rows, []any{l.StoreID, l.ID, l.Version, l.CreatedAt, l.UpdatedAt, l.DeletedAt, l.Status.String(),
+		// Ids as [16]byte encode straight to binary; uuid.UUID would go
+		// through its driver.Valuer (text) on every row.
+		rows = append(rows, []any{[16]byte(l.StoreID), [16]byte(l.ID), l.Version, l.CreatedAt, l.UpdatedAt, l.DeletedAt, l.Status.String(),
 			l.CustomerName, l.PhoneRaw, l.PhoneE164, l.CityID, l.CityRaw, l.Address, items, int64(l.COD), l.Source,
 			l.ExternalRef, custom, nullUUID(l.AssignedTo), nullTime(l.LeaseUntil), l.CallAttempts, nullTime(l.CallbackAt),
 			l.CancelReason, nullUUID(l.DuplicateOf), l.Score})
