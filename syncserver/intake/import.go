@@ -743,7 +743,7 @@ WHERE store_id = $1 AND id = $2`, r.t.StoreID, ids[i], v, now, l.CustomerName, l
 // writers serialised (one sync per connection, the store's scope locked).
 func (r *runState) putKeys(ctx context.Context, tx execer, rows []Row, known map[string]existing,
 	fresh []mutation.Lead, changed []Row, changedIDs []uuid.UUID) error {
-	put := func(sql string, keys []string, leads []uuid.UUID, sums [][]byte) error {
+	put := func(sql string, keys []string, leads [][16]byte, sums [][]byte) error {
 		if len(keys) == 0 {
 			return nil
 		}
@@ -755,14 +755,14 @@ func (r *runState) putKeys(ctx context.Context, tx execer, rows []Row, known map
 	const insert = `INSERT INTO intake_rows (store_id, source_id, row_key, lead_id, checksum)
 SELECT $1, $2, k, l, c FROM unnest($3::text[], $4::uuid[], $5::bytea[]) AS u(k, l, c)`
 	var keys []string
-	var leads []uuid.UUID
+	var leads [][16]byte // binary on the wire (uuid.UUID goes through text)
 	var sums [][]byte
 	f := 0
 	for i := range rows {
 		if _, ok := known[rows[i].Key]; ok {
 			continue
 		}
-		keys, leads, sums = append(keys, rows[i].Key), append(leads, fresh[f].ID), append(sums, rows[i].Checksum[:])
+		keys, leads, sums = append(keys, rows[i].Key), append(leads, [16]byte(fresh[f].ID)), append(sums, rows[i].Checksum[:])
 		f++
 	}
 	if err := put(insert, keys, leads, sums); err != nil {
@@ -770,7 +770,7 @@ SELECT $1, $2, k, l, c FROM unnest($3::text[], $4::uuid[], $5::bytea[]) AS u(k, 
 	}
 	keys, leads, sums = nil, nil, nil // the batch holds the first ones until it is sent
 	for i := range changed {
-		keys, leads, sums = append(keys, changed[i].Key), append(leads, changedIDs[i]), append(sums, changed[i].Checksum[:])
+		keys, leads, sums = append(keys, changed[i].Key), append(leads, [16]byte(changedIDs[i])), append(sums, changed[i].Checksum[:])
 	}
 	return put(insert+`
 ON CONFLICT (store_id, source_id, row_key) DO UPDATE SET lead_id = excluded.lead_id, checksum = excluded.checksum`, keys, leads, sums)
