@@ -267,11 +267,6 @@ type stmtCache struct {
 	stmts   map[string]*sql.Stmt
 }
 
-// newStmtCache serves a transaction of db's main handle.
-func (db *DB) newStmtCache(tx *sql.Tx) *stmtCache {
-	return &stmtCache{prepare: db.stmt, tx: tx, stmts: map[string]*sql.Stmt{}}
-}
-
 // newPullStmtCache serves a transaction of db's pull handle.
 func (db *DB) newPullStmtCache(tx *sql.Tx) *stmtCache {
 	return &stmtCache{prepare: func(ctx context.Context, q string) (*sql.Stmt, error) {

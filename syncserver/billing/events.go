@@ -33,6 +33,16 @@ func Subscribe(bus *events.Bus) {
 // reversals (the run sees the parcel's final status), so order does not
 // matter. Running it twice changes nothing.
 func ReverseParcel(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
+	// The store's scope lock first: a payout marking these entries paid holds
+	// it, and the reversal must see the entries as that payout left them (a
+	// reversal of a paid entry is a clawback, not a plain reversal).
+	w, err := syncer.WriterIn(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := w.Lock(ev.Store); err != nil {
+		return err
+	}
 	rows, err := tx.Query(ctx, `SELECT rule_id FROM commission_entries
 WHERE store_id = $1 AND parcel_id = $2 AND kind = 'earn'`, ev.Store, ev.AggregateID)
 	if err != nil {
@@ -45,10 +55,6 @@ WHERE store_id = $1 AND parcel_id = $2 AND kind = 'earn'`, ev.Store, ev.Aggregat
 	revs := make([]entryRow, len(ruleIDs))
 	for i, id := range ruleIDs {
 		revs[i] = entryRow{RuleID: id, ParcelID: ev.AggregateID, Kind: commission.KindReversal, OccurredAt: ev.OccurredAt}
-	}
-	w, err := syncer.WriterIn(ctx, tx)
-	if err != nil {
-		return err
 	}
 	_, err = writeEntries(ctx, tx.Tx, w, ev.Store, revs)
 	return err
