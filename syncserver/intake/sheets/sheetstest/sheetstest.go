@@ -26,7 +26,7 @@ type Server struct {
 	*httptest.Server
 
 	mu      sync.Mutex
-	books   map[string]map[string][][]string // spreadsheet → sheet → rows
+	books   map[string]map[string]grid // spreadsheet → sheet → cells
 	fail429 int                              // answer the next n reads with 429
 	quota   int                              // reads allowed per window; 0 means unlimited
 	window  time.Duration
@@ -52,7 +52,7 @@ func (s *Server) OnRead(fn func(Read)) { s.mu.Lock(); s.hook = fn; s.mu.Unlock()
 
 // New starts a fake; it stops when the test's cleanup runs Close.
 func New() *Server {
-	s := &Server{books: map[string]map[string][][]string{}, window: time.Minute, start: time.Now()}
+	s := &Server{books: map[string]map[string]grid{}, window: time.Minute, start: time.Now()}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -64,7 +64,7 @@ func Listen(addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fake sheets: %w", err)
 	}
-	s := &Server{books: map[string]map[string][][]string{}, window: time.Minute, start: time.Now()}
+	s := &Server{books: map[string]map[string]grid{}, window: time.Minute, start: time.Now()}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	_ = s.Server.Listener.Close()
 	s.Server.Listener = ln
@@ -74,12 +74,33 @@ func Listen(addr string) (*Server, error) {
 
 // SetSheet stores rows as the sheet's cells (row-major, ragged allowed).
 func (s *Server) SetSheet(spreadsheet, sheet string, rows [][]string) {
+	width := 0
+	for _, row := range rows {
+		width = max(width, len(row))
+	}
+	s.setGrid(spreadsheet, sheet, grid{n: len(rows), width: width, row: func(i int) []string { return rows[i] }})
+}
+
+// SetSheetFunc stores a sheet of n rows whose i-th row (0-based) row makes
+// when it is read, at most width cells: a big sheet that costs the fake no
+// memory (benchmarks measuring the reader's).
+func (s *Server) SetSheetFunc(spreadsheet, sheet string, n, width int, row func(i int) []string) {
+	s.setGrid(spreadsheet, sheet, grid{n: n, width: width, row: row})
+}
+
+func (s *Server) setGrid(spreadsheet, sheet string, g grid) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.books[spreadsheet] == nil {
-		s.books[spreadsheet] = map[string][][]string{}
+		s.books[spreadsheet] = map[string]grid{}
 	}
-	s.books[spreadsheet][sheet] = rows
+	s.books[spreadsheet][sheet] = g
+}
+
+// grid is a sheet's cells: n rows, the widest width cells long.
+type grid struct {
+	n, width int
+	row      func(i int) []string
 }
 
 // LoadCSV stores a CSV file as a sheet, each record on the row of its line
@@ -261,7 +282,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // read answers one A1 range: "Sheet1", "Sheet1!A1:D5", "'My Sheet'!A:Z",
 // "Sheet1!2:100".
-func read(book map[string][][]string, rg string) (ValueRange, error) {
+func read(book map[string]grid, rg string) (ValueRange, error) {
 	sheet, cells := rg, ""
 	if i := strings.LastIndex(rg, "!"); i >= 0 {
 		sheet, cells = rg[:i], rg[i+1:]
@@ -287,8 +308,8 @@ func read(book map[string][][]string, rg string) (ValueRange, error) {
 		}
 	}
 	vr := ValueRange{MajorDimension: "ROWS"}
-	for r := r1; r <= r2 && r <= len(rows); r++ {
-		row := rows[r-1]
+	for r := r1; r <= r2 && r <= rows.n; r++ {
+		row := rows.row(r - 1)
 		var out []string
 		for c := c1; c <= c2 && c < len(row); c++ {
 			out = append(out, row[c])
@@ -304,12 +325,8 @@ func read(book map[string][][]string, rg string) (ValueRange, error) {
 	for len(vr.Values) > 0 && len(vr.Values[len(vr.Values)-1]) == 0 { // and trailing empty rows
 		vr.Values = vr.Values[:len(vr.Values)-1]
 	}
-	width := 0
-	for _, row := range rows {
-		width = max(width, len(row))
-	}
-	lastRow := min(r2, max(len(rows), r1))
-	lastCol := min(c2, max(width-1, c1))
+	lastRow := min(r2, max(rows.n, r1))
+	lastCol := min(c2, max(rows.width-1, c1))
 	vr.Range = fmt.Sprintf("%s!%s%d:%s%d", quoteSheet(sheet), letters(c1), r1, letters(lastCol), lastRow)
 	return vr, nil
 }
