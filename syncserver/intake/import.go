@@ -184,6 +184,8 @@ type chunkOf struct {
 // how many rows Next returns before it must fetch again.
 type Batched interface {
 	Buffered() int
+	// Peek returns the fetched rows Next has not returned yet.
+	Peek() []Record
 }
 
 // stream reads, checks and parses chunks in one goroutine while this one
@@ -253,8 +255,11 @@ func (p *producer) run(ctx context.Context) error {
 	var recs []Record
 	var pending []RowResult // results decided without the database
 	read, sent, lastNum := 0, 0, 0
+	// A batched source's rows are looked up a batch at a time (a re-sync's
+	// unchanged rows cost one query per batch, not per chunk).
+	var known map[string]existing
 	send := func() error {
-		c, err := r.process(ctx, m, recs, pending, read, lastNum)
+		c, err := r.process(ctx, m, recs, pending, read, lastNum, known)
 		if err != nil {
 			return err
 		}
@@ -269,7 +274,8 @@ func (p *producer) run(ctx context.Context) error {
 		return nil
 	}
 	for {
-		if batched != nil && batched.Buffered() == 0 {
+		fetching := batched != nil && batched.Buffered() == 0
+		if fetching {
 			// The next row needs another batch: first commit every row read.
 			if len(recs)+len(pending) > 0 {
 				if err := send(); err != nil {
@@ -297,6 +303,15 @@ func (p *producer) run(ctx context.Context) error {
 		}
 		read++
 		lastNum = max(lastNum, rec.Num)
+		if fetching {
+			batch := append([]Record{rec}, batched.Peek()...)
+			if known, err = r.knownByID(ctx, m, batch); err != nil {
+				return err
+			}
+			if known == nil {
+				known = map[string]existing{}
+			}
+		}
 		if rec.Num <= r.opts.ResumeAfter {
 			// Committed before the interruption: only its key matters, so a
 			// later row repeating it is still caught.
@@ -327,10 +342,13 @@ func (p *producer) run(ctx context.Context) error {
 // process parses a chunk of records. Rows keyed by order id whose checksum
 // matches the one recorded are unchanged: they are reported without being
 // parsed.
-func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pending []RowResult, read, lastNum int) (chunkOf, error) {
-	known, err := r.knownByID(ctx, m, recs)
-	if err != nil {
-		return chunkOf{}, err
+func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pending []RowResult, read, lastNum int,
+	known map[string]existing) (chunkOf, error) {
+	if known == nil {
+		var err error
+		if known, err = r.knownByID(ctx, m, recs); err != nil {
+			return chunkOf{}, err
+		}
 	}
 	var rows []Row
 	seen := func(num int, key string) bool {

@@ -335,6 +335,9 @@ func (s *Source) Buffered() int {
 	return len(s.buf)
 }
 
+// Peek returns the fetched rows Next has not returned yet (intake.Batched).
+func (s *Source) Peek() []intake.Record { return s.buf }
+
 func (s *Source) fetch() error {
 	ranges := make([]string, s.rg.ChunkCount)
 	for i := range ranges {
