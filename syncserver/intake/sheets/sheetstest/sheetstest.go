@@ -27,8 +27,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	books   map[string]map[string]grid // spreadsheet → sheet → cells
-	fail429 int                              // answer the next n reads with 429
-	quota   int                              // reads allowed per window; 0 means unlimited
+	fail429 int                        // answer the next n reads with 429
+	quota   int                        // reads allowed per window; 0 means unlimited
 	window  time.Duration
 	used    int
 	start   time.Time
