@@ -41,6 +41,22 @@ type CarrierCityRule struct {
 	AccountID uuid.UUID
 }
 
+type CarrierPriceList struct {
+	StoreID     uuid.UUID
+	ID          uuid.UUID
+	AccountID   uuid.UUID
+	CityID      string
+	DeliveryFee int64
+	ReturnFee   int64
+	CodFeeFixed int64
+	CodFeeBp    int64
+	ValidFrom   pgtype.Date
+	ValidUntil  pgtype.Date
+	CreatedBy   *uuid.UUID
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 type CommissionEntry struct {
 	StoreID     uuid.UUID
 	ID          uuid.UUID
@@ -61,6 +77,26 @@ type CommissionEntry struct {
 	UpdatedAt   time.Time
 }
 
+type CommissionPayout struct {
+	StoreID   uuid.UUID
+	ID        uuid.UUID
+	AgentID   uuid.UUID
+	Cutoff    time.Time
+	Total     int64
+	Entries   int32
+	Reference string
+	PaidAt    time.Time
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
+}
+
+type CommissionPayoutEntry struct {
+	StoreID  uuid.UUID
+	EntryID  uuid.UUID
+	PayoutID uuid.UUID
+	Amount   int64
+}
+
 type CommissionRule struct {
 	StoreID   uuid.UUID
 	ID        uuid.UUID
@@ -77,6 +113,16 @@ type Customer struct {
 	LastSeen  time.Time
 	Orders    int32
 	Refusals  int32
+	Delivered int32
+}
+
+type CustomerOutcome struct {
+	ParcelID  uuid.UUID
+	StoreID   uuid.UUID
+	SellerID  uuid.UUID
+	PhoneE164 string
+	Outcome   string
+	At        time.Time
 }
 
 type DomainEvent struct {
@@ -95,6 +141,13 @@ type EventConsumption struct {
 	EventID    uuid.UUID
 	Consumer   string
 	ConsumedAt time.Time
+}
+
+type IntakeHookNonce struct {
+	StoreID  uuid.UUID
+	SourceID uuid.UUID
+	Nonce    string
+	SeenAt   time.Time
 }
 
 type IntakeRow struct {
@@ -150,6 +203,7 @@ type IntakeSource struct {
 	UpdatedAt     time.Time
 	LastSyncAt    *time.Time
 	DeletedAt     *time.Time
+	HookSecret    []byte
 }
 
 type Invoice struct {
@@ -197,31 +251,34 @@ type InvoiceSigningKey struct {
 }
 
 type Lead struct {
-	StoreID      uuid.UUID
-	ID           uuid.UUID
-	Version      int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	DeletedAt    *time.Time
-	Status       string
-	CustomerName string
-	PhoneRaw     string
-	PhoneE164    string
-	CityID       string
-	CityRaw      string
-	Address      string
-	Items        []byte
-	Cod          int64
-	Source       string
-	ExternalRef  string
-	Custom       []byte
-	AssignedTo   *uuid.UUID
-	LeaseUntil   *time.Time
-	CallAttempts int32
-	CallbackAt   *time.Time
-	CancelReason string
-	DuplicateOf  *uuid.UUID
-	Score        int32
+	StoreID           uuid.UUID
+	ID                uuid.UUID
+	Version           int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	DeletedAt         *time.Time
+	Status            string
+	CustomerName      string
+	PhoneRaw          string
+	PhoneE164         string
+	CityID            string
+	CityRaw           string
+	Address           string
+	Items             []byte
+	Cod               int64
+	Source            string
+	ExternalRef       string
+	Custom            []byte
+	AssignedTo        *uuid.UUID
+	LeaseUntil        *time.Time
+	CallAttempts      int32
+	CallbackAt        *time.Time
+	CancelReason      string
+	DuplicateOf       *uuid.UUID
+	Score             int32
+	CustomerOrders    int32
+	CustomerDelivered int32
+	CustomerRefusals  int32
 }
 
 type LeadEvent struct {
@@ -296,6 +353,35 @@ type Rejection struct {
 	CreatedAt    time.Time
 }
 
+type Remittance struct {
+	StoreID       uuid.UUID
+	ID            uuid.UUID
+	AccountID     uuid.UUID
+	Reference     string
+	PaidAt        pgtype.Date
+	Source        string
+	Digest        []byte
+	DeclaredTotal *int64
+	LineCount     int32
+	LinesTotal    int64
+	CreatedBy     *uuid.UUID
+	CreatedAt     time.Time
+}
+
+type RemittanceLine struct {
+	StoreID      uuid.UUID
+	RemittanceID uuid.UUID
+	LineNo       int32
+	Tracking     string
+	Outcome      string
+	Cod          int64
+	DeliveryFee  *int64
+	ReturnFee    *int64
+	CodFee       *int64
+	Fees         int64
+	Net          int64
+}
+
 type Seller struct {
 	ID                   uuid.UUID
 	Name                 string
@@ -315,6 +401,80 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
 	RevokedAt  *time.Time
+}
+
+type ShopConnection struct {
+	StoreID           uuid.UUID
+	ID                uuid.UUID
+	Platform          string
+	Name              string
+	BaseUrl           string
+	Credentials       string
+	CodOnly           bool
+	BackfillDays      int32
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	LastBackfillAt    *time.Time
+	LastBackfillError string
+	ProductsSyncedAt  *time.Time
+	DeletedAt         *time.Time
+}
+
+type ShopOrder struct {
+	StoreID        uuid.UUID
+	ConnectionID   uuid.UUID
+	OrderID        string
+	Ref            string
+	LeadID         *uuid.UUID
+	ShopStatus     string
+	Cancelled      bool
+	Cod            bool
+	Items          []byte
+	Outcome        string
+	Detail         string
+	Digest         []byte
+	Source         string
+	FirstSeen      time.Time
+	LastSeen       time.Time
+	LateChanges    int32
+	LastLateChange string
+}
+
+type ShopProduct struct {
+	StoreID      uuid.UUID
+	ConnectionID uuid.UUID
+	ExternalID   string
+	Sku          string
+	Name         string
+	Price        int64
+	Stock        *int32
+	UpdatedAt    time.Time
+}
+
+type ShopWebhook struct {
+	StoreID      uuid.UUID
+	ID           uuid.UUID
+	ConnectionID uuid.UUID
+	Platform     string
+	DeliveryID   string
+	Topic        string
+	Body         []byte
+	ReceivedAt   time.Time
+	Status       string
+	Attempts     int32
+	LastError    string
+	ProcessedAt  *time.Time
+}
+
+type StockReservation struct {
+	StoreID       uuid.UUID
+	LeadID        uuid.UUID
+	Sku           string
+	Qty           int32
+	State         string
+	ReservedAt    time.Time
+	ReleasedAt    *time.Time
+	ReleaseReason string
 }
 
 type Store struct {
