@@ -389,6 +389,13 @@ func (db *DB) RecordResults(ctx context.Context, results []*leadifyv1.MutationRe
 				return fmt.Errorf("record push result: %w", err)
 			}
 		}
+		// Applied in a scope this replica no longer follows (the member was
+		// removed before the answer came): decided now, as no pull of that
+		// scope will ever come to decide it.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE result_applied = 1
+  AND result_scope NOT IN (SELECT scope_id FROM cursors)`); err != nil {
+			return fmt.Errorf("record push result: %w", err)
+		}
 		db.at("results:before-commit")
 		return nil
 	})

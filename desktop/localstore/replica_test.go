@@ -275,7 +275,6 @@ func TestAppliedInAScopeNoLongerFollowedIsDecided(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.db.RecordResults(t.Context(), []*leadifyv1.MutationResult{{MutationId: out[0].MutationID,
 		Applied: true, ScopeId: f.store.String(), Version: 7}}))
-	require.NoError(t, f.db.ApplyPage(t.Context(), &leadifyv1.PullResponse{}))
 	st, err = f.db.SyncState(t.Context())
 	require.NoError(t, err)
 	require.Zero(t, st.Pending, "applied, in a scope this replica no longer follows")
