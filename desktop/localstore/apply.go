@@ -38,6 +38,7 @@ import (
 // instead of one each; the pages must be consecutive answers (each pulled
 // from the cursors the previous one ends at).
 func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) error {
+	results := db.resultsGen.Load() // the results this apply's dropDecided sees, at least
 	err := inTxOn(ctx, db.pulls, func(tx *sql.Tx) error {
 		q := db.newPullStmtCache(tx)
 		defer q.close()
@@ -92,6 +93,12 @@ func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) 
 	})
 	if err != nil {
 		return err
+	}
+	for {
+		cur := db.appliedGen.Load()
+		if cur >= results || db.appliedGen.CompareAndSwap(cur, results) {
+			break
+		}
 	}
 	db.at("apply:after-commit")
 	return nil

@@ -42,10 +42,12 @@ type DB struct {
 	// (SQLite has handed the write to the OS). Only a power cut can roll a
 	// pulled page back — page and cursor together, to be pulled again. What
 	// the user did (the outbox) is committed through sql, with FULL.
-	pulls     *sql.DB
-	pullStmts sync.Map
-	unsentGen atomic.Uint64 // bumped after each committed local mutation
-	cleanGen  atomic.Uint64 // the generation a push last found nothing unsent at
+	pulls      *sql.DB
+	pullStmts  sync.Map
+	unsentGen  atomic.Uint64 // bumped after each committed local mutation
+	cleanGen   atomic.Uint64 // the generation a push last found nothing unsent at
+	resultsGen atomic.Uint64 // bumped after each committed batch of push results
+	appliedGen atomic.Uint64 // the results generation the last committed apply began at
 	// clientID is the replica's identity once read: made once, never changed.
 	clientID atomic.Pointer[uuid.UUID]
 	hook     atomic.Pointer[func(point string)]
@@ -170,7 +172,8 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db := &DB{sql: sqlDB, pulls: pulls}
-	db.unsentGen.Store(1) // unknown until a push looks
+	db.unsentGen.Store(1)  // unknown until a push looks
+	db.resultsGen.Store(1) // unknown until a first apply
 	return db, nil
 }
 

@@ -381,7 +381,7 @@ FROM outbox WHERE mutation_id >= ? AND (NOT ? OR result_scope IS NULL) ORDER BY 
 // (or where its rejection was written), so the entry is dropped once a pull
 // passes that version. Results for entries no longer queued are ignored.
 func (db *DB) RecordResults(ctx context.Context, results []*leadifyv1.MutationResult) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range results {
 			_, err := tx.ExecContext(ctx, `UPDATE outbox SET result_scope = ?, result_version = ?, result_applied = ?,
   result_code = ?, result_reason = ? WHERE mutation_id = ?`, r.ScopeId, r.Version, r.Applied, r.Code, r.Reason, r.MutationId)
@@ -399,6 +399,18 @@ func (db *DB) RecordResults(ctx context.Context, results []*leadifyv1.MutationRe
 		db.at("results:before-commit")
 		return nil
 	})
+	if err == nil {
+		db.resultsGen.Add(1) // a result whose version the cursor already passed is decided by the next apply
+	}
+	return err
+}
+
+// ResultsAwaitApply reports whether push results were recorded since the last
+// apply of pulled pages began: a result whose version the cursor has already
+// passed is decided only by an apply, so a pull that brings nothing must still
+// apply then.
+func (db *DB) ResultsAwaitApply() bool {
+	return db.resultsGen.Load() != db.appliedGen.Load()
 }
 
 // Cursors returns the replica's cursor of every scope it has pulled.

@@ -272,8 +272,11 @@ func (c *Client) Pull(ctx context.Context) error {
 			batch, rows = nil, 0
 		}
 	}
-	if unchanged(batch, saved) {
-		batch = nil // a poke that brought nothing: no transaction, no commit
+	if unchanged(batch, saved) && !db.ResultsAwaitApply() {
+		// A poke that brought nothing, with no push result recorded since the
+		// last apply (one whose version the cursor already passed is decided
+		// only by an apply): no transaction, no commit.
+		batch = nil
 	}
 	return errors.Join(pullErr, c.apply(ctx, batch))
 }
