@@ -181,6 +181,32 @@ func (p *proc) rescue() {
 }
 
 // hurry brings retries waiting for their backoff forward.
+// logJobs logs the unfinished jobs of kind: state, attempts, when due, last error.
+func (p *proc) logJobs(kind string) {
+	rows, err := p.db.App.Query(context.Background(), `SELECT id, state, attempt, scheduled_at, coalesce(errors[array_length(errors, 1)]::text, '')
+FROM river_job WHERE kind = $1 AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending') ORDER BY id`, kind)
+	if err != nil {
+		p.t.Logf("list jobs: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, attempt int64
+			state, last string
+			due         time.Time
+		)
+		if err := rows.Scan(&id, &state, &attempt, &due, &last); err != nil {
+			p.t.Logf("list jobs: %v", err)
+			return
+		}
+		p.t.Logf("unfinished job %d: %s, attempt %d, due %s, last error %s", id, state, attempt, due.Format(time.RFC3339Nano), last)
+	}
+	var calling int
+	_ = p.db.App.QueryRow(context.Background(), `SELECT count(*) FROM parcels WHERE creation = 'calling'`).Scan(&calling)
+	p.t.Logf("parcels still calling: %d", calling)
+}
+
 func (p *proc) hurry() {
 	_, err := p.db.App.Exec(context.Background(), `UPDATE river_job SET state = 'available', scheduled_at = now() WHERE state = 'retryable'`)
 	require.NoError(p.t, err)
@@ -352,6 +378,9 @@ func TestSIGKILLBulkCreation(t *testing.T) {
 	require.True(t, p.start(""))
 	deadline := time.Now().Add(2 * time.Minute)
 	for p.unfinished("parcel_create") > 0 || p.count(`SELECT count(*) FROM parcels WHERE creation = 'calling'`) > 0 {
+		if !time.Now().Before(deadline) {
+			p.logJobs("parcel_create") // what the stuck jobs were doing, for the next look
+		}
 		require.True(t, time.Now().Before(deadline), "creation did not finish: %d jobs left", p.unfinished("parcel_create"))
 		p.hurry()
 		time.Sleep(100 * time.Millisecond)
