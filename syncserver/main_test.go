@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/leadify/leadify/syncserver/postgres/pgtest"
 	"github.com/leadify/leadify/syncserver/postgres/queries"
 	"github.com/leadify/leadify/syncserver/secrets"
+	"github.com/leadify/leadify/syncserver/servertest"
 )
 
 // buildServer compiles the real binary once per test run.
@@ -71,7 +71,7 @@ func freeAddr(t *testing.T) string {
 func startServer(t *testing.T, bin string, env []string, addr string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", addr)
-	cmd.Env = childEnv(env)
+	cmd.Env = servertest.ProcessEnv(env...)
 	p := &proc{cmd: cmd, addr: addr, logs: &syncBuf{}}
 	cmd.Stderr = p.logs
 	require.NoError(t, cmd.Start())
@@ -91,23 +91,10 @@ func startServer(t *testing.T, bin string, env []string, addr string) *proc {
 	return nil
 }
 
-// childEnv is the test's environment for a leadify-server process, without
-// the database settings the developer's shell exports (the process must never
-// migrate or use the shared dev database), plus env.
-func childEnv(env []string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LEADIFY_MIGRATE_DATABASE_URL=") && !strings.HasPrefix(kv, "DATABASE_URL=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, env...)
-}
-
 func runBin(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv(env)
+	cmd.Env = servertest.ProcessEnv(env...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s %v: %s", bin, args, out)
 	return string(out)
@@ -280,7 +267,7 @@ func TestDemoCarriers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo-carriers", "--addr", addr)
-	cmd.Env = childEnv(env)
+	cmd.Env = servertest.ProcessEnv(env...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "parcels reached an end")

@@ -94,12 +94,7 @@ func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) 
 	if err != nil {
 		return err
 	}
-	for {
-		cur := db.appliedGen.Load()
-		if cur >= results || db.appliedGen.CompareAndSwap(cur, results) {
-			break
-		}
-	}
+	raise(&db.appliedGen, results)
 	db.at("apply:after-commit")
 	return nil
 }

@@ -232,10 +232,13 @@ func (db *DB) MaybeUnsent() (uint64, bool) {
 
 // MarkSent records that a push, begun at generation gen, found nothing unsent.
 // A mutation committed since has moved the generation on, so it is not lost.
-func (db *DB) MarkSent(gen uint64) {
+func (db *DB) MarkSent(gen uint64) { raise(&db.cleanGen, gen) }
+
+// raise sets g to v unless it already holds as much: generations only grow.
+func raise(g *atomic.Uint64, v uint64) {
 	for {
-		cur := db.cleanGen.Load()
-		if cur >= gen || db.cleanGen.CompareAndSwap(cur, gen) {
+		cur := g.Load()
+		if cur >= v || g.CompareAndSwap(cur, v) {
 			return
 		}
 	}

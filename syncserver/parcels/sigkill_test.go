@@ -110,9 +110,7 @@ func (p *proc) keyring() *secrets.Keyring {
 func (p *proc) start(spec string) bool {
 	p.t.Helper()
 	cmd := exec.Command(servertest.ServerBinary(p.t), "serve", "--addr", p.addr, "--log-level", "error")
-	// No LEADIFY_MIGRATE_DATABASE_URL (.dev/env.sh sets it): serve would
-	// migrate the developer's database.
-	cmd.Env = append(os.Environ(), "LEADIFY_MIGRATE_DATABASE_URL=", "DATABASE_URL="+p.db.AppURL, "LEADIFY_SECRET_KEYS="+p.keys, parcels.CrashEnv+"="+spec)
+	cmd.Env = servertest.ProcessEnv("DATABASE_URL="+p.db.AppURL, "LEADIFY_SECRET_KEYS="+p.keys, parcels.CrashEnv+"="+spec)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(p.t, err)
 	require.NoError(p.t, cmd.Start())

@@ -78,10 +78,7 @@ func StartProcessOn(t testing.TB, db *pgtest.DB, env ...string) *Env {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(ServerBinary(t), "serve", "--addr", addr, "--log-level", "warn")
-	// The test database is migrated already: the server must not migrate
-	// whatever database the environment names (the developer's).
-	cmd.Env = append(os.Environ(), append([]string{"DATABASE_URL=" + db.AppURL, "LEADIFY_MIGRATE_DATABASE_URL=",
-		"LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("bench")}, env...)...)
+	cmd.Env = ProcessEnv(append([]string{"DATABASE_URL=" + db.AppURL, "LEADIFY_SECRET_KEYS=" + secrets.GenerateKey("bench")}, env...)...)
 	cmd.Stderr = os.Stderr
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
@@ -110,6 +107,14 @@ func StartProcessOn(t testing.TB, db *pgtest.DB, env ...string) *Env {
 	}
 	return &Env{T: t, DB: db, URL: url, HTTP: h2cClient(), PID: cmd.Process.Pid,
 		kill: func() { _ = cmd.Process.Signal(syscall.SIGKILL); <-exited }}
+}
+
+// ProcessEnv is the environment for a leadify-server process a test starts:
+// the test's own, with the database settings the developer's shell exports
+// (.dev/env.sh) blanked — the process must never migrate or use the shared
+// dev database — then env (later entries win).
+func ProcessEnv(env ...string) []string {
+	return append(append(os.Environ(), "DATABASE_URL=", "LEADIFY_MIGRATE_DATABASE_URL="), env...)
 }
 
 // Kill sends SIGKILL to a server started with StartProcess or StartProcessOn
