@@ -99,8 +99,19 @@ var (
 // set when the length is possible), when the number does not exist, as for
 // "06123456".
 func Parse(raw string) (Number, error) {
-	n := Number{Raw: raw}
 	text := normalize(raw)
+	if nsn, ok := moroccanNSN(text); ok {
+		if n, err, ok := fastMoroccan(raw, nsn); ok {
+			return n, err
+		}
+	}
+	return parseLibrary(raw, text)
+}
+
+// parseLibrary is Parse through the phonenumbers library, text being raw
+// normalised.
+func parseLibrary(raw, text string) (Number, error) {
+	n := Number{Raw: raw}
 	if strings.TrimSpace(text) == "" {
 		return n, fmt.Errorf("parse phone %q: %w", raw, ErrEmpty)
 	}
@@ -135,6 +146,16 @@ func kindOf(t phonenumbers.PhoneNumberType) Kind {
 // the invisible direction marks that text copied from Arabic interfaces
 // carries.
 func normalize(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii { // nothing to map: the common case, without a call per rune
+		return s
+	}
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r >= '٠' && r <= '٩':
