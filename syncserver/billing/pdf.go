@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/boombuler/barcode"
-	"github.com/boombuler/barcode/qr"
 
 	"github.com/leadify/leadify/shared/city"
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/shared/money"
 	"github.com/leadify/leadify/syncserver/billing/internal/fpdf"
+	"github.com/leadify/leadify/syncserver/billing/internal/qr"
 )
 
 // DejaVu Sans covers Latin and Arabic, presentation forms included (Bitstream
