@@ -46,7 +46,8 @@ type sandbox struct {
 // RunCarriers plays the carrier side of the demo against a running server:
 // it starts Coliix, Ameex and Sendit sandboxes (the fakes the tests use,
 // moving parcels through realistic lifecycles and calling the server's
-// webhooks), connects them to the SampleStore as its carrier accounts —
+// webhooks), connects them to the SampleStore as its carrier accounts with
+// their demo price lists (so the store's invoices carry carrier fees) —
 // Coliix the default, the cities of the leads about to be confirmed shared
 // out between the three by per-city rules — has the demo agent claim and
 // confirm leads, which the server turns into parcels on its own, and prints
@@ -95,6 +96,11 @@ func RunCarriers(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring, s
 				return err
 			}
 			tokens[b.name] = token
+			// What the sandbox charges, so that the store's invoices carry
+			// carrier fees: its tariffs from a year back, open-ended.
+			if err := saveDemoPriceLists(ctx, tx, store, b.name, b.account, time.Now().AddDate(-1, 0, 0)); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -72,7 +72,9 @@ func RunInvoices(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring, o
 	from, to := billing.MonthOf(time.Date(o.Now.Year(), o.Now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0))
 	hist := history{}
 	for _, st := range stores {
-		hist[st.id] = monthOf(st, from, to)
+		if hist[st.id], err = monthOf(st, from, to); err != nil {
+			return err
+		}
 		if err := ensureRules(ctx, pool, st.id, from); err != nil {
 			return err
 		}
@@ -194,8 +196,9 @@ var demoCities = []string{"casablanca", "rabat", "marrakech", "fes", "tanger", "
 
 // monthOf makes the store's month: 45 to 84 parcels, the same ones on every
 // run (seeded by the store), about 80 % delivered, the rest refused or
-// returned, sorted by when they reached that status.
-func monthOf(st demoStore, from, to time.Time) billing.SliceSource {
+// returned, sorted by when they reached that status, with the fees the
+// store's carrier's demo price list charges for them.
+func monthOf(st demoStore, from, to time.Time) (billing.SliceSource, error) {
 	seed := binary.BigEndian.Uint64(st.id[:8]) ^ uint64(from.Unix())
 	rng := rand.New(rand.NewPCG(seed, 2026))
 	n := 45 + rng.IntN(40)
@@ -220,14 +223,19 @@ func monthOf(st demoStore, from, to time.Time) billing.SliceSource {
 		var lead uuid.UUID
 		binary.BigEndian.PutUint64(lead[:8], rng.Uint64())
 		binary.BigEndian.PutUint64(lead[8:], rng.Uint64())
+		cityID := demoCities[rng.IntN(len(demoCities))]
+		fees, err := demoFees(st.carrier, cityID, at, status == parcel.StatusDelivered, cod)
+		if err != nil {
+			return nil, fmt.Errorf("fees of %s: %w", st.name, err)
+		}
 		p := billing.DeliveredParcel{ID: id, Store: st.id, Lead: lead, Carrier: st.carrier,
-			City: demoCities[rng.IntN(len(demoCities))], Category: "demo", Ref: fmt.Sprintf("%s%08d", prefix, 10_000_000+int(seed%1_000_000)+i),
-			COD: cod, DeliveryFee: 35_00, CODFee: max(cod/100, 5_00), ReturnFee: 15_00,
+			City: cityID, Category: "demo", Ref: fmt.Sprintf("%s%08d", prefix, 10_000_000+int(seed%1_000_000)+i),
+			COD: cod, DeliveryFee: fees.Delivery, CODFee: fees.COD, ReturnFee: fees.Return,
 			ConfirmedAt: created.Add(-2 * time.Hour), DeliveredAt: at, Status: status}
 		if len(st.agents) > 0 {
 			p.Agent = st.agents[i%len(st.agents)]
 		}
 		out[i] = p
 	}
-	return out
+	return out, nil
 }

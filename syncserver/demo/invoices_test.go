@@ -65,6 +65,18 @@ func TestRunInvoices(t *testing.T) {
 	require.Equal(t, 1, invoices)
 	require.Positive(t, fees)
 
+	// Their parcels are charged by the carriers' demo price lists.
+	for _, name := range []string{"Argan Beauty", "Caftan Chic", "TechSouk"} {
+		var delivery, cod, returns int64
+		require.NoError(t, postgres.InTx(ctx, env.DB.App, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
+			return tx.QueryRow(ctx, `SELECT (i.body->'totals'->>'deliveryFees')::bigint, (i.body->'totals'->>'codFees')::bigint,
+  (i.body->'totals'->>'returnFees')::bigint FROM invoices i JOIN stores s ON s.id = i.store_id WHERE s.name = $1`, name).Scan(&delivery, &cod, &returns)
+		}), name)
+		require.Positive(t, delivery, "%s: delivery fees", name)
+		require.Positive(t, cod, "%s: COD fees", name)
+		require.Positive(t, returns, "%s: return fees", name)
+	}
+
 	out.Reset()
 	require.NoError(t, demo.RunInvoices(ctx, env.DB.App, kr, opts, &out))
 	again, err := filepath.Glob(filepath.Join(dir, "FA-*.pdf"))
