@@ -38,17 +38,90 @@ import (
 // instead of one each; the pages must be consecutive answers (each pulled
 // from the cursors the previous one ends at).
 func (db *DB) ApplyPages(ctx context.Context, pages ...*leadifyv1.PullResponse) error {
+	err := db.applyPages(ctx, func(context.Context, *stmtCache) ([]*leadifyv1.PullResponse, error) { return pages, nil })
+	if errors.Is(err, errNothingToApply) {
+		return nil
+	}
+	return err
+}
+
+// errNothingToApply ends an apply whose pages turn out to be empty.
+var errNothingToApply = errors.New("nothing to apply")
+
+// ApplyDelivered applies one scope's changes delivered in the Subscribe
+// stream, starting at version from, if they continue the replica: its
+// cursor for the scope (same epoch, not mid-way through a sync from zero) is
+// at or above from. Only the changes above the cursor are applied, as a page
+// ending at the delivery's cursor, with the same rebase as ApplyPages; the
+// cursor is read in the apply's own transaction. It reports whether the
+// replica must pull instead: the delivery does not continue it (it starts
+// above the cursor: one was missed), or it was already past the delivery
+// while push results recorded since the last apply wait for an apply.
+func (db *DB) ApplyDelivered(ctx context.Context, from int64, sc *leadifyv1.ScopeChanges) (pull bool, err error) {
+	if sc == nil || sc.ResyncRequired || sc.HasMore || sc.Initial || from <= 0 {
+		return true, nil
+	}
+	past := false
+	err = db.applyPages(ctx, func(ctx context.Context, q *stmtCache) ([]*leadifyv1.PullResponse, error) {
+		var (
+			version, epoch int64
+			initial        bool
+		)
+		err := q.QueryRowContext(ctx, `SELECT version, epoch, initial FROM cursors WHERE scope_id = ?`, sc.ScopeId).
+			Scan(&version, &epoch, &initial)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if epoch != sc.Epoch || initial || version < from {
+			return nil, nil
+		}
+		if version >= sc.Cursor {
+			past = true
+			return nil, nil
+		}
+		page := &leadifyv1.ScopeChanges{ScopeId: sc.ScopeId, Kind: sc.Kind, Epoch: sc.Epoch, Cursor: sc.Cursor}
+		for _, ch := range sc.Changes {
+			if ch.Version > version {
+				page.Changes = append(page.Changes, ch)
+			}
+		}
+		return []*leadifyv1.PullResponse{{Scopes: []*leadifyv1.ScopeChanges{page}}}, nil
+	})
+	switch {
+	case errors.Is(err, errNothingToApply) && past:
+		return db.ResultsAwaitApply(), nil
+	case errors.Is(err, errNothingToApply):
+		return true, nil
+	case err != nil:
+		return true, err
+	}
+	return false, nil
+}
+
+// applyPages applies the pages choose returns, in one transaction; choose
+// runs first inside it. No pages: nothing is written (errNothingToApply).
+func (db *DB) applyPages(ctx context.Context, choose func(context.Context, *stmtCache) ([]*leadifyv1.PullResponse, error)) error {
 	results := db.resultsGen.Load() // the results this apply's dropDecided sees, at least
 	err := inTxOn(ctx, db.pulls, func(tx *sql.Tx) error {
 		q := db.newPullStmtCache(tx)
 		defer q.close()
+		pages, err := choose(ctx, q)
+		if err != nil {
+			return err
+		}
+		if len(pages) == 0 {
+			return errNothingToApply
+		}
 		if db.clientID.Load() == nil { // once the identity is known, the row exists
 			if err := ensureMeta(ctx, q); err != nil {
 				return err
 			}
 		}
 		var client, user string
-		err := q.QueryRowContext(ctx, `SELECT client_id, user_id FROM replica_meta`).Scan(&client, &user)
+		err = q.QueryRowContext(ctx, `SELECT client_id, user_id FROM replica_meta`).Scan(&client, &user)
 		if err != nil {
 			return err
 		}

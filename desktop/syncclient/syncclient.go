@@ -44,6 +44,9 @@ type Config struct {
 	PageRows int32
 	// PushBatch bounds each push; 500 when zero.
 	PushBatch int
+	// PokesOnly asks the Subscribe stream for pokes only, every change then
+	// pulled (how clients synced before delivery; kept for comparisons).
+	PokesOnly bool
 	// Hook, when set, is called at named points ("push:before-send",
 	// "push:after-reply", "pull:before-apply") for crash tests.
 	Hook func(point string)
@@ -351,6 +354,20 @@ func (c *Client) apply(ctx context.Context, pages []*leadifyv1.PullResponse) err
 	return nil
 }
 
+// ApplyDelivered applies changes the Subscribe stream delivered when they
+// continue the replica (localstore.DB.ApplyDelivered), between syncs. It
+// reports whether the replica must pull instead.
+func (c *Client) ApplyDelivered(ctx context.Context, d *leadifyv1.DeliveredChanges) (pull bool, err error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.at("deliver:before-apply")
+	pull, err = c.cfg.DB.ApplyDelivered(ctx, d.GetFrom(), d.GetChanges())
+	if err != nil {
+		return true, fmt.Errorf("apply delivered changes: %w", err)
+	}
+	return pull, nil
+}
+
 // Sync hand-shakes (once per client, or after a failure), pushes, then pulls,
 // and records the time it caught up. Its outcome is reflected in Status.
 func (c *Client) Sync(ctx context.Context) error {
@@ -469,18 +486,34 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// subscribe keeps a Subscribe stream open and kicks Run on every poke (the
+// subscribe keeps a Subscribe stream open, asking for changes to be
+// delivered in it. It applies each delivery that continues the replica's
+// cursor and kicks Run on every poke and every delivery it cannot apply (the
 // first message of each stream included: a reconnect always pulls).
 func (c *Client) subscribe(ctx context.Context) {
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		client, err := c.cfg.DB.ClientID(ctx)
+		var cursors []*leadifyv1.Cursor
+		if err == nil {
+			cursors, err = c.cfg.DB.Cursors(ctx)
+		}
 		if err == nil {
 			var stream *connect.ServerStreamForClient[leadifyv1.SubscribeResponse]
-			stream, err = c.rpc.Subscribe(ctx, connect.NewRequest(&leadifyv1.SubscribeRequest{ClientId: client.String()}))
+			stream, err = c.rpc.Subscribe(ctx, connect.NewRequest(&leadifyv1.SubscribeRequest{ClientId: client.String(),
+				Deliver: !c.cfg.PokesOnly, Cursors: cursors}))
 			if err == nil {
 				for stream.Receive() {
 					backoff = minBackoff
+					if d := stream.Msg().Delivered; d != nil {
+						pull, err := c.ApplyDelivered(ctx, d)
+						if err != nil {
+							c.cfg.Log.Warn("apply delivered changes", "err", err)
+						}
+						if !pull {
+							continue
+						}
+					}
 					c.Kick()
 				}
 				err = stream.Err()

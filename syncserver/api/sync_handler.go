@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -12,6 +13,7 @@ import (
 
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/proto/gen/leadify/v1/leadifyv1connect"
+	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
 
@@ -19,16 +21,17 @@ import (
 const heartbeat = 25 * time.Second
 
 type syncHandler struct {
-	svc *syncer.Service
-	hub *syncer.Hub
-	log *slog.Logger
+	svc  *syncer.Service
+	hub  *syncer.Hub
+	auth *auth.Service // re-authenticates delivering streams
+	log  *slog.Logger
 }
 
 var _ leadifyv1connect.SyncServiceHandler = (*syncHandler)(nil)
 
 // NewSyncHandler returns the SyncService implementation.
-func NewSyncHandler(svc *syncer.Service, hub *syncer.Hub, log *slog.Logger) leadifyv1connect.SyncServiceHandler {
-	return &syncHandler{svc: svc, hub: hub, log: log}
+func NewSyncHandler(svc *syncer.Service, hub *syncer.Hub, authSvc *auth.Service, log *slog.Logger) leadifyv1connect.SyncServiceHandler {
+	return &syncHandler{svc: svc, hub: hub, auth: authSvc, log: log}
 }
 
 func (h *syncHandler) err(ctx context.Context, err error) error {
@@ -102,6 +105,11 @@ func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[leadif
 	}
 	sub := h.hub.Subscribe(scopes)
 	defer sub.Close()
+	var d *delivering
+	if req.Msg.Deliver && h.auth != nil {
+		token, _ := strings.CutPrefix(req.Header().Get("Authorization"), "Bearer ")
+		d = &delivering{h: h, token: strings.TrimSpace(token), actor: a, gen: -1, follow: h.svc.NewFollower(req.Msg.Cursors)}
+	}
 	// A first poke: clients pull on every (re)subscribe.
 	if err := stream.Send(&leadifyv1.SubscribeResponse{}); err != nil {
 		return err
@@ -121,10 +129,24 @@ func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[leadif
 			if len(pokes) == 0 {
 				pokes = map[uuid.UUID]int64{uuid.Nil: 0}
 			}
+			if d != nil {
+				if err := d.refresh(ctx); err != nil {
+					return err
+				}
+			}
 			for scope, v := range pokes {
 				msg := &leadifyv1.SubscribeResponse{Version: v}
 				if scope != uuid.Nil {
 					msg.ScopeId = scope.String()
+				}
+				if d != nil && scope != uuid.Nil {
+					var err error
+					if msg, err = d.follow.Message(ctx, d.actor, d.gen, scope, v); err != nil && ctx.Err() == nil {
+						h.log.WarnContext(ctx, "subscribe: delivery failed, poking instead", "scope", scope, "err", err)
+					}
+					if msg == nil {
+						continue
+					}
 				}
 				if err := stream.Send(msg); err != nil {
 					return err
@@ -132,6 +154,33 @@ func (h *syncHandler) Subscribe(ctx context.Context, req *connect.Request[leadif
 			}
 		}
 	}
+}
+
+// delivering is a Subscribe stream that sends changes rather than pokes
+// (syncer.Follower): it authenticates again whenever an auth signal may have
+// made its actor stale, or its session has ended.
+type delivering struct {
+	h      *syncHandler
+	token  string
+	actor  *auth.Actor
+	gen    int64
+	follow *syncer.Follower
+}
+
+func (d *delivering) refresh(ctx context.Context) error {
+	gen := d.h.hub.AuthGeneration()
+	if gen == d.gen && (d.actor.SessionExpires.IsZero() || time.Now().Before(d.actor.SessionExpires)) {
+		return nil
+	}
+	a, err := d.h.auth.Authenticate(ctx, d.token)
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return connect.NewError(connect.CodeUnauthenticated, err)
+	case err != nil:
+		return connect.NewError(connect.CodeUnavailable, errors.New("cannot check the session right now"))
+	}
+	d.actor, d.gen = a, gen
+	return nil
 }
 
 func (h *syncHandler) ClaimLeads(ctx context.Context, req *connect.Request[leadifyv1.ClaimLeadsRequest]) (*connect.Response[leadifyv1.ClaimLeadsResponse], error) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -42,7 +43,9 @@ type Actor struct {
 	FullName      string
 	PlatformAdmin bool
 	SessionID     uuid.UUID
-	Memberships   []Membership
+	// SessionExpires is when the session ends (zero: not known).
+	SessionExpires time.Time
+	Memberships    []Membership
 }
 
 // Scope is what the actor's transactions may see.

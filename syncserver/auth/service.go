@@ -188,6 +188,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Actor, error
 	if a == nil || revoked != nil || !expires.After(time.Now()) || disabled != nil {
 		return nil, ErrUnauthenticated
 	}
+	a.SessionExpires = expires
 	row := struct {
 		SessionID  uuid.UUID
 		LastSeenAt time.Time

@@ -60,7 +60,7 @@ var syncCapability = capability{
 			func() (river.JobArgs, *river.InsertOpts) { return syncer.PurgeArgs{}, nil }, nil)}
 	},
 	routes: func(s *Server, mux *http.ServeMux, opts connect.HandlerOption) error {
-		mux.Handle(leadifyv1connect.NewSyncServiceHandler(api.NewSyncHandler(s.Sync, s.Hub, s.log), opts))
+		mux.Handle(leadifyv1connect.NewSyncServiceHandler(api.NewSyncHandler(s.Sync, s.Hub, s.Auth, s.log), opts))
 		return nil
 	},
 }

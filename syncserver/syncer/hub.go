@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,7 +21,18 @@ type Hub struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	subs map[uuid.UUID]map[*Subscription]struct{}
+	// authGen counts AuthChannel signals (and listener reconnects, after
+	// which signals may have been missed): a stream whose actor was read
+	// under an older generation authenticates again before delivering.
+	authGen atomic.Int64
 }
+
+// AuthChannel is signalled (migration 00015) when a session is revoked, a
+// user disabled, a membership or a store changed: actors may be stale.
+const AuthChannel = "leadify_auth"
+
+// AuthGeneration is the number of auth signals seen so far.
+func (h *Hub) AuthGeneration() int64 { return h.authGen.Load() }
 
 // NewHub returns a hub; Run starts it.
 func NewHub(pool *pgxpool.Pool, log *slog.Logger) *Hub {
@@ -118,15 +130,22 @@ func (h *Hub) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel+"; LISTEN "+AuthChannel); err != nil {
 		return err
 	}
 	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
+	h.authGen.Add(1)
 	h.pokeAll()
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == AuthChannel {
+			// Counted before any later poke is handed out: a stream woken by
+			// a change committed after this signal sees the new generation.
+			h.authGen.Add(1)
+			continue
 		}
 		scope, v, ok := strings.Cut(n.Payload, ":")
 		id, err1 := uuid.Parse(scope)

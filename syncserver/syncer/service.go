@@ -29,6 +29,8 @@ type Service struct {
 	now    func() time.Time
 	bugs   Bugs
 	share  pullShare
+	// deliveries are the shared reads of Subscribe streams' deliveries.
+	deliveries deliveryShare
 }
 
 // clock is the wall clock for the pull share's expiry: shared reads are keyed by

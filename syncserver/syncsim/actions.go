@@ -23,13 +23,13 @@ import (
 // apply (after undo and apply, before the cursor moves with the commit),
 // and around local commits.
 var crashPoints = []string{"push:before-send", "push:after-reply", "pull:before-apply", "apply:before-commit",
-	"apply:after-commit", "do:before-commit", "do:after-commit", "results:before-commit"}
+	"apply:after-commit", "do:before-commit", "do:after-commit", "results:before-commit", "deliver:before-apply"}
 
 func (s *Sim) step(ctx context.Context) {
 	action := s.pick(map[string]int{
 		"agent-do": 30, "seller-do": 10, "sync": 18, "pull": 5, "claim": 8, "offline": 4, "online": 6, "clock": 5,
 		"import": 4, "deliver-delayed": 4, "crash": 3, "permissions": 2, "membership": 2, "archive": 2, "purge": 1,
-		"restart": 1,
+		"restart": 1, "stream": 12, "stream-late": 2,
 	})
 	s.count(s.report.Actions, action)
 	switch action {
@@ -86,8 +86,103 @@ func (s *Sim) step(ctx context.Context) {
 		c.crashAt = crashPoints[s.rng.IntN(len(crashPoints))]
 	case "permissions":
 		s.togglePool(ctx)
+		s.authGen++
 	case "membership":
 		s.toggleMember(ctx)
+		s.authGen++
+	case "stream":
+		s.stream(ctx, s.clients[s.rng.IntN(len(s.clients))])
+	case "stream-late":
+		c := s.clients[s.rng.IntN(len(s.clients))]
+		if len(c.held) > 0 {
+			i := s.rng.IntN(len(c.held))
+			d := c.held[i]
+			c.held = append(c.held[:i], c.held[i+1:]...)
+			s.applyDelivered(ctx, c, d)
+		}
+	}
+}
+
+// stream plays a client's delivering Subscribe stream for the store's
+// latest commit, through the server's own Follower: a (re)subscribe from the
+// replica's cursors when none is open (after a crash, a server restart or
+// offline time) — whose first message, a poke, makes the client pull — then
+// the message the stream would send now: changes, which the network may
+// drop, duplicate or hold back, or a poke, which the client answers with a
+// pull.
+func (s *Sim) stream(ctx context.Context, c *client) {
+	if c.tr.offline {
+		c.follow, c.held = nil, nil
+		return
+	}
+	if c.follow == nil || c.followSrv != s.srv {
+		cursors, err := c.db.Cursors(ctx)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		c.follow, c.followSrv, c.held = s.srv.Sync.NewFollower(cursors), s.srv, nil
+		s.count(s.report.Actions, "stream:subscribe")
+		s.guard(c, func() error { return c.sc.Pull(ctx) })
+		return
+	}
+	a, err := s.srv.Auth.Authenticate(ctx, c.token)
+	if err != nil {
+		s.t.Fatalf("authenticate %s: %v", c.name, err)
+	}
+	var seq int64
+	if err := s.owner.QueryRow(ctx, `SELECT seq FROM sync_scopes WHERE scope_id = $1`, s.store).Scan(&seq); err != nil {
+		s.t.Fatal(err)
+	}
+	msg, err := c.follow.Message(ctx, a, s.authGen, s.store, seq)
+	if err != nil {
+		s.t.Fatalf("deliver to %s: %v", c.name, err)
+	}
+	switch {
+	case msg == nil:
+		s.count(s.report.Actions, "stream:current")
+	case msg.Delivered == nil:
+		s.count(s.report.Actions, "stream:poke")
+		s.guard(c, func() error { return c.sc.Pull(ctx) })
+	default:
+		fate := s.pick(map[string]int{"deliver": 80, "drop": 7, "duplicate": 7, "hold": 6})
+		s.count(s.report.Faults, "stream:"+fate)
+		switch fate {
+		case "drop":
+		case "hold":
+			c.held = append(c.held, msg.Delivered)
+		case "duplicate":
+			s.applyDelivered(ctx, c, msg.Delivered)
+			s.applyDelivered(ctx, c, msg.Delivered)
+		default:
+			s.applyDelivered(ctx, c, msg.Delivered)
+		}
+	}
+}
+
+// applyDelivered hands a delivery to the client, which applies it or, when
+// it does not continue the replica, pulls.
+func (s *Sim) applyDelivered(ctx context.Context, c *client, d *leadifyv1.DeliveredChanges) {
+	var pull bool
+	err, crashed := s.guard(c, func() error {
+		var err error
+		pull, err = c.sc.ApplyDelivered(ctx, d)
+		return err
+	})
+	if crashed {
+		return
+	}
+	if err != nil {
+		s.violate("%s: applying a delivery failed: %v", c.name, err)
+		return
+	}
+	if !pull {
+		s.count(s.report.Actions, "stream:applied")
+		s.checkOptimistic(ctx, c)
+		return
+	}
+	s.count(s.report.Actions, "stream:pull")
+	if err, crashed := s.guard(c, func() error { return c.sc.Pull(ctx) }); err == nil && !crashed {
+		s.checkOptimistic(ctx, c)
 	}
 }
 

@@ -28,9 +28,15 @@ import (
 
 // BenchmarkPropagation measures how long a mutation takes from the moment
 // client A's push is acknowledged to its commit in the SQLite replicas of
-// 100 other clients, all subscribed to a leadify-server process (Subscribe →
-// poke → pull → apply with synchronous=FULL).
+// 100 other clients, all subscribed to a leadify-server process: with the
+// changes delivered in the Subscribe stream (deliver), and, as the baseline,
+// with a poke each client answers with a pull (poke).
 func BenchmarkPropagation(b *testing.B) {
+	b.Run("deliver", func(b *testing.B) { benchPropagation(b, false) })
+	b.Run("poke", func(b *testing.B) { benchPropagation(b, true) })
+}
+
+func benchPropagation(b *testing.B, pokesOnly bool) {
 	const subscribers, pushes = 100, 30
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -59,7 +65,8 @@ func BenchmarkPropagation(b *testing.B) {
 			b.Cleanup(func() { read.Close() })
 			db.SetHook(hook(read))
 		}
-		sc, err := syncclient.New(syncclient.Config{BaseURL: env.URL, Token: token, DB: db, HTTP: httpc, DeviceName: name})
+		sc, err := syncclient.New(syncclient.Config{BaseURL: env.URL, Token: token, DB: db, HTTP: httpc, DeviceName: name,
+			PokesOnly: pokesOnly})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -130,6 +130,9 @@ type Sim struct {
 	started time.Time
 	// imported counts the leads imported so far (their names).
 	imported int
+	// authGen stands for the hub's count of auth signals: membership and
+	// permission changes raise it, as their triggers signal a real hub.
+	authGen int64
 }
 
 type client struct {
@@ -149,6 +152,12 @@ type client struct {
 	checked int
 	crashAt string
 	removed bool
+	// follow is the client's delivering Subscribe stream, as the server
+	// instance followSrv keeps it (nil: no stream open); held are
+	// deliveries the network holds back, to arrive late and out of order.
+	follow    *syncer.Follower
+	followSrv *server.Server
+	held      []*leadifyv1.DeliveredChanges
 	// pageRows is the client's pull page size: one agent pulls in pages of
 	// a few rows, so page boundaries fall everywhere (resyncs, visibility
 	// changes); the rest in pages of 50, which most pulls fit in one.
@@ -411,6 +420,7 @@ func (s *Sim) guard(c *client, fn func() error) (err error, crashed bool) {
 			s.count(s.report.Faults, "crash@"+cr.point)
 			c.db.Close()
 			s.open(c)
+			c.follow, c.held = nil, nil // its stream died with it
 			crashed = true
 		}
 	}()

@@ -1819,8 +1819,14 @@ func (x *PullResponse) GetRemovedScopes() []string {
 }
 
 type SubscribeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClientId      string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// deliver asks the server to send a store's new changes in the stream
+	// itself, when they fit a page, rather than a bare poke the client answers
+	// with a pull. The server follows the client from cursors (the replica's
+	// cursors when the stream opens) and from what it has sent since.
+	Deliver       bool      `protobuf:"varint,2,opt,name=deliver,proto3" json:"deliver,omitempty"`
+	Cursors       []*Cursor `protobuf:"bytes,3,rep,name=cursors,proto3" json:"cursors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1862,10 +1868,30 @@ func (x *SubscribeRequest) GetClientId() string {
 	return ""
 }
 
+func (x *SubscribeRequest) GetDeliver() bool {
+	if x != nil {
+		return x.Deliver
+	}
+	return false
+}
+
+func (x *SubscribeRequest) GetCursors() []*Cursor {
+	if x != nil {
+		return x.Cursors
+	}
+	return nil
+}
+
 type SubscribeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ScopeId       string                 `protobuf:"bytes,1,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
-	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A poke: scope_id changed up to version (empty: pull everything).
+	ScopeId string `protobuf:"bytes,1,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
+	Version int64  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// delivered, when set, is one scope's changes above from: the page a pull
+	// from that cursor would have returned. A replica whose cursor for the
+	// scope is at or above from (same epoch) applies the changes above its
+	// cursor; otherwise it pulls.
+	Delivered     *DeliveredChanges `protobuf:"bytes,3,opt,name=delivered,proto3" json:"delivered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1914,6 +1940,65 @@ func (x *SubscribeResponse) GetVersion() int64 {
 	return 0
 }
 
+func (x *SubscribeResponse) GetDelivered() *DeliveredChanges {
+	if x != nil {
+		return x.Delivered
+	}
+	return nil
+}
+
+type DeliveredChanges struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          int64                  `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	Changes       *ScopeChanges          `protobuf:"bytes,2,opt,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveredChanges) Reset() {
+	*x = DeliveredChanges{}
+	mi := &file_leadify_v1_sync_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveredChanges) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveredChanges) ProtoMessage() {}
+
+func (x *DeliveredChanges) ProtoReflect() protoreflect.Message {
+	mi := &file_leadify_v1_sync_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveredChanges.ProtoReflect.Descriptor instead.
+func (*DeliveredChanges) Descriptor() ([]byte, []int) {
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DeliveredChanges) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *DeliveredChanges) GetChanges() *ScopeChanges {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
 type ClaimLeadsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
@@ -1924,7 +2009,7 @@ type ClaimLeadsRequest struct {
 
 func (x *ClaimLeadsRequest) Reset() {
 	*x = ClaimLeadsRequest{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[19]
+	mi := &file_leadify_v1_sync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2021,7 @@ func (x *ClaimLeadsRequest) String() string {
 func (*ClaimLeadsRequest) ProtoMessage() {}
 
 func (x *ClaimLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[19]
+	mi := &file_leadify_v1_sync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2034,7 @@ func (x *ClaimLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ClaimLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{19}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClaimLeadsRequest) GetStoreId() string {
@@ -1978,7 +2063,7 @@ type ClaimLeadsResponse struct {
 
 func (x *ClaimLeadsResponse) Reset() {
 	*x = ClaimLeadsResponse{}
-	mi := &file_leadify_v1_sync_proto_msgTypes[20]
+	mi := &file_leadify_v1_sync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2075,7 @@ func (x *ClaimLeadsResponse) String() string {
 func (*ClaimLeadsResponse) ProtoMessage() {}
 
 func (x *ClaimLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_leadify_v1_sync_proto_msgTypes[20]
+	mi := &file_leadify_v1_sync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2088,7 @@ func (x *ClaimLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ClaimLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{20}
+	return file_leadify_v1_sync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ClaimLeadsResponse) GetLeadIds() []string {
@@ -2209,12 +2294,18 @@ const file_leadify_v1_sync_proto_rawDesc = "" +
 	"\x0einitial_purged\x18\t \x01(\x03R\rinitialPurged\"g\n" +
 	"\fPullResponse\x120\n" +
 	"\x06scopes\x18\x01 \x03(\v2\x18.leadify.v1.ScopeChangesR\x06scopes\x12%\n" +
-	"\x0eremoved_scopes\x18\x02 \x03(\tR\rremovedScopes\"/\n" +
+	"\x0eremoved_scopes\x18\x02 \x03(\tR\rremovedScopes\"w\n" +
 	"\x10SubscribeRequest\x12\x1b\n" +
-	"\tclient_id\x18\x01 \x01(\tR\bclientId\"H\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x18\n" +
+	"\adeliver\x18\x02 \x01(\bR\adeliver\x12,\n" +
+	"\acursors\x18\x03 \x03(\v2\x12.leadify.v1.CursorR\acursors\"\x84\x01\n" +
 	"\x11SubscribeResponse\x12\x19\n" +
 	"\bscope_id\x18\x01 \x01(\tR\ascopeId\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversion\"D\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12:\n" +
+	"\tdelivered\x18\x03 \x01(\v2\x1c.leadify.v1.DeliveredChangesR\tdelivered\"Z\n" +
+	"\x10DeliveredChanges\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x03R\x04from\x122\n" +
+	"\achanges\x18\x02 \x01(\v2\x18.leadify.v1.ScopeChangesR\achanges\"D\n" +
 	"\x11ClaimLeadsRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\"\x86\x01\n" +
@@ -2252,7 +2343,7 @@ func file_leadify_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_leadify_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_leadify_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_leadify_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_leadify_v1_sync_proto_goTypes = []any{
 	(ScopeKind)(0),                // 0: leadify.v1.ScopeKind
 	(*Scope)(nil),                 // 1: leadify.v1.Scope
@@ -2274,58 +2365,62 @@ var file_leadify_v1_sync_proto_goTypes = []any{
 	(*PullResponse)(nil),          // 17: leadify.v1.PullResponse
 	(*SubscribeRequest)(nil),      // 18: leadify.v1.SubscribeRequest
 	(*SubscribeResponse)(nil),     // 19: leadify.v1.SubscribeResponse
-	(*ClaimLeadsRequest)(nil),     // 20: leadify.v1.ClaimLeadsRequest
-	(*ClaimLeadsResponse)(nil),    // 21: leadify.v1.ClaimLeadsResponse
-	nil,                           // 22: leadify.v1.LeadEventRow.DataEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*CommissionEntry)(nil),       // 24: leadify.v1.CommissionEntry
-	(*Invoice)(nil),               // 25: leadify.v1.Invoice
+	(*DeliveredChanges)(nil),      // 20: leadify.v1.DeliveredChanges
+	(*ClaimLeadsRequest)(nil),     // 21: leadify.v1.ClaimLeadsRequest
+	(*ClaimLeadsResponse)(nil),    // 22: leadify.v1.ClaimLeadsResponse
+	nil,                           // 23: leadify.v1.LeadEventRow.DataEntry
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*CommissionEntry)(nil),       // 25: leadify.v1.CommissionEntry
+	(*Invoice)(nil),               // 26: leadify.v1.Invoice
 }
 var file_leadify_v1_sync_proto_depIdxs = []int32{
 	0,  // 0: leadify.v1.Scope.kind:type_name -> leadify.v1.ScopeKind
 	1,  // 1: leadify.v1.HandshakeResponse.scopes:type_name -> leadify.v1.Scope
-	23, // 2: leadify.v1.HandshakeResponse.server_time:type_name -> google.protobuf.Timestamp
+	24, // 2: leadify.v1.HandshakeResponse.server_time:type_name -> google.protobuf.Timestamp
 	4,  // 3: leadify.v1.PushRequest.mutations:type_name -> leadify.v1.Mutation
 	6,  // 4: leadify.v1.PushResponse.results:type_name -> leadify.v1.MutationResult
 	8,  // 5: leadify.v1.PullRequest.cursors:type_name -> leadify.v1.Cursor
-	23, // 6: leadify.v1.LeadRow.created_at:type_name -> google.protobuf.Timestamp
-	23, // 7: leadify.v1.LeadRow.updated_at:type_name -> google.protobuf.Timestamp
-	23, // 8: leadify.v1.LeadRow.lease_until:type_name -> google.protobuf.Timestamp
-	23, // 9: leadify.v1.LeadRow.callback_at:type_name -> google.protobuf.Timestamp
-	23, // 10: leadify.v1.LeadEventRow.created_at:type_name -> google.protobuf.Timestamp
-	22, // 11: leadify.v1.LeadEventRow.data:type_name -> leadify.v1.LeadEventRow.DataEntry
-	23, // 12: leadify.v1.RejectionRow.at:type_name -> google.protobuf.Timestamp
-	23, // 13: leadify.v1.ParcelRow.created_at:type_name -> google.protobuf.Timestamp
-	23, // 14: leadify.v1.ParcelRow.updated_at:type_name -> google.protobuf.Timestamp
-	23, // 15: leadify.v1.ParcelRow.last_report_at:type_name -> google.protobuf.Timestamp
-	23, // 16: leadify.v1.ParcelEventRow.created_at:type_name -> google.protobuf.Timestamp
-	23, // 17: leadify.v1.ParcelEventRow.reported_at:type_name -> google.protobuf.Timestamp
+	24, // 6: leadify.v1.LeadRow.created_at:type_name -> google.protobuf.Timestamp
+	24, // 7: leadify.v1.LeadRow.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 8: leadify.v1.LeadRow.lease_until:type_name -> google.protobuf.Timestamp
+	24, // 9: leadify.v1.LeadRow.callback_at:type_name -> google.protobuf.Timestamp
+	24, // 10: leadify.v1.LeadEventRow.created_at:type_name -> google.protobuf.Timestamp
+	23, // 11: leadify.v1.LeadEventRow.data:type_name -> leadify.v1.LeadEventRow.DataEntry
+	24, // 12: leadify.v1.RejectionRow.at:type_name -> google.protobuf.Timestamp
+	24, // 13: leadify.v1.ParcelRow.created_at:type_name -> google.protobuf.Timestamp
+	24, // 14: leadify.v1.ParcelRow.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 15: leadify.v1.ParcelRow.last_report_at:type_name -> google.protobuf.Timestamp
+	24, // 16: leadify.v1.ParcelEventRow.created_at:type_name -> google.protobuf.Timestamp
+	24, // 17: leadify.v1.ParcelEventRow.reported_at:type_name -> google.protobuf.Timestamp
 	10, // 18: leadify.v1.Change.lead:type_name -> leadify.v1.LeadRow
 	11, // 19: leadify.v1.Change.lead_event:type_name -> leadify.v1.LeadEventRow
 	12, // 20: leadify.v1.Change.rejection:type_name -> leadify.v1.RejectionRow
 	13, // 21: leadify.v1.Change.parcel:type_name -> leadify.v1.ParcelRow
 	14, // 22: leadify.v1.Change.parcel_event:type_name -> leadify.v1.ParcelEventRow
-	24, // 23: leadify.v1.Change.commission_entry:type_name -> leadify.v1.CommissionEntry
-	25, // 24: leadify.v1.Change.invoice:type_name -> leadify.v1.Invoice
+	25, // 23: leadify.v1.Change.commission_entry:type_name -> leadify.v1.CommissionEntry
+	26, // 24: leadify.v1.Change.invoice:type_name -> leadify.v1.Invoice
 	0,  // 25: leadify.v1.ScopeChanges.kind:type_name -> leadify.v1.ScopeKind
 	15, // 26: leadify.v1.ScopeChanges.changes:type_name -> leadify.v1.Change
 	16, // 27: leadify.v1.PullResponse.scopes:type_name -> leadify.v1.ScopeChanges
-	23, // 28: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
-	2,  // 29: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
-	5,  // 30: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
-	9,  // 31: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
-	18, // 32: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
-	20, // 33: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
-	3,  // 34: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
-	7,  // 35: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
-	17, // 36: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
-	19, // 37: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
-	21, // 38: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
-	34, // [34:39] is the sub-list for method output_type
-	29, // [29:34] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	8,  // 28: leadify.v1.SubscribeRequest.cursors:type_name -> leadify.v1.Cursor
+	20, // 29: leadify.v1.SubscribeResponse.delivered:type_name -> leadify.v1.DeliveredChanges
+	16, // 30: leadify.v1.DeliveredChanges.changes:type_name -> leadify.v1.ScopeChanges
+	24, // 31: leadify.v1.ClaimLeadsResponse.lease_until:type_name -> google.protobuf.Timestamp
+	2,  // 32: leadify.v1.SyncService.Handshake:input_type -> leadify.v1.HandshakeRequest
+	5,  // 33: leadify.v1.SyncService.Push:input_type -> leadify.v1.PushRequest
+	9,  // 34: leadify.v1.SyncService.Pull:input_type -> leadify.v1.PullRequest
+	18, // 35: leadify.v1.SyncService.Subscribe:input_type -> leadify.v1.SubscribeRequest
+	21, // 36: leadify.v1.SyncService.ClaimLeads:input_type -> leadify.v1.ClaimLeadsRequest
+	3,  // 37: leadify.v1.SyncService.Handshake:output_type -> leadify.v1.HandshakeResponse
+	7,  // 38: leadify.v1.SyncService.Push:output_type -> leadify.v1.PushResponse
+	17, // 39: leadify.v1.SyncService.Pull:output_type -> leadify.v1.PullResponse
+	19, // 40: leadify.v1.SyncService.Subscribe:output_type -> leadify.v1.SubscribeResponse
+	22, // 41: leadify.v1.SyncService.ClaimLeads:output_type -> leadify.v1.ClaimLeadsResponse
+	37, // [37:42] is the sub-list for method output_type
+	32, // [32:37] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_leadify_v1_sync_proto_init() }
@@ -2349,7 +2444,7 @@ func file_leadify_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_leadify_v1_sync_proto_rawDesc), len(file_leadify_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
