@@ -32,8 +32,8 @@ const DeliverRows = 1000
 
 // Delivery is what a stream sends one subscriber for one poked store scope.
 type Delivery struct {
-	// Changes is the page above From when it fits one (shared between
-	// subscribers: never modify it); nil means "send a poke instead", unless
+	// Changes is the page above From when it fits one (its changes are
+	// shared between subscribers: never modify them); nil means "send a poke instead", unless
 	// Current says there is nothing to send at all.
 	Changes *leadifyv1.ScopeChanges
 	From    int64
@@ -69,7 +69,9 @@ func (s *Service) Deliver(ctx context.Context, a *auth.Actor, authGen int64, sco
 		return Delivery{From: from.Version, To: from.Version, Current: true}, nil
 	}
 	v := viewerFor(a, scope)
-	k := deliveryKey{scope: scope, from: from.Version, epoch: sc.Epoch, gen: authGen, all: v.all}
+	// Not keyed by the membership epoch: every member's is their own, and
+	// the rows do not depend on it (each subscriber's check below does).
+	k := deliveryKey{scope: scope, from: from.Version, gen: authGen, all: v.all}
 	if !v.all {
 		k.user, k.pool = v.user, v.pool
 	}
@@ -86,7 +88,9 @@ func (s *Service) Deliver(ctx context.Context, a *auth.Actor, authGen int64, sco
 	case call.to <= from.Version:
 		return Delivery{From: from.Version, To: from.Version, Current: true}, nil
 	}
-	return Delivery{Changes: call.changes, From: from.Version, To: call.to}, nil
+	page := call.changes
+	return Delivery{From: from.Version, To: call.to, Changes: &leadifyv1.ScopeChanges{ScopeId: page.ScopeId, Kind: page.Kind,
+		Epoch: sc.Epoch, Cursor: page.Cursor, Changes: page.Changes}}, nil
 }
 
 // readDelivery reads one shared delivery: the scope's version, purge mark and
@@ -171,11 +175,10 @@ func parseDelivery(rows [][][]byte) (scopeState, map[uuid.UUID]int64, error) {
 }
 
 type deliveryKey struct {
-	scope       uuid.UUID
-	from, epoch int64
-	gen         int64
-	all, pool   bool
-	user        uuid.UUID
+	scope     uuid.UUID
+	from, gen int64
+	all, pool bool
+	user      uuid.UUID
 }
 
 // deliveryCall is one shared delivery read: in flight until done is closed,
@@ -220,10 +223,12 @@ func (d *deliveryShare) get(ctx context.Context, k deliveryKey, version int64, r
 		}
 		if c == nil {
 			if len(d.calls) >= shareMax {
+				// Expired reads go, then finished ones down to half: a sweep
+				// every shareMax/2 new keys at most, not one per key.
 				for key, old := range d.calls {
 					select {
 					case <-old.done:
-						if now.Sub(old.at) >= shareFor || len(d.calls) >= shareMax {
+						if now.Sub(old.at) >= shareFor || len(d.calls) > shareMax/2 {
 							delete(d.calls, key)
 						}
 					default:

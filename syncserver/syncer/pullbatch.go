@@ -265,10 +265,12 @@ func (s *pullShare) join(k pullKey, now time.Time) (*pullCall, bool) {
 		}
 	}
 	if len(s.calls) >= shareMax {
+		// Failed and expired reads go, then finished ones down to half: a
+		// sweep every shareMax/2 new keys at most, not one per key.
 		for key, c := range s.calls {
 			select {
 			case <-c.done:
-				if c.err != nil || now.Sub(c.at) >= shareFor || len(s.calls) >= shareMax {
+				if c.err != nil || now.Sub(c.at) >= shareFor || len(s.calls) > shareMax/2 {
 					delete(s.calls, key)
 				}
 			default:
