@@ -91,11 +91,13 @@ var syncCases = map[string]isolationCase{
 	"/leadify.v1.SyncService/ClaimLeads": {wantDenied: true, call: func(ctx context.Context, as *servertest.Clients, b *fixtureB) (proto.Message, error) {
 		return unary(as.Sync.ClaimLeads, &leadifyv1.ClaimLeadsRequest{StoreId: b.StoreID.String(), Count: 5})
 	}},
-	// Subscribed while B's store changes: no poke names B.
+	// Subscribed, asking for deliveries with a forged cursor on B's store,
+	// while B's store changes: no poke or delivery names B.
 	"/leadify.v1.SyncService/Subscribe": {stream: func(ctx context.Context, as *servertest.Clients, b *fixtureB) ([]proto.Message, error) {
 		ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 		defer cancel()
-		stream, err := as.Sync.Subscribe(ctx, connect.NewRequest(&leadifyv1.SubscribeRequest{ClientId: uuid.NewString()}))
+		stream, err := as.Sync.Subscribe(ctx, connect.NewRequest(&leadifyv1.SubscribeRequest{ClientId: uuid.NewString(),
+			Deliver: true, Cursors: []*leadifyv1.Cursor{{ScopeId: b.StoreID.String(), Version: 1, Epoch: 1}}}))
 		if err != nil {
 			return nil, err
 		}
