@@ -115,15 +115,17 @@ func BenchmarkCommissionRun(b *testing.B) {
 	n := benchParcels(b)
 	ctx := context.Background()
 	agents := benchAgentIDs()
-	var runSecs, rerunSecs float64
+	var runSecs, rerunSecs, runDBCPU float64
 	for b.Loop() {
 		store := f.newStore("Bench " + uuid.NewString()[:8])
 		f.saveRules(store, agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
 		r := &billing.Runner{Pool: f.pool, Source: streamSource{n, agents}, Chunk: envInt(b, "LEADIFY_BENCH_CHUNK")}
+		db := backendCPU(b, f, nil)
 		start := time.Now()
 		res, err := r.Run(ctx, store, march)
 		require.NoError(b, err)
 		runSecs += time.Since(start).Seconds()
+		runDBCPU += cpuSince(backendCPU(b, f, nil), db)
 		require.Equal(b, 2*n, res.Written)
 		start = time.Now()
 		again, err := r.Run(ctx, store, march)
@@ -131,21 +133,79 @@ func BenchmarkCommissionRun(b *testing.B) {
 		rerunSecs += time.Since(start).Seconds()
 		require.Zero(b, again.Written)
 	}
-	base := copyBaseline(b, f, n, agents)
+	base, baseDBCPU := copyBaseline(b, f, n, agents)
 	b.ReportMetric(float64(n)*float64(b.N)/runSecs, "parcels/s")
 	b.ReportMetric(float64(n)*float64(b.N)/rerunSecs, "rerun-parcels/s")
 	b.ReportMetric(float64(n)/base, "baseline-parcels/s")
 	b.ReportMetric(float64(n)*float64(b.N)/runSecs/(float64(n)/base), "x-baseline")
+	if runDBCPU > 0 && baseDBCPU > 0 {
+		// What the database spent, whatever else the machine was doing.
+		b.ReportMetric(runDBCPU/float64(b.N), "db-cpu-s")
+		b.ReportMetric(baseDBCPU, "baseline-db-cpu-s")
+	}
+}
+
+// backendCPU returns the CPU time each Postgres backend of the fixture's
+// database has used so far (or only those of pids, when given), read from
+// /proc: empty where Postgres is not on this machine or its processes cannot
+// be read.
+func backendCPU(b *testing.B, f *fixture, pids []int) map[int]time.Duration {
+	ctx := context.Background()
+	if pids == nil {
+		conn, err := pgx.Connect(ctx, f.db.OwnerURL)
+		require.NoError(b, err)
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+		require.NoError(b, err)
+		pids, err = pgx.CollectRows(rows, pgx.RowTo[int])
+		require.NoError(b, err)
+	}
+	out := map[int]time.Duration{}
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) in parentheses:
+		// utime and stime are the 12th and 13th, in clock ticks (100 a second).
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 13 {
+			continue
+		}
+		ut, err1 := strconv.ParseInt(fields[11], 10, 64)
+		st, err2 := strconv.ParseInt(fields[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out[pid] = time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return out
+}
+
+// cpuSince sums, in seconds, what each backend in after used since before
+// (a backend started since counts whole).
+func cpuSince(after, before map[int]time.Duration) float64 {
+	var d time.Duration
+	for pid, t := range after {
+		d += t - before[pid]
+	}
+	return d.Seconds()
 }
 
 // copyBaseline COPYs 2n ledger rows in one transaction into a fresh plain
 // table made like commission_entries (columns, checks, indexes) as the
-// owner, and returns the seconds it took.
-func copyBaseline(b *testing.B, f *fixture, n int, agents []uuid.UUID) float64 {
+// owner, and returns the seconds it took and the CPU seconds its backend
+// used (0 when unknown).
+func copyBaseline(b *testing.B, f *fixture, n int, agents []uuid.UUID) (float64, float64) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, f.db.OwnerURL)
 	require.NoError(b, err)
 	defer conn.Close(ctx)
+	pid := []int{int(conn.PgConn().PID())}
 	table := "ledger_baseline_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 	_, err = conn.Exec(ctx, `CREATE TABLE `+table+` (LIKE commission_entries INCLUDING ALL)`)
 	require.NoError(b, err)
@@ -179,6 +239,7 @@ func copyBaseline(b *testing.B, f *fixture, n int, agents []uuid.UUID) float64 {
 		}
 		return row, nil
 	})
+	db := backendCPU(b, f, pid)
 	start := time.Now()
 	tx, err := conn.Begin(ctx)
 	require.NoError(b, err)
@@ -186,8 +247,12 @@ func copyBaseline(b *testing.B, f *fixture, n int, agents []uuid.UUID) float64 {
 	require.NoError(b, err)
 	require.NoError(b, tx.Commit(ctx))
 	secs := time.Since(start).Seconds()
+	dbCPU := 0.0
+	if after := backendCPU(b, f, pid); len(after) > 0 && len(db) > 0 {
+		dbCPU = cpuSince(after, db)
+	}
 	require.Equal(b, int64(2*n), copied)
-	return secs
+	return secs, dbCPU
 }
 
 // cpuTime is the CPU time this process has used (user and system): on a
