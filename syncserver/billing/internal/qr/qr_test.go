@@ -15,7 +15,7 @@ func TestSameCodesAsUpstream(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~/:?=&%"
 	var contents []string
-	for n := 1; n <= 400; n += 1 + n/8 {
+	for n := 1; n <= 400; n += 7 + n/3 {
 		b := make([]byte, n)
 		for i := range b {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
