@@ -52,6 +52,8 @@ type Service struct {
 	callSlots *callSlots
 	writes    storeWrites    // group commit of creation records, per store
 	stripes   [64]sync.Mutex // per-store serialisation of webhook processing, by hash
+	// hookConns are webhook processing's own connections (see ownConns).
+	hookConns *ownConns
 }
 
 // stripe locks the mutex of store's stripe and returns its unlock.
@@ -70,6 +72,7 @@ type cachedClient struct {
 func New(pool *pgxpool.Pool, bus *events.Bus, keyring *secrets.Keyring, log *slog.Logger, rc func() *river.Client[pgx.Tx]) *Service {
 	s := &Service{Pool: pool, Events: bus, Secrets: keyring, Log: log, River: rc,
 		clients: map[uuid.UUID]cachedClient{}, slots: map[uuid.UUID]chan struct{}{}}
+	s.hookConns = newOwnConns(pool, processConns)
 	s.Inbox = NewInbox(pool, s.enqueueProcessing, DefaultInboxWindow)
 	return s
 }

@@ -35,6 +35,10 @@ const MaxWebhookBytes = 64 << 10
 // MaxProcessBatch bounds the webhooks one processing transaction applies.
 const MaxProcessBatch = 1000
 
+// processConns bounds the connections webhook processing holds in one
+// instance: one per store being processed (a store's batches are serial).
+const processConns = 4
+
 // MaxWebhookAttempts is how often a stored webhook is processed before it is
 // marked dead (listed for admins, replayable).
 const MaxWebhookAttempts = 8
@@ -204,11 +208,15 @@ func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uu
 	// webhook inbox needs.
 	unlock := s.stripe(store)
 	defer unlock()
+	pool, err := s.hookConns.get(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("webhook connections: %w", err)
+	}
 	// When jobs queue up, the first takes what has accumulated: the others
 	// find nothing left, which a read says without taking the store's
 	// write lock or a commit (an fsync) of their own.
 	var pending bool
-	if err := postgres.InTx(ctx, s.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
+	if err := postgres.InTx(ctx, pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
 		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_inbox
 WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0))`, store, ids).Scan(&pending)
 	}); err != nil {
@@ -217,7 +225,7 @@ WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0))`,
 	if !pending {
 		return 0, nil
 	}
-	err = syncer.Write(ctx, s.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
+	err = syncer.Write(ctx, pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
 		retry = 0
 		if err := w.Lock(store); err != nil {
 			return err
