@@ -362,12 +362,16 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 		return false
 	}
 	for _, rec := range recs {
-		if key, sum, ok := m.Identify(rec.Cells, rec.Ragged); ok {
-			if e, hit := known[key]; hit && bytes.Equal(e.checksum, sum[:]) {
-				if !seen(rec.Num, key) {
-					pending = append(pending, RowResult{Num: rec.Num, Key: key, Outcome: OutcomeUnchanged, LeadID: e.lead.String()})
+		// With nothing recorded to compare with (a first import), every
+		// row is parsed.
+		if len(known) > 0 {
+			if key, sum, ok := m.Identify(rec.Cells, rec.Ragged); ok {
+				if e, hit := known[key]; hit && bytes.Equal(e.checksum, sum[:]) {
+					if !seen(rec.Num, key) {
+						pending = append(pending, RowResult{Num: rec.Num, Key: key, Outcome: OutcomeUnchanged, LeadID: e.lead.String()})
+					}
+					continue
 				}
-				continue
 			}
 		}
 		row := m.Parse(rec.Num, rec.Cells, rec.Ragged)
@@ -390,7 +394,7 @@ func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (ma
 	}
 	rows := make([]Row, 0, len(recs))
 	for _, rec := range recs {
-		if key, _, ok := m.Identify(rec.Cells, rec.Ragged); ok {
+		if key, ok := m.idKey(rec.Cells, rec.Ragged); ok {
 			rows = append(rows, Row{Key: key})
 		}
 	}

@@ -108,6 +108,9 @@ func (m *Mapping) Parse(num int, cells []string, ragged bool) Row {
 		}
 		return cells[col], col, true
 	}
+	// One allocation for the row's cells (appending one by one grew and
+	// copied the slice five times a row).
+	r.Cells = make([]Cell, 0, len(Fields)+len(m.custom))
 	add := func(f Field, custom string, col int, raw string) *Cell {
 		r.Cells = append(r.Cells, Cell{Field: f, Custom: custom, Column: col, Raw: raw})
 		return &r.Cells[len(r.Cells)-1]
@@ -244,16 +247,17 @@ func (m *Mapping) Parse(num int, cells []string, ragged bool) Row {
 // checksum hashes the mapped cells' text, each with its length, in mapping
 // order: any edit of a mapped cell changes it, edits elsewhere do not.
 func (m *Mapping) checksum(cells []string) [16]byte {
-	sum := sha256.New()
-	var lenBuf [8]byte
+	// The same bytes as hashing each length and cell in turn, hashed in
+	// one call from one buffer: no hash object, no copy of each cell.
+	var stack [1024]byte
+	buf := stack[:0]
 	add := func(col int) {
 		raw := ""
 		if col < len(cells) {
 			raw = cells[col]
 		}
-		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(raw)))
-		sum.Write(lenBuf[:])
-		sum.Write([]byte(raw))
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(len(raw)))
+		buf = append(buf, raw...)
 	}
 	for _, f := range Fields {
 		if col, ok := m.Column(f); ok {
@@ -263,8 +267,9 @@ func (m *Mapping) checksum(cells []string) [16]byte {
 	for _, cc := range m.custom {
 		add(cc.col)
 	}
+	sum := sha256.Sum256(buf)
 	var out [16]byte
-	copy(out[:], sum.Sum(nil))
+	copy(out[:], sum[:16])
 	return out
 }
 
@@ -272,15 +277,24 @@ func (m *Mapping) checksum(cells []string) [16]byte {
 // key is its order id: a re-sync finds unchanged rows this way and never
 // parses them. ok is false when the row must be parsed to be keyed.
 func (m *Mapping) Identify(cells []string, ragged bool) (key string, checksum [16]byte, ok bool) {
+	key, ok = m.idKey(cells, ragged)
+	if !ok {
+		return "", checksum, false
+	}
+	return key, m.checksum(cells), true
+}
+
+// idKey is Identify's key alone.
+func (m *Mapping) idKey(cells []string, ragged bool) (string, bool) {
 	col, has := m.Column(FieldOrderID)
 	if !has || ragged || col >= len(cells) {
-		return "", checksum, false
+		return "", false
 	}
 	id := strings.TrimSpace(cells[col])
 	if id == "" {
-		return "", checksum, false
+		return "", false
 	}
-	return "id:" + id, m.checksum(cells), true
+	return "id:" + id, true
 }
 
 // key is the row's identity: its order id when the sheet has one, else a

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,6 +101,47 @@ func peakHeap() (stop func() uint64) {
 	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
 }
 
+// cpuMeter reads CPU-seconds spent so far by this process and by the
+// Postgres backends serving the benchmark's database: on a machine shared
+// with other work, CPU time is steadier than wall time. The backends' time
+// comes from /proc (a local Postgres on Linux, readable by this user);
+// without it pg reports -1.
+type cpuMeter struct {
+	owner *pgx.Conn // lists the database's backends
+}
+
+func (c cpuMeter) read(ctx context.Context) (goCPU, pgCPU float64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		goCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	rows, err := c.owner.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return goCPU, -1
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return goCPU, -1
+	}
+	const ticks = 100 // USER_HZ on Linux
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(int(pid)), "stat"))
+		if err != nil {
+			return goCPU, -1
+		}
+		// Fields after the command's closing parenthesis: utime and stime
+		// are the 12th and 13th.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 13 {
+			return goCPU, -1
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		pgCPU += (ut + st) / ticks
+	}
+	return goCPU, pgCPU
+}
+
 // BenchmarkSheetImport imports a big sheet from the fake Sheets API on
 // loopback into Postgres (the whole pipeline: batchGet chunks, parsing,
 // duplicate detection, chunked versioned writes), then syncs the unchanged
@@ -112,6 +156,10 @@ func BenchmarkSheetImport(b *testing.B) {
 	fake.SetSheetFunc("bench", "Commandes", n+1, 12, bigSheetRow(b))
 	env := servertest.Start(b)
 	ctx := context.Background()
+	meterConn, err := pgx.Connect(ctx, env.DB.OwnerURL)
+	require.NoError(b, err)
+	defer meterConn.Close(ctx)
+	meter := cpuMeter{owner: meterConn}
 
 	b.Run(fmt.Sprintf("rows=%d/import", n), func(b *testing.B) {
 		for range b.N {
@@ -124,8 +172,17 @@ func BenchmarkSheetImport(b *testing.B) {
 			im := &intake.Importer{Pool: env.DB.App}
 			client, err := sheets.New(ctx, sheets.Config{Endpoint: fake.URL + "/"})
 			require.NoError(b, err)
+			var goCPU, pgCPU float64
 			run := func() (time.Duration, uint64, *intake.Report) {
 				stop := peakHeap()
+				go0, pg0 := meter.read(ctx)
+				defer func() {
+					go1, pg1 := meter.read(ctx)
+					goCPU, pgCPU = go1-go0, pg1-pg0
+					if pg0 < 0 || pg1 < 0 {
+						pgCPU = -1
+					}
+				}()
 				start := time.Now()
 				s, err := client.Open(ctx, "bench", sheets.Range{Sheet: "Commandes", FirstCol: "A", HeaderRow: 1}, 0)
 				require.NoError(b, err)
@@ -136,8 +193,12 @@ func BenchmarkSheetImport(b *testing.B) {
 				return time.Since(start), stop(), rep
 			}
 			full, fullPeak, rep := run()
+			fullGo, fullPG := goCPU, pgCPU
 			require.Equal(b, n, rep.Counts.Rows())
 			again, againPeak, rep2 := run()
+			b.ReportMetric(fullGo, "import-go-cpu-s")
+			b.ReportMetric(fullPG, "import-pg-cpu-s")
+			b.ReportMetric(goCPU+pgCPU, "resync-cpu-s")
 			require.Equal(b, rep.Counts.Imported+rep.Counts.Duplicate, rep2.Counts.Unchanged)
 			b.ReportMetric(full.Seconds(), "import-s")
 			b.ReportMetric(float64(n)/full.Seconds(), "rows/s")
@@ -184,13 +245,17 @@ func BenchmarkSheetImport(b *testing.B) {
 			table := fmt.Sprintf("bench_leads_%d", i)
 			_, err := owner.Exec(ctx, `CREATE TABLE `+table+` (LIKE leads INCLUDING DEFAULTS INCLUDING INDEXES)`)
 			require.NoError(b, err)
+			go0, pg0 := meter.read(ctx)
 			start := time.Now()
 			for lo := 0; lo < len(rows); lo += 2000 { // the same transaction size as the import
 				_, err := owner.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows[lo:min(lo+2000, len(rows))]))
 				require.NoError(b, err)
 			}
 			d := time.Since(start)
+			go1, pg1 := meter.read(ctx)
 			b.ReportMetric(d.Seconds(), "copy-s")
+			b.ReportMetric(go1-go0, "copy-go-cpu-s")
+			b.ReportMetric(pg1-pg0, "copy-pg-cpu-s")
 			b.ReportMetric(float64(len(rows))/d.Seconds(), "rows/s")
 		}
 	})
