@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-pdf/fpdf"
+
 	"github.com/leadify/leadify/shared/money"
-	"github.com/leadify/leadify/syncserver/billing/internal/fpdf"
 )
 
 // The agent payout statement's bilingual labels.
@@ -35,7 +36,8 @@ func RenderPayoutStatement(st *PayoutStatement) ([]byte, error) {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCreator("Leadify", true)
 	pdf.SetTitle(lblPayoutStatement.FR+" — "+st.AgentName, true)
-	addFonts(pdf)
+	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
+	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
 	pdf.SetMargins(margin, margin, margin)
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.AliasNbPages("{nb}")

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/boombuler/barcode"
+	"github.com/boombuler/barcode/qr"
+	"github.com/go-pdf/fpdf"
 
 	"github.com/leadify/leadify/shared/city"
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/shared/money"
-	"github.com/leadify/leadify/syncserver/billing/internal/fpdf"
-	"github.com/leadify/leadify/syncserver/billing/internal/qr"
 )
 
 // DejaVu Sans covers Latin and Arabic, presentation forms included (Bitstream
@@ -28,22 +28,6 @@ var (
 	//go:embed fonts/DejaVuSans-Bold.ttf
 	fontBold []byte
 )
-
-// commonRunes are in every PDF's font subsets, used or not: Latin letters
-// with the accents of French, digits, punctuation and the signs the
-// documents print. Documents whose text stays within them (most) embed the
-// same subsets, which the PDF package cuts and compresses once per process
-// instead of once per document; the cost is a few kilobytes per PDF.
-const commonRunes = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~" +
-	"àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ«»–—·×−’…€°"
-
-// addFonts adds DejaVu Sans, regular and bold, to pdf as "dejavu".
-func addFonts(pdf *fpdf.Fpdf) {
-	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
-	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
-	pdf.UseRunes("dejavu", "", commonRunes)
-	pdf.UseRunes("dejavu", "B", commonRunes)
-}
 
 // Label is a piece of fixed invoice text in French and Arabic.
 type Label struct{ FR, AR string }
@@ -144,7 +128,8 @@ func RenderPDF(w io.Writer, doc Document) error {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCreator("Leadify", true)
 	pdf.SetTitle(lblInvoice.FR+" "+doc.Invoice.NumberText()+" — "+doc.Invoice.StoreName, true)
-	addFonts(pdf)
+	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
+	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
 	pdf.SetMargins(margin, margin, margin)
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.AliasNbPages("{nb}")

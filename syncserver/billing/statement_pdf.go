@@ -6,8 +6,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/go-pdf/fpdf"
+
 	"github.com/leadify/leadify/shared/money"
-	"github.com/leadify/leadify/syncserver/billing/internal/fpdf"
 )
 
 // The seller statement's bilingual labels.
@@ -40,7 +41,8 @@ func RenderSellerStatement(st *SellerStatement) ([]byte, error) {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCreator("Leadify", true)
 	pdf.SetTitle(lblStatement.FR+" — "+st.SellerName, true)
-	addFonts(pdf)
+	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
+	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
 	pdf.SetMargins(margin, margin, margin)
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.AliasNbPages("{nb}")
