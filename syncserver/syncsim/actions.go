@@ -32,6 +32,7 @@ func (s *Sim) step(ctx context.Context) {
 		"restart": 1, "stream": 12, "stream-late": 2,
 	})
 	s.count(s.report.Actions, action)
+	s.trace("step %d: %s", s.report.Steps, action)
 	switch action {
 	case "agent-do":
 		s.agentDo(ctx, s.clients[1+s.rng.IntN(len(s.clients)-1)])
@@ -137,6 +138,12 @@ func (s *Sim) stream(ctx context.Context, c *client) {
 	if err != nil {
 		s.t.Fatalf("deliver to %s: %v", c.name, err)
 	}
+	if msg != nil && msg.Delivered != nil {
+		s.trace("  %s: delivery (%d, %d], %d changes, seq %d", c.name, msg.Delivered.From, msg.Delivered.Changes.Cursor,
+			len(msg.Delivered.Changes.Changes), seq)
+	} else {
+		s.trace("  %s: %v at seq %d", c.name, msg, seq)
+	}
 	switch {
 	case msg == nil:
 		s.count(s.report.Actions, "stream:current")
@@ -168,6 +175,7 @@ func (s *Sim) applyDelivered(ctx context.Context, c *client, d *leadifyv1.Delive
 		pull, err = c.sc.ApplyDelivered(ctx, d)
 		return err
 	})
+	s.trace("  %s: delivery (%d, %d] pull=%v err=%v crashed=%v", c.name, d.From, d.GetChanges().GetCursor(), pull, err, crashed)
 	if crashed {
 		return
 	}
@@ -366,6 +374,7 @@ func (s *Sim) do(ctx context.Context, c *client, m mutation.Mutation, ev uuid.UU
 		id, err = c.sc.Do(ctx, s.store, m)
 		return err
 	})
+	s.trace("  %s: do %s %v on %s: id %d err %v crashed %v", c.name, m.Name(), m, m.LeadID(), id, err, crashed)
 	switch {
 	case crashed:
 		// Killed around the local commit: not acknowledged to the user.

@@ -51,7 +51,10 @@ type Config struct {
 	// StopAtViolation ends the run at the first step or quiet point that
 	// found a violation (the planted-bug tests).
 	StopAtViolation bool
-	Logf            func(format string, args ...any)
+	// TraceFrom logs every step's action and the clients' calls from this
+	// step on (0: never).
+	TraceFrom int
+	Logf      func(format string, args ...any)
 }
 
 // Report is what a run saw.
@@ -277,6 +280,14 @@ func (s *Sim) newID() uuid.UUID {
 	return id
 }
 
+// trace logs what the run does from step Config.TraceFrom on (0: never),
+// for replaying a seed up to a violation.
+func (s *Sim) trace(format string, args ...any) {
+	if s.cfg.TraceFrom > 0 && s.report.Steps >= s.cfg.TraceFrom {
+		s.cfg.Logf(format, args...)
+	}
+}
+
 func (s *Sim) violate(format string, args ...any) {
 	v := fmt.Sprintf("step %d: ", s.report.Steps) + fmt.Sprintf(format, args...)
 	s.report.Violations = append(s.report.Violations, v)
@@ -417,6 +428,7 @@ func (s *Sim) guard(c *client, fn func() error) (err error, crashed bool) {
 			if !ok {
 				panic(r)
 			}
+			s.trace("  %s: crashed at %s", c.name, cr.point)
 			s.count(s.report.Faults, "crash@"+cr.point)
 			c.db.Close()
 			s.open(c)
@@ -424,5 +436,7 @@ func (s *Sim) guard(c *client, fn func() error) (err error, crashed bool) {
 			crashed = true
 		}
 	}()
-	return fn(), false
+	err = fn()
+	s.trace("  %s: call err=%v", c.name, err)
+	return err, false
 }

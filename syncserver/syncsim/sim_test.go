@@ -23,7 +23,7 @@ func TestSimulation(t *testing.T) {
 	t.Parallel()
 	seed := uint64(envInt("LEADIFY_SIM_SEED", 1))
 	rep := syncsim.Run(t, syncsim.Config{Seed: seed, Steps: envInt("LEADIFY_SIM_STEPS", 400), Logf: t.Logf,
-		StopAtViolation: os.Getenv("LEADIFY_SIM_STOP") != ""})
+		StopAtViolation: os.Getenv("LEADIFY_SIM_STOP") != "", TraceFrom: envInt("LEADIFY_SIM_TRACE_FROM", 0)})
 	t.Log(rep)
 	if len(rep.Violations) > 0 {
 		t.Fatalf("%d violations (seed %d)", len(rep.Violations), seed)
