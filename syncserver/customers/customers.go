@@ -7,9 +7,12 @@
 package customers
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -22,55 +25,152 @@ import (
 // Consumer is the stable name keying the events' idempotency.
 const Consumer = "customers.outcomes"
 
+// Pace is the least time between two batches of a store's outcomes. A
+// batch rewrites every open lead of each customer it touches, whatever its
+// number of events, under the store's write lock, and every rewritten lead
+// is sent to every replica of the store: at a thousand carrier reports a
+// second, back-to-back batches would hold that lock most of the time. The
+// history reaches the leads this much later at most, plus the batch's time.
+const Pace = time.Second
+
 // Subscribe registers the consumer: parcels delivered, refused or returned.
 func Subscribe(bus *events.Bus) {
-	bus.Subscribe(Consumer, RecordOutcome, events.ParcelDelivered, events.ParcelRefused, events.ParcelReturned)
+	bus.SubscribeBatch(Consumer, Pace, RecordOutcomes, events.ParcelDelivered, events.ParcelRefused, events.ParcelReturned)
 }
 
-// RecordOutcome records the event's parcel's outcome for its customer and
-// rewrites the history on the customer's open leads in the store. A parcel
-// refused and then returned is one failed delivery; one delivered and later
-// returned counts as failed (the last word wins).
+// RecordOutcome is RecordOutcomes for one event.
 func RecordOutcome(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
-	outcome := "failed"
-	if ev.Kind == events.ParcelDelivered {
-		outcome = "delivered"
+	return RecordOutcomes(ctx, tx, []events.Event{ev})
+}
+
+// customerKey names a customer: a seller's phone.
+type customerKey struct {
+	seller uuid.UUID
+	phone  string
+}
+
+// RecordOutcomes records the outcome of each event's parcel for its
+// customer and rewrites the history on each such customer's open leads in
+// the store. A parcel refused and then returned is one failed delivery; one
+// delivered and later returned counts as failed (the last word wins: the
+// parcel's latest event, by occurrence then id, whatever order they come
+// in). The events must be of one store (a consumer batch); the whole batch
+// costs a few set-based statements, a customer's history is rewritten once
+// however many of its parcels the batch names, and the store's write lock
+// is taken once.
+func RecordOutcomes(ctx context.Context, tx *postgres.Tx, evs []events.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	store := evs[0].Store
+	// Each parcel's last word in the batch.
+	last := make(map[uuid.UUID]events.Event, len(evs))
+	for _, ev := range evs {
+		if ev.Store != store {
+			return fmt.Errorf("record outcomes: events of stores %v and %v in one batch", store, ev.Store)
+		}
+		prev, ok := last[ev.AggregateID]
+		if !ok || ev.OccurredAt.After(prev.OccurredAt) || (ev.OccurredAt.Equal(prev.OccurredAt) && bytes.Compare(ev.ID[:], prev.ID[:]) > 0) {
+			last[ev.AggregateID] = ev
+		}
+	}
+	parcelIDs := make([]uuid.UUID, 0, len(last))
+	for id := range last {
+		parcelIDs = append(parcelIDs, id)
+	}
+	// The parcels' customers; a parcel of another store, or whose lead has
+	// no valid phone, has nothing to record.
+	rows, err := tx.Query(ctx, `SELECT p.id, s.seller_id, l.phone_e164
+FROM parcels p JOIN leads l ON l.store_id = p.store_id AND l.id = p.lead_id JOIN stores s ON s.id = p.store_id
+WHERE p.store_id = $1 AND p.id = ANY($2::uuid[]) AND l.phone_e164 <> ''`, store, parcelIDs)
+	if err != nil {
+		return fmt.Errorf("parcels' customers: %w", err)
 	}
 	var (
-		seller uuid.UUID
-		phone  string
+		ids, sellers   []uuid.UUID
+		phones, outs   []string
+		ats            []time.Time
+		customers      []customerKey
+		seen           = map[customerKey]bool{}
+		parcel, seller uuid.UUID
+		phone          string
 	)
-	err := tx.QueryRow(ctx, `SELECT s.seller_id, l.phone_e164
-FROM parcels p JOIN leads l ON l.store_id = p.store_id AND l.id = p.lead_id JOIN stores s ON s.id = p.store_id
-WHERE p.store_id = $1 AND p.id = $2`, ev.Store, ev.AggregateID).Scan(&seller, &phone)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // not a parcel of this store: nothing to record
-	}
+	_, err = pgx.ForEachRow(rows, []any{&parcel, &seller, &phone}, func() error {
+		ev := last[parcel]
+		outcome := "failed"
+		if ev.Kind == events.ParcelDelivered {
+			outcome = "delivered"
+		}
+		ids, sellers, phones, outs, ats = append(ids, parcel), append(sellers, seller), append(phones, phone), append(outs, outcome), append(ats, ev.OccurredAt)
+		if k := (customerKey{seller, phone}); !seen[k] {
+			seen[k] = true
+			customers = append(customers, k)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("parcel %v's customer: %w", ev.AggregateID, err)
+		return fmt.Errorf("parcels' customers: %w", err)
 	}
-	if phone == "" {
-		return nil // no valid phone: no customer to speak of
+	if len(ids) == 0 {
+		return nil
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO customer_outcomes (parcel_id, store_id, seller_id, phone_e164, outcome, at)
-VALUES ($1, $2, $3, $4, $5, $6)
+	// Customers in a fixed order, so that concurrent batches of one seller's
+	// stores update them alike.
+	slices.SortFunc(customers, func(a, b customerKey) int {
+		if c := bytes.Compare(a.seller[:], b.seller[:]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.phone, b.phone)
+	})
+	cSellers := make([]uuid.UUID, len(customers))
+	cPhones := make([]string, len(customers))
+	for i, k := range customers {
+		cSellers[i], cPhones[i] = k.seller, k.phone
+	}
+	// Outcomes, then each customer's counts recomputed from them, written to
+	// customers and read back, in one round trip.
+	pipe := &pgx.Batch{}
+	pipe.Queue(`INSERT INTO customer_outcomes (parcel_id, store_id, seller_id, phone_e164, outcome, at)
+SELECT parcel_id, $1, seller_id, phone, outcome, at
+FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[]) AS u(parcel_id, seller_id, phone, outcome, at)
+ORDER BY parcel_id
 ON CONFLICT (parcel_id) DO UPDATE SET outcome = excluded.outcome, at = excluded.at
-WHERE customer_outcomes.at <= excluded.at`, ev.AggregateID, ev.Store, seller, phone, outcome, ev.OccurredAt); err != nil {
-		return fmt.Errorf("record outcome of parcel %v: %w", ev.AggregateID, err)
-	}
-	var delivered, refusals int32
-	if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE outcome = 'delivered'), count(*) FILTER (WHERE outcome = 'failed')
-FROM customer_outcomes WHERE seller_id = $1 AND phone_e164 = $2`, seller, phone).Scan(&delivered, &refusals); err != nil {
-		return fmt.Errorf("count the customer's outcomes: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE customers SET delivered = $3, refusals = $4 WHERE seller_id = $1 AND phone_e164 = $2`,
-		seller, phone, delivered, refusals); err != nil {
-		return fmt.Errorf("update customer: %w", err)
+WHERE customer_outcomes.at <= excluded.at`, store, ids, sellers, phones, outs, ats)
+	type counts struct{ delivered, refusals int32 }
+	got := make(map[customerKey]counts, len(customers))
+	pipe.Queue(`WITH n AS (
+  SELECT k.seller_id, k.phone, c.delivered, c.refusals
+  FROM unnest($1::uuid[], $2::text[]) AS k(seller_id, phone)
+  CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE outcome = 'delivered')::int AS delivered,
+      count(*) FILTER (WHERE outcome = 'failed')::int AS refusals
+    FROM customer_outcomes WHERE seller_id = k.seller_id AND phone_e164 = k.phone) c
+), up AS (
+  UPDATE customers c SET delivered = n.delivered, refusals = n.refusals
+  FROM n WHERE c.seller_id = n.seller_id AND c.phone_e164 = n.phone
+)
+SELECT seller_id, phone, delivered, refusals FROM n`, cSellers, cPhones).Query(func(rows pgx.Rows) error {
+		var (
+			k customerKey
+			c counts
+		)
+		_, err := pgx.ForEachRow(rows, []any{&k.seller, &k.phone, &c.delivered, &c.refusals}, func() error {
+			got[k] = c
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, pipe).Close(); err != nil {
+		return fmt.Errorf("record %d outcomes: %w", len(ids), err)
 	}
 	w, err := syncer.WriterIn(ctx, tx)
 	if err != nil {
 		return err
 	}
-	_, err = w.SetCustomerHistory(ev.Store, phone, delivered, refusals)
-	return err
+	for _, k := range customers {
+		c := got[k]
+		if _, err := w.SetCustomerHistory(store, k.phone, c.delivered, c.refusals); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadify/leadify/desktop/localstore"
 	"github.com/leadify/leadify/desktop/syncclient"
+	"github.com/leadify/leadify/syncserver/customers"
 	"github.com/leadify/leadify/syncserver/events"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
@@ -107,4 +108,80 @@ func parcel(t *testing.T, env *servertest.Env, store, lead, id uuid.UUID, status
 		}
 		return nil
 	}))
+}
+
+// Outcomes published together reach the consumer as one batch: each parcel
+// counts once with its last word (delivered then returned in one batch is a
+// failure), and the customer's open leads carry the totals.
+func TestOutcomesInOneBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "batch history")
+	leads := env.SeedLeads(tn.StoreID, 4, "Batch")
+	refused, delivered, changed := uuid.New(), uuid.New(), uuid.New()
+	parcel(t, env, tn.StoreID, leads[0], refused, "returned")
+	parcel(t, env, tn.StoreID, leads[1], delivered, "delivered")
+	parcel(t, env, tn.StoreID, leads[2], changed, "returned")
+	// Published in one transaction, as a webhook batch does; a parcel of no
+	// lead of this store is ignored.
+	var evs []events.Event
+	for _, e := range []struct {
+		parcel uuid.UUID
+		kind   events.Kind
+	}{{refused, events.ParcelRefused}, {delivered, events.ParcelDelivered}, {changed, events.ParcelDelivered},
+		{refused, events.ParcelReturned}, {changed, events.ParcelReturned}, {uuid.New(), events.ParcelDelivered}} {
+		evs = append(evs, events.Event{ID: uuid.Must(uuid.NewV7()), Store: tn.StoreID, Kind: e.kind, AggregateType: "parcel", AggregateID: e.parcel})
+	}
+	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(w *syncer.Writer) error {
+		return env.Server.Events.PublishMany(ctx, w.Tx, evs)
+	}))
+
+	figures := func() (out []string) {
+		require.NoError(t, postgres.InTx(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(tx *postgres.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT customer_delivered || '/' || customer_refusals FROM leads WHERE store_id = $1 ORDER BY id`, tn.StoreID)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					return err
+				}
+				out = append(out, s)
+			}
+			return rows.Err()
+		}))
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var outcomes int
+	for {
+		require.NoError(t, postgres.InTx(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(tx *postgres.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM event_consumptions WHERE consumer = $1`, customers.Consumer).Scan(&outcomes)
+		}))
+		if outcomes == len(evs) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, len(evs), outcomes, "every event consumed")
+	var byOutcome map[string]int
+	require.NoError(t, postgres.InTx(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(tx *postgres.Tx) error {
+		byOutcome = map[string]int{}
+		rows, err := tx.Query(ctx, `SELECT outcome FROM customer_outcomes WHERE store_id = $1`, tn.StoreID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var o string
+			if err := rows.Scan(&o); err != nil {
+				return err
+			}
+			byOutcome[o]++
+		}
+		return rows.Err()
+	}))
+	require.Equal(t, map[string]int{"delivered": 1, "failed": 2}, byOutcome)
+	require.Equal(t, []string{"1/2", "1/2", "1/2", "1/2"}, figures(), "every open lead of the customer shows delivered/refusals")
 }

@@ -2,8 +2,9 @@
 // capabilities react to (a lead confirmed, a parcel delivered or returned, a
 // store created) writes a row to domain_events in the same transaction as the
 // change, and enqueues — in that transaction too, through River — one job per
-// interested consumer. A consumer's effect commits together with a row in
-// event_consumptions keyed by (event, consumer), so a job that runs twice
+// interested consumer (PublishMany: one job per consumer and store for all
+// the events it publishes). A consumer's effect commits together with a row
+// in event_consumptions keyed by (event, consumer), so a job that runs twice
 // (a crash after commit, a retry) changes nothing the second time.
 package events
 
@@ -57,9 +58,43 @@ type Event struct {
 // retry the job with backoff.
 type Handler func(ctx context.Context, tx *postgres.Tx, ev Event) error
 
+// BatchHandler applies one consumer's effect of several events of one store
+// inside tx, scoped to that store, in one go: a consumer that can apply them
+// with a few set-based statements (and take the store's write lock once)
+// subscribes with SubscribeBatch. The events come in the order they occurred
+// (occurred_at, then id), each one not yet consumed by this consumer.
+// Returning an error rolls every effect back.
+type BatchHandler func(ctx context.Context, tx *postgres.Tx, evs []Event) error
+
 type consumer struct {
 	kinds   map[Kind]bool
 	handler Handler
+	batch   BatchHandler
+	every   time.Duration // a batch consumer's least time between batches of a store
+}
+
+// handle applies evs in tx with the consumer's batch handler, or its
+// per-event handler one event after the other.
+func (c consumer) handle(ctx context.Context, tx *postgres.Tx, evs []Event) error {
+	if c.batch != nil {
+		return c.batch(ctx, tx, evs)
+	}
+	for _, ev := range evs {
+		if err := c.handler(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kindList is the consumer's kinds as text, for queries.
+func (c consumer) kindList() []string {
+	ks := make([]string, 0, len(c.kinds))
+	for k := range c.kinds {
+		ks = append(ks, string(k))
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // Bus routes events to consumers.
@@ -68,11 +103,12 @@ type Bus struct {
 	mu        sync.RWMutex
 	consumers map[string]consumer
 	river     *river.Client[pgx.Tx]
+	pace      pacer // batch jobs of one (store, consumer), one at a time
 }
 
 // NewBus returns a bus with no consumers.
 func NewBus(pool *pgxpool.Pool) *Bus {
-	return &Bus{pool: pool, consumers: map[string]consumer{}}
+	return &Bus{pool: pool, consumers: map[string]consumer{}, pace: pacer{busy: map[batchKey]bool{}, last: map[batchKey]time.Time{}}}
 }
 
 // Subscribe registers a consumer by a stable name (it keys idempotency, so never
@@ -87,9 +123,28 @@ func (b *Bus) Subscribe(name string, h Handler, kinds ...Kind) {
 	b.consumers[name] = consumer{kinds: ks, handler: h}
 }
 
+// SubscribeBatch is Subscribe for a consumer that applies many events of a
+// store at once. Single events (Publish) reach it as batches of one. With
+// every > 0, the consumer's batches of a store begin at least every apart
+// in one instance, the events that arrive meanwhile waiting for the next:
+// for a consumer whose batch costs about the same whatever its size (a
+// customer's history rewritten on all their open leads), so that under load
+// it runs fewer, larger batches instead of holding the store's write lock
+// back to back.
+func (b *Bus) SubscribeBatch(name string, every time.Duration, h BatchHandler, kinds ...Kind) {
+	ks := map[Kind]bool{}
+	for _, k := range kinds {
+		ks[k] = true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.consumers[name] = consumer{kinds: ks, batch: h, every: every}
+}
+
 // Workers adds the bus's job worker to a River worker set.
 func (b *Bus) Workers(w *river.Workers) {
 	river.AddWorker(w, &worker{bus: b})
+	river.AddWorker(w, &batchWorker{bus: b})
 }
 
 // Attach gives the bus the River client it enqueues through.
@@ -104,6 +159,17 @@ type ConsumeArgs struct {
 
 // Kind implements river.JobArgs.
 func (ConsumeArgs) Kind() string { return "domain_event" }
+
+// ConsumeBatchArgs is the River job that delivers events of one store to
+// one consumer, in one transaction.
+type ConsumeBatchArgs struct {
+	StoreID  uuid.UUID   `json:"store_id"`
+	Consumer string      `json:"consumer"`
+	EventIDs []uuid.UUID `json:"event_ids"`
+}
+
+// Kind implements river.JobArgs.
+func (ConsumeBatchArgs) Kind() string { return "domain_events" }
 
 // Publish records ev in tx and enqueues its consumers' jobs in the same
 // transaction: if tx rolls back, the event never happened.
@@ -142,10 +208,13 @@ func (b *Bus) Publish(ctx context.Context, tx *postgres.Tx, ev Event) error {
 	return nil
 }
 
-// PublishMany publishes evs in tx exactly as Publish does one by one, in
-// two round trips whatever their number — one insert of every domain_events
-// row, one insert of every consumer job — for writers applying many changes
-// in one transaction (carrier webhooks in batches).
+// PublishMany publishes evs in tx as Publish does one by one — the same
+// domain_events rows, each event delivered once to each of its consumers —
+// in two round trips whatever their number: one insert of every
+// domain_events row, one insert of one job per consumer and store naming
+// all the events it gets, for writers applying many changes in one
+// transaction (carrier webhooks in batches). A job per event and consumer
+// cost more of a webhook batch's time than its own writes.
 func (b *Bus) PublishMany(ctx context.Context, tx *postgres.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -159,7 +228,8 @@ func (b *Bus) PublishMany(ctx context.Context, tx *postgres.Tx, evs []Event) err
 		aggIDs   = make([]uuid.UUID, n)
 		actors   = make([]*uuid.UUID, n)
 		payloads = make([]string, n)
-		jobs     []river.InsertManyParams
+		batches  = map[batchKey][]uuid.UUID{}
+		order    []batchKey
 	)
 	for i := range evs {
 		ev := &evs[i]
@@ -179,7 +249,11 @@ func (b *Bus) PublishMany(ctx context.Context, tx *postgres.Tx, evs []Event) err
 		}
 		ids[i], stores[i], kinds[i], aggTypes[i], aggIDs[i] = ev.ID, ev.Store, string(ev.Kind), ev.AggregateType, ev.AggregateID
 		for _, name := range b.consumersOf(ev.Kind) {
-			jobs = append(jobs, river.InsertManyParams{Args: ConsumeArgs{EventID: ev.ID, StoreID: ev.Store, Consumer: name}})
+			k := batchKey{store: ev.Store, consumer: name}
+			if _, ok := batches[k]; !ok {
+				order = append(order, k)
+			}
+			batches[k] = append(batches[k], ev.ID)
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO domain_events (id, store_id, kind, aggregate_type, aggregate_id, actor_user_id, payload)
@@ -188,8 +262,12 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid
 		ids, stores, kinds, aggTypes, aggIDs, actors, payloads); err != nil {
 		return fmt.Errorf("publish %d events: %w", n, err)
 	}
-	if len(jobs) == 0 {
+	if len(order) == 0 {
 		return nil
+	}
+	jobs := make([]river.InsertManyParams, len(order))
+	for i, k := range order {
+		jobs[i] = river.InsertManyParams{Args: ConsumeBatchArgs{StoreID: k.store, Consumer: k.consumer, EventIDs: batches[k]}}
 	}
 	if b.river == nil {
 		return errors.New("publish: event bus has no River client attached")
@@ -250,6 +328,6 @@ func (w *worker) Work(ctx context.Context, job *river.Job[ConsumeArgs]) error {
 		if row.ActorUserID != nil {
 			ev.Actor = *row.ActorUserID
 		}
-		return c.handler(ctx, tx, ev)
+		return c.handle(ctx, tx, []Event{ev})
 	})
 }

@@ -1,0 +1,211 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/leadify/leadify/syncserver/postgres"
+)
+
+// maxSweep bounds the events a batch job takes beyond the ones it names,
+// and sweepWindow the time after them it looks in.
+const (
+	maxSweep    = 2000
+	sweepWindow = 10 * time.Second
+)
+
+type batchKey struct {
+	store    uuid.UUID
+	consumer string
+}
+
+// pacer keeps a batch consumer's jobs of one store, in this instance, one
+// at a time and, when the consumer asks for it, at least its interval apart.
+type pacer struct {
+	mu   sync.Mutex
+	busy map[batchKey]bool
+	last map[batchKey]time.Time // when the last batch of a paced key began
+}
+
+// busyWait is how long a job whose key is busy waits before trying again:
+// by then the running batch has usually taken its events.
+const busyWait = 200 * time.Millisecond
+
+// start claims k for a batch beginning now, or says how long to wait. done
+// says whether the batch found events: one that found none does not count
+// against the pace.
+func (p *pacer) start(k batchKey, every time.Duration, now time.Time) (done func(found bool), wait time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.busy[k] {
+		return nil, max(busyWait, every-now.Sub(p.last[k]))
+	}
+	if last, ok := p.last[k]; ok && now.Sub(last) < every {
+		return nil, every - now.Sub(last)
+	}
+	p.busy[k] = true
+	prev, hadPrev := p.last[k]
+	if every > 0 {
+		if len(p.last) >= 4096 {
+			for key, at := range p.last {
+				if now.Sub(at) >= time.Minute {
+					delete(p.last, key)
+				}
+			}
+		}
+		p.last[k] = now
+	}
+	return func(found bool) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.busy, k)
+		if every > 0 && !found && p.last[k] == now {
+			if hadPrev {
+				p.last[k] = prev
+			} else {
+				delete(p.last, k)
+			}
+		}
+	}, 0
+}
+
+// claimSQL records the consumption of events of store $1 by consumer $3 and
+// returns the events it recorded (those not consumed before), in the order
+// they occurred. The events are the job's own ($2) and, when $5 > 0, up to
+// $5 more of the consumer's kinds ($4) that occurred within $6 after the
+// earliest of them and are still waiting (the window bounds what a late
+// job reads): when a consumer's jobs queue up, the first
+// takes what has accumulated and the others find their events done, so the
+// batch grows with the load. Those events' own jobs still run, and find
+// them consumed. The insert goes in event id order, so two jobs claiming
+// overlapping sets wait for each other instead of deadlocking.
+const claimSQL = `WITH named AS (
+  SELECT id, occurred_at FROM domain_events WHERE store_id = $1 AND id = ANY($2::uuid[])
+), swept AS (
+  SELECT e.id FROM domain_events e
+  WHERE $5::int > 0 AND e.store_id = $1 AND e.kind = ANY($4::text[])
+    AND e.occurred_at >= (SELECT min(occurred_at) FROM named)
+    AND e.occurred_at < (SELECT min(occurred_at) FROM named) + $6::interval
+    AND NOT EXISTS (SELECT 1 FROM event_consumptions c WHERE c.store_id = $1 AND c.event_id = e.id AND c.consumer = $3)
+  ORDER BY e.occurred_at, e.id
+  LIMIT $5
+), claimed AS (
+  INSERT INTO event_consumptions (store_id, event_id, consumer)
+  SELECT $1, id, $3 FROM (SELECT id FROM named UNION SELECT id FROM swept) c ORDER BY id
+  ON CONFLICT DO NOTHING
+  RETURNING event_id
+)
+SELECT e.id, e.store_id, e.kind, e.aggregate_type, e.aggregate_id, e.actor_user_id, e.payload, e.occurred_at
+FROM domain_events e JOIN claimed c ON c.event_id = e.id
+WHERE e.store_id = $1
+ORDER BY e.occurred_at, e.id`
+
+// claim runs claimSQL in tx.
+func claim(ctx context.Context, tx *postgres.Tx, store uuid.UUID, consumer string, ids []uuid.UUID, kinds []string, sweep int) ([]Event, error) {
+	rows, err := tx.Query(ctx, claimSQL, store, ids, consumer, kinds, sweep, sweepWindow)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d events for %s: %w", len(ids), consumer, err)
+	}
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var (
+			ev    Event
+			kind  string
+			actor *uuid.UUID
+		)
+		if err := r.Scan(&ev.ID, &ev.Store, &kind, &ev.AggregateType, &ev.AggregateID, &actor, &ev.RawPayload, &ev.OccurredAt); err != nil {
+			return ev, err
+		}
+		ev.Kind = Kind(kind)
+		if actor != nil {
+			ev.Actor = *actor
+		}
+		return ev, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %d events for %s: %w", len(ids), consumer, err)
+	}
+	return evs, nil
+}
+
+type batchWorker struct {
+	river.WorkerDefaults[ConsumeBatchArgs]
+	bus *Bus
+}
+
+// Work delivers the job's events to its consumer, each at most once in
+// effect. A batch consumer gets them (and others of the store waiting for
+// it) in one transaction, snoozing the job instead while another batch of
+// the store's is running or the consumer's pace says so; should that fail, each of the job's events is
+// tried in a transaction of its own, so that one event the consumer cannot
+// apply holds back no other, and the job is retried for those that failed.
+// A per-event consumer gets each event in a transaction of its own, as
+// Publish's jobs do.
+func (w *batchWorker) Work(ctx context.Context, job *river.Job[ConsumeBatchArgs]) error {
+	a := job.Args
+	c, ok := w.bus.consumer(a.Consumer)
+	if !ok {
+		return river.JobCancel(fmt.Errorf("no consumer named %q", a.Consumer))
+	}
+	if c.batch != nil {
+		// One batch of a store and consumer at a time: a job that finds
+		// one running waits — out of its worker slot, holding nothing —
+		// and usually finds its events taken when it comes back. A paced
+		// consumer's batches begin at least its interval apart.
+		done, wait := w.bus.pace.start(batchKey{store: a.StoreID, consumer: a.Consumer}, c.every, time.Now())
+		if done == nil {
+			return river.JobSnooze(wait)
+		}
+		found := false
+		defer func() { done(found) }()
+		err := postgres.InTx(ctx, w.bus.pool, postgres.StoreScope(a.StoreID), func(tx *postgres.Tx) error {
+			sweep := maxSweep
+			if job.Attempt > 1 {
+				sweep = 0 // a retry is about its own events
+			}
+			evs, err := claim(ctx, tx, a.StoreID, a.Consumer, a.EventIDs, c.kindList(), sweep)
+			if err != nil || len(evs) == 0 {
+				return err
+			}
+			found = true
+			return c.batch(ctx, tx, evs)
+		})
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if len(a.EventIDs) == 1 {
+			return err
+		}
+		// Fall through: one event at a time.
+	}
+	var (
+		failed int
+		first  error
+	)
+	for _, id := range a.EventIDs {
+		err := postgres.InTx(ctx, w.bus.pool, postgres.StoreScope(a.StoreID), func(tx *postgres.Tx) error {
+			evs, err := claim(ctx, tx, a.StoreID, a.Consumer, []uuid.UUID{id}, nil, 0)
+			if err != nil || len(evs) == 0 {
+				return err
+			}
+			return c.handle(ctx, tx, evs)
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			if failed++; first == nil {
+				first = fmt.Errorf("event %v: %w", id, err)
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%s: %d of %d events failed, the first: %w", a.Consumer, failed, len(a.EventIDs), first)
+	}
+	return nil
+}
