@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/leadify/leadify/desktop/localstore"
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/shared/mutation"
 )
@@ -39,4 +40,53 @@ func TestPendingWorkReappliedWhenAResyncBringsTheLeadBack(t *testing.T) {
 			Id: f.lead.String(), Table: "leads", Row: &leadifyv1.Change_Lead{Lead: &leadifyv1.LeadRow{Id: f.lead.String(),
 				StoreId: f.store.String(), Status: "new", CustomerName: "Hassan", Address: "1 Rue Atlas", CreatedAt: at, UpdatedAt: at}}}}}}}))
 	require.Equal(t, "9 Rue Neuve", f.get(t).Address, "the pending edit shows again on the server's row")
+}
+
+// Pending work on a lead that a pull brought back while the replica knew no
+// membership of its store (a re-invited member, before the handshake that
+// restores the membership) shows again once the membership is back. Found by
+// the simulation: seed 1, step 293,472 (and seed 2, step 574,586).
+func TestPendingWorkReappliedWhenTheMembershipComesBack(t *testing.T) {
+	t.Parallel()
+	db, _ := open(t)
+	ctx := t.Context()
+	user, store, lead := uuid.New(), uuid.New(), uuid.New()
+	member := []localstore.Membership{{StoreID: store, Role: mutation.RoleSeller,
+		Permissions: []string{"leads.call", "leads.confirm", "leads.edit"}}}
+	require.NoError(t, db.SetIdentity(ctx, user, "Salma", member))
+	at := timestamppb.New(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	page := func(v int64) *leadifyv1.PullResponse {
+		return &leadifyv1.PullResponse{Scopes: []*leadifyv1.ScopeChanges{{ScopeId: store.String(), Epoch: 1, Cursor: v,
+			Changes: []*leadifyv1.Change{{Version: v, Id: lead.String(), Table: "leads", Row: &leadifyv1.Change_Lead{
+				Lead: &leadifyv1.LeadRow{Id: lead.String(), StoreId: store.String(), Status: "new", CustomerName: "Hassan",
+					Address: "1 Rue Atlas", CreatedAt: at, UpdatedAt: at}}}}}}}
+	}
+	address := func() string {
+		l, _, ok, err := db.Lead(ctx, lead)
+		require.NoError(t, err)
+		require.True(t, ok)
+		return l.Address
+	}
+	require.NoError(t, db.ApplyPage(ctx, page(1)))
+	_, err := db.Do(ctx, store, &mutation.EditLead{Lead: lead, EventID: uuid.New(),
+		Edits: mutation.Edits{Address: &mutation.Change[string]{Old: "1 Rue Atlas", New: "9 Rue Neuve"}}})
+	require.NoError(t, err)
+	require.Equal(t, "9 Rue Neuve", address())
+
+	// Removed (a handshake drops the membership), then the lead comes back in
+	// a page: with no membership the edit cannot be re-applied.
+	require.NoError(t, db.SetIdentity(ctx, user, "Salma", nil))
+	require.NoError(t, db.ApplyPage(ctx, page(2)))
+	require.Equal(t, "1 Rue Atlas", address())
+
+	// Re-invited: the handshake brings the membership back, and the edit shows.
+	require.NoError(t, db.SetIdentity(ctx, user, "Salma", member))
+	require.Equal(t, "9 Rue Neuve", address(), "the pending edit shows again once the membership is back")
+	st, err := db.SyncState(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Pending)
+
+	// A handshake with nothing unapplied changes nothing.
+	require.NoError(t, db.SetIdentity(ctx, user, "Salma", member))
+	require.Equal(t, "9 Rue Neuve", address())
 }
