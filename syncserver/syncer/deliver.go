@@ -30,44 +30,40 @@ import (
 // DeliverRows bounds a delivered page: longer gaps are left to pulls.
 const DeliverRows = 1000
 
-// Delivery is what a stream sends one subscriber for one poked store scope.
-type Delivery struct {
-	// Changes is the page above From when it fits one (its changes are
-	// shared between subscribers: never modify them); nil means "send a poke instead", unless
-	// Current says there is nothing to send at all.
-	Changes *leadifyv1.ScopeChanges
-	From    int64
-	// To is the version the scope was read at: where the subscriber stands
-	// once it applies Changes or pulls after the poke.
-	To int64
-	// Current: the subscriber's cursor is already at the scope's version.
-	Current bool
+// delivery is what a stream sends one subscriber for one poked store scope.
+type delivery struct {
+	// changes is the page above from when it fits one (its changes are
+	// shared between subscribers: never modify them); nil means "send a
+	// poke instead", unless current says there is nothing to send at all.
+	changes *leadifyv1.ScopeChanges
+	from    int64
+	// to is the version the scope was read at: where the subscriber stands
+	// once it applies changes or pulls after the poke.
+	to int64
+	// current: the subscriber's cursor is already at the scope's version.
+	current bool
 }
 
-// Deliver reads what a stream sends the actor for a poke of store scope
-// announcing version, when the stream believes the replica's cursor is from.
-// authGen is the generation of auth signals the actor was read under (see
-// Hub.AuthGeneration): shared reads are only reused within one generation.
+// deliver reads what a stream sends the actor, a member of store scope sc,
+// for a poke announcing version, when the stream believes the replica's
+// cursor is from. authGen is the generation of auth signals the actor was
+// read under (see Hub.AuthGeneration): shared reads are only reused within
+// one generation.
 //
 // The read's snapshot also lists the store's members: the rows go out only
 // when the actor's membership epoch is still the store's in that snapshot, so
 // a stream whose actor has not yet caught up with a removal or a role change
 // committed before the rows never sends them (it pokes; the pull that
 // follows authenticates afresh and drops the scope).
-func (s *Service) Deliver(ctx context.Context, a *auth.Actor, authGen int64, scope uuid.UUID, from *leadifyv1.Cursor, version int64) (Delivery, error) {
-	var sc *leadifyv1.Scope
-	for _, f := range Scopes(a) {
-		if f.Id == scope.String() && f.Kind == leadifyv1.ScopeKind_SCOPE_KIND_STORE {
-			sc = f
-		}
-	}
-	poke := Delivery{To: version}
-	if sc == nil || from == nil || version <= 0 || from.Version <= 0 || from.Epoch != sc.Epoch || from.Initial {
+func (s *Service) deliver(ctx context.Context, a *auth.Actor, sc *leadifyv1.Scope, authGen int64, from *leadifyv1.Cursor, version int64) (delivery, error) {
+	poke := delivery{to: version}
+	if from == nil || version <= 0 || from.Version <= 0 || from.Epoch != sc.Epoch || from.Initial {
 		return poke, nil
 	}
 	if from.Version >= version {
-		return Delivery{From: from.Version, To: from.Version, Current: true}, nil
+		return delivery{from: from.Version, to: from.Version, current: true}, nil
 	}
+	scope := uuid.MustParse(sc.Id)
 	v := viewerFor(a, scope)
 	// Not keyed by the membership epoch: every member's is their own, and
 	// the rows do not depend on it (each subscriber's check below does).
@@ -77,19 +73,19 @@ func (s *Service) Deliver(ctx context.Context, a *auth.Actor, authGen int64, sco
 	}
 	call, err := s.deliveries.get(ctx, k, version, func() *deliveryCall { return s.readDelivery(ctx, a, sc, from.Version) })
 	if err != nil {
-		return Delivery{}, err
+		return delivery{}, err
 	}
 	if call.members[a.UserID] != sc.Epoch {
 		return poke, nil // the actor is behind the store's memberships
 	}
 	switch {
 	case call.changes == nil:
-		return Delivery{To: max(version, call.to)}, nil
+		return delivery{to: max(version, call.to)}, nil
 	case call.to <= from.Version:
-		return Delivery{From: from.Version, To: from.Version, Current: true}, nil
+		return delivery{from: from.Version, to: from.Version, current: true}, nil
 	}
 	page := call.changes
-	return Delivery{From: from.Version, To: call.to, Changes: &leadifyv1.ScopeChanges{ScopeId: page.ScopeId, Kind: page.Kind,
+	return delivery{from: from.Version, to: call.to, changes: &leadifyv1.ScopeChanges{ScopeId: page.ScopeId, Kind: page.Kind,
 		Epoch: sc.Epoch, Cursor: page.Cursor, Changes: page.Changes}}, nil
 }
 
@@ -184,12 +180,10 @@ type deliveryKey struct {
 // deliveryCall is one shared delivery read: in flight until done is closed,
 // then read-only.
 type deliveryCall struct {
-	done    chan struct{}
-	at      time.Time
+	sharedRead
 	to      int64                   // the scope's version in the snapshot (the page's end when changes is set)
 	changes *leadifyv1.ScopeChanges // nil: no page (a pull's work, or the reader's membership failed)
 	members map[uuid.UUID]int64
-	err     error
 }
 
 // deliveryShare holds recent delivery reads. A read serves every later
@@ -222,20 +216,8 @@ func (d *deliveryShare) get(ctx context.Context, k deliveryKey, version int64, r
 			}
 		}
 		if c == nil {
-			if len(d.calls) >= shareMax {
-				// Expired reads go, then finished ones down to half: a sweep
-				// every shareMax/2 new keys at most, not one per key.
-				for key, old := range d.calls {
-					select {
-					case <-old.done:
-						if now.Sub(old.at) >= shareFor || len(d.calls) > shareMax/2 {
-							delete(d.calls, key)
-						}
-					default:
-					}
-				}
-			}
-			c = &deliveryCall{done: make(chan struct{}), at: now}
+			sweep(d.calls, now)
+			c = &deliveryCall{sharedRead: newSharedRead(now)}
 			d.calls[k] = c
 			d.mu.Unlock()
 			d.reads.Add(1)
@@ -284,29 +266,24 @@ func (s *Service) NewFollower(cursors []*leadifyv1.Cursor) *Follower {
 // poke, or nil when the replica already has them.
 func (f *Follower) Message(ctx context.Context, a *auth.Actor, authGen int64, scope uuid.UUID, version int64) (*leadifyv1.SubscribeResponse, error) {
 	poke := &leadifyv1.SubscribeResponse{ScopeId: scope.String(), Version: version}
-	var epoch int64 = -1
-	for _, sc := range Scopes(a) {
-		if sc.Id == poke.ScopeId && sc.Kind == leadifyv1.ScopeKind_SCOPE_KIND_STORE {
-			epoch = sc.Epoch
-		}
-	}
-	if epoch < 0 {
+	sc, ok := storeScope(a, scope)
+	if !ok {
 		delete(f.at, scope) // not a store the actor follows (now)
 		return poke, nil
 	}
-	got, err := f.svc.Deliver(ctx, a, authGen, scope, f.at[scope], version)
+	got, err := f.svc.deliver(ctx, a, sc, authGen, f.at[scope], version)
 	if err != nil {
 		return poke, err
 	}
-	if got.Current {
+	if got.current {
 		return nil, nil
 	}
 	// After a delivery the replica stands at its end; after a poke it pulls
 	// at least as far as the version read.
-	f.at[scope] = &leadifyv1.Cursor{ScopeId: poke.ScopeId, Version: got.To, Epoch: epoch}
-	if got.Changes == nil {
+	f.at[scope] = &leadifyv1.Cursor{ScopeId: poke.ScopeId, Version: got.to, Epoch: sc.Epoch}
+	if got.changes == nil {
 		return poke, nil
 	}
-	return &leadifyv1.SubscribeResponse{ScopeId: poke.ScopeId, Version: got.To,
-		Delivered: &leadifyv1.DeliveredChanges{From: got.From, Changes: got.Changes}}, nil
+	return &leadifyv1.SubscribeResponse{ScopeId: poke.ScopeId, Version: got.to,
+		Delivered: &leadifyv1.DeliveredChanges{From: got.from, Changes: got.changes}}, nil
 }

@@ -33,6 +33,15 @@ func Scopes(a *auth.Actor) []*leadifyv1.Scope {
 	return append(out, &leadifyv1.Scope{Id: a.UserID.String(), Kind: leadifyv1.ScopeKind_SCOPE_KIND_USER, Epoch: 1})
 }
 
+// storeScope is the actor's scope of store, if they follow it.
+func storeScope(a *auth.Actor, store uuid.UUID) (*leadifyv1.Scope, bool) {
+	m, ok := a.Membership(store)
+	if !ok {
+		return nil, false
+	}
+	return &leadifyv1.Scope{Id: store.String(), Kind: leadifyv1.ScopeKind_SCOPE_KIND_STORE, Epoch: m.Epoch}, true
+}
+
 // Pull answers one pull: for each followed scope, the changes above the
 // client's cursor up to a page of maxRows (extended to the end of the last
 // version), all read from one snapshot.

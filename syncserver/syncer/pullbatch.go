@@ -205,10 +205,8 @@ func (p *plannedScope) key() pullKey {
 
 // pullCall is one shared read: in flight until done is closed.
 type pullCall struct {
-	done    chan struct{}
-	at      time.Time
+	sharedRead
 	changes []*leadifyv1.Change // shared, never modified
-	err     error
 }
 
 func (c *pullCall) finish(changes []*leadifyv1.Change, err error) {
@@ -247,6 +245,43 @@ const (
 	shareMax = 4096
 )
 
+// sharedRead is the state of a read others may take the answer of
+// (pullCall, deliveryCall): in flight until done is closed.
+type sharedRead struct {
+	done chan struct{}
+	at   time.Time // when it began
+	err  error
+}
+
+func newSharedRead(now time.Time) sharedRead { return sharedRead{done: make(chan struct{}), at: now} }
+
+// settled reports whether the read is over, when it began and whether it
+// failed.
+func (r *sharedRead) settled() (at time.Time, failed, over bool) {
+	select {
+	case <-r.done:
+		return r.at, r.err != nil, true
+	default:
+		return r.at, false, false
+	}
+}
+
+// sweep bounds a map of shared reads: once it holds shareMax, the failed
+// and expired reads go, then finished ones down to half — a sweep every
+// shareMax/2 new keys at most, not one per key. Reads in flight stay.
+func sweep[K comparable, C interface {
+	settled() (time.Time, bool, bool)
+}](calls map[K]C, now time.Time) {
+	if len(calls) < shareMax {
+		return
+	}
+	for k, c := range calls {
+		if at, failed, over := c.settled(); over && (failed || now.Sub(at) >= shareFor || len(calls) > shareMax/2) {
+			delete(calls, k)
+		}
+	}
+}
+
 // join returns the read for k, and whether the caller is to do it.
 func (s *pullShare) join(k pullKey, now time.Time) (*pullCall, bool) {
 	s.mu.Lock()
@@ -264,20 +299,8 @@ func (s *pullShare) join(k pullKey, now time.Time) (*pullCall, bool) {
 			return c, false
 		}
 	}
-	if len(s.calls) >= shareMax {
-		// Failed and expired reads go, then finished ones down to half: a
-		// sweep every shareMax/2 new keys at most, not one per key.
-		for key, c := range s.calls {
-			select {
-			case <-c.done:
-				if c.err != nil || now.Sub(c.at) >= shareFor || len(s.calls) > shareMax/2 {
-					delete(s.calls, key)
-				}
-			default:
-			}
-		}
-	}
-	c := &pullCall{done: make(chan struct{}), at: now}
+	sweep(s.calls, now)
+	c := &pullCall{sharedRead: newSharedRead(now)}
 	s.calls[k] = c
 	s.reads.Add(1)
 	return c, true

@@ -130,10 +130,7 @@ func (s *Sim) stream(ctx context.Context, c *client) {
 	if err != nil {
 		s.t.Fatalf("authenticate %s: %v", c.name, err)
 	}
-	var seq int64
-	if err := s.owner.QueryRow(ctx, `SELECT seq FROM sync_scopes WHERE scope_id = $1`, s.store).Scan(&seq); err != nil {
-		s.t.Fatal(err)
-	}
+	seq := s.storeVersion(ctx)
 	msg, err := c.follow.Message(ctx, a, s.authGen, s.store, seq)
 	if err != nil {
 		s.t.Fatalf("deliver to %s: %v", c.name, err)
@@ -166,6 +163,16 @@ func (s *Sim) stream(ctx context.Context, c *client) {
 	}
 }
 
+// storeVersion is the store scope's latest version: what a commit's
+// notification announces.
+func (s *Sim) storeVersion(ctx context.Context) int64 {
+	var seq int64
+	if err := s.owner.QueryRow(ctx, `SELECT seq FROM sync_scopes WHERE scope_id = $1`, s.store).Scan(&seq); err != nil {
+		s.t.Fatal(err)
+	}
+	return seq
+}
+
 // applyDelivered hands a delivery to the client, which applies it or, when
 // it does not continue the replica, pulls.
 func (s *Sim) applyDelivered(ctx context.Context, c *client, d *leadifyv1.DeliveredChanges) {
@@ -188,11 +195,7 @@ func (s *Sim) applyDelivered(ctx context.Context, c *client, d *leadifyv1.Delive
 		// The rebase check compares with the server's rows now: it holds
 		// when the delivery brought the replica up to the store's latest
 		// version, not after a late one (the replica is rightly behind).
-		var seq int64
-		if err := s.owner.QueryRow(ctx, `SELECT seq FROM sync_scopes WHERE scope_id = $1`, s.store).Scan(&seq); err != nil {
-			s.t.Fatal(err)
-		}
-		if d.GetChanges().GetCursor() == seq {
+		if d.GetChanges().GetCursor() == s.storeVersion(ctx) {
 			s.checkOptimistic(ctx, c)
 		}
 		return
