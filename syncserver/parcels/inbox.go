@@ -66,7 +66,7 @@ type Enqueuer func(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery
 // together share one transaction (one fsync), so throughput is not one
 // commit per webhook. Submit returns once the delivery is committed.
 type Inbox struct {
-	conns   *ownConns
+	conns   *postgres.SidePool // the inbox's own connections: it acknowledges only what it stored
 	enqueue Enqueuer
 	window  time.Duration
 	reqs    chan *pending
@@ -88,7 +88,7 @@ type result struct {
 // live as long as the process (they hold no resources while idle); call Run
 // instead to bound them by a context.
 func NewInbox(pool *pgxpool.Pool, enqueue Enqueuer, window time.Duration) *Inbox {
-	return &Inbox{conns: newOwnConns(pool, inboxFlushers), enqueue: enqueue, window: window, reqs: make(chan *pending, 4*MaxInboxBatch)}
+	return &Inbox{conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue, window: window, reqs: make(chan *pending, 4*MaxInboxBatch)}
 }
 
 // Submit stores d and returns its outcome once committed. It fails when ctx
@@ -194,7 +194,7 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 		}
 	}
 	outcomes := make([]Outcome, n)
-	pool, err := in.conns.get(ctx)
+	pool, err := in.conns.Get(ctx)
 	if err != nil {
 		for _, p := range batch {
 			p.done <- result{err: fmt.Errorf("store webhook: %w", err)}

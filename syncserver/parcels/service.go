@@ -52,8 +52,9 @@ type Service struct {
 	callSlots *callSlots
 	writes    storeWrites    // group commit of creation records, per store
 	stripes   [64]sync.Mutex // per-store serialisation of webhook processing, by hash
-	// hookConns are webhook processing's own connections (see ownConns).
-	hookConns *ownConns
+	// hookConns are webhook processing's own connections: the domain-event
+	// consumers queued on a store's write lock cannot starve it.
+	hookConns *postgres.SidePool
 }
 
 // stripe locks the mutex of store's stripe and returns its unlock.
@@ -72,7 +73,7 @@ type cachedClient struct {
 func New(pool *pgxpool.Pool, bus *events.Bus, keyring *secrets.Keyring, log *slog.Logger, rc func() *river.Client[pgx.Tx]) *Service {
 	s := &Service{Pool: pool, Events: bus, Secrets: keyring, Log: log, River: rc,
 		clients: map[uuid.UUID]cachedClient{}, slots: map[uuid.UUID]chan struct{}{}}
-	s.hookConns = newOwnConns(pool, processConns)
+	s.hookConns = postgres.NewSidePool(pool, processConns)
 	s.Inbox = NewInbox(pool, s.enqueueProcessing, DefaultInboxWindow)
 	return s
 }

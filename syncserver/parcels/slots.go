@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leadify/leadify/syncserver/postgres"
 )
 
 // maxSlotConns bounds the connections holding call slots in one instance:
@@ -28,10 +30,7 @@ const maxSlotConns = 64
 // of the same account in this instance takes it over without a round trip:
 // back-to-back calls (a bulk creation) cost no locking at all.
 type callSlots struct {
-	parent *pgxpool.Pool
-	once   sync.Once
-	pool   *pgxpool.Pool
-	err    error
+	conns *postgres.SidePool
 
 	mu   sync.Mutex
 	idle map[uuid.UUID][]*heldSlot
@@ -49,7 +48,7 @@ type heldSlot struct {
 }
 
 func newCallSlots(parent *pgxpool.Pool) *callSlots {
-	return &callSlots{parent: parent, idle: map[uuid.UUID][]*heldSlot{}}
+	return &callSlots{conns: postgres.NewSidePool(parent, maxSlotConns), idle: map[uuid.UUID][]*heldSlot{}}
 }
 
 // reuse takes over a lingering slot of account below n, if there is one.
@@ -100,16 +99,6 @@ func (c *callSlots) linger(h *heldSlot, account uuid.UUID) {
 	})
 }
 
-func (c *callSlots) open(ctx context.Context) (*pgxpool.Pool, error) {
-	c.once.Do(func() {
-		cfg := c.parent.Config().Copy()
-		cfg.MaxConns, cfg.MinConns = maxSlotConns, 0
-		cfg.MaxConnIdleTime = time.Minute
-		c.pool, c.err = pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg)
-	})
-	return c.pool, c.err
-}
-
 // takeSlot tries every slot once, starting at a random one (so waiters do
 // not all contend for slot 0), and locks at most one: LIMIT 1 stops the
 // scan at the first lock obtained.
@@ -124,7 +113,7 @@ func (c *callSlots) acquire(ctx context.Context, account uuid.UUID, n int) (func
 	if h := c.reuse(account, n); h != nil {
 		return func() { c.linger(h, account) }, nil
 	}
-	pool, err := c.open(ctx)
+	pool, err := c.conns.Get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("call slots: %w", err)
 	}

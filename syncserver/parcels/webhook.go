@@ -208,7 +208,7 @@ func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uu
 	// webhook inbox needs.
 	unlock := s.stripe(store)
 	defer unlock()
-	pool, err := s.hookConns.get(ctx)
+	pool, err := s.hookConns.Get(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("webhook connections: %w", err)
 	}

@@ -30,16 +30,7 @@ func ReadSnapshot(ctx context.Context, pool *pgxpool.Pool, scope Scope, first st
 		return err
 	}
 	defer conn.Release()
-	all := "off"
-	if scope.AllStores {
-		all = "on"
-	}
-	user := ""
-	if scope.UserID != [16]byte{} {
-		user = scope.UserID.String()
-	}
-	sql := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT set_config('app.store_ids', " + QuoteLiteral(scope.literal()) +
-		", true), set_config('app.all_stores', '" + all + "', true), set_config('app.user_id', " + QuoteLiteral(user) + ", true); " + first
+	sql := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; " + scope.setSQL() + "; " + first
 	results, err := conn.Conn().PgConn().Exec(ctx, sql).ReadAll()
 	if err == nil && len(results) != 3 {
 		err = fmt.Errorf("snapshot: %d results for 3 statements", len(results))

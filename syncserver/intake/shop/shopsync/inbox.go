@@ -67,10 +67,7 @@ type Inbox struct {
 	window   time.Duration
 	reqs     chan *pending
 	start    sync.Once
-
-	connsOnce sync.Once
-	conns     *pgxpool.Pool // the inbox's own connections (connPool)
-	connsErr  error
+	conns    *postgres.SidePool // the inbox's own connections
 }
 
 type pending struct {
@@ -85,7 +82,8 @@ type result struct {
 
 // NewInbox returns an inbox; its batchers start with the first Submit.
 func NewInbox(pool *pgxpool.Pool, enqueue Enqueuer, window time.Duration) *Inbox {
-	return &Inbox{pool: pool, enqueue: enqueue, window: window, reqs: make(chan *pending, 4*MaxInboxBatch)}
+	return &Inbox{pool: pool, conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue, window: window,
+		reqs: make(chan *pending, 4*MaxInboxBatch)}
 }
 
 // Submit stores d and returns its outcome once committed. When ctx ends
@@ -199,7 +197,14 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 	}
 	var err error
 	if in.enqueue == nil {
-		err = in.commit(ctx, []any{stores, ids, conns, platforms, delivery, topics, bodies}, scan)
+		// One round trip on the inbox's own connections: its commits do not
+		// queue for a connection behind the jobs making leads from the
+		// webhooks it stored.
+		var pool *pgxpool.Pool
+		if pool, err = in.conns.Get(ctx); err == nil {
+			err = postgres.QueryInOneTrip(ctx, pool, postgres.Scope{AllStores: true}, insertInbox,
+				[]any{stores, ids, conns, platforms, delivery, topics, bodies}, scan)
+		}
 	} else {
 		err = postgres.InTx(ctx, in.pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
 			rows, err := tx.Query(ctx, insertInbox, stores, ids, conns, platforms, delivery, topics, bodies)
@@ -228,76 +233,4 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 			p.done <- result{out: Duplicate}
 		}
 	}
-}
-
-// inboxScope is postgres.InTx's scope settings for every store: the inbox
-// writes for whichever store a webhook is addressed to.
-const inboxScope = `SELECT set_config('app.store_ids', '{}', true), set_config('app.all_stores', 'on', true), set_config('app.user_id', '', true)`
-
-// commit runs a batch's insert in a transaction of one round trip: BEGIN,
-// the scope, the insert and COMMIT go to Postgres together (a transaction
-// through postgres.InTx takes four, which under load cost more than the
-// commit's fsync). The answer is read only once COMMIT has returned, so a
-// delivery is acknowledged only when durably stored.
-func (in *Inbox) commit(ctx context.Context, args []any, scan func(pgx.Rows) error) error {
-	pool, err := in.connPool(ctx)
-	if err != nil {
-		return err
-	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(inboxScope)
-	b.Queue(insertInbox, args...)
-	b.Queue("COMMIT")
-	br := conn.SendBatch(ctx, b)
-	err = func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("set transaction scope: %w", err)
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		if err := scan(rows); err != nil {
-			return err
-		}
-		tag, err := br.Exec()
-		if err != nil {
-			return err
-		}
-		if tag.String() != "COMMIT" {
-			return fmt.Errorf("commit: %s", tag)
-		}
-		return nil
-	}()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
-		// Leave no transaction open on the connection (the pool would
-		// drop a connection left in one).
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-	}
-	return err
-}
-
-// connPool returns the inbox's own connections, made from the server pool's
-// settings on first use: the inbox's commits do not queue for a connection
-// behind the jobs making leads from the webhooks it stored.
-func (in *Inbox) connPool(ctx context.Context) (*pgxpool.Pool, error) {
-	in.connsOnce.Do(func() {
-		cfg := in.pool.Config().Copy()
-		cfg.MaxConns, cfg.MinConns = inboxFlushers, 0
-		cfg.MaxConnIdleTime = time.Minute
-		in.conns, in.connsErr = pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg)
-	})
-	return in.conns, in.connsErr
 }
