@@ -106,6 +106,18 @@ FROM domain_events e JOIN claimed c ON c.event_id = e.id
 WHERE e.store_id = $1
 ORDER BY e.occurred_at, e.id`
 
+// consumeOne delivers one event to consumer c in a transaction of its own,
+// recording its consumption there; an event consumed before is left alone.
+func (b *Bus) consumeOne(ctx context.Context, c consumer, store uuid.UUID, name string, id uuid.UUID) error {
+	return postgres.InTx(ctx, b.pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
+		evs, err := claim(ctx, tx, store, name, []uuid.UUID{id}, nil, 0)
+		if err != nil || len(evs) == 0 {
+			return err // or already consumed: a redelivery
+		}
+		return c.handle(ctx, tx, evs)
+	})
+}
+
 // claim runs claimSQL in tx.
 func claim(ctx context.Context, tx *postgres.Tx, store uuid.UUID, consumer string, ids []uuid.UUID, kinds []string, sweep int) ([]Event, error) {
 	rows, err := tx.Query(ctx, claimSQL, store, ids, consumer, kinds, sweep, sweepWindow)
@@ -188,14 +200,7 @@ func (w *batchWorker) Work(ctx context.Context, job *river.Job[ConsumeBatchArgs]
 		first  error
 	)
 	for _, id := range a.EventIDs {
-		err := postgres.InTx(ctx, w.bus.pool, postgres.StoreScope(a.StoreID), func(tx *postgres.Tx) error {
-			evs, err := claim(ctx, tx, a.StoreID, a.Consumer, []uuid.UUID{id}, nil, 0)
-			if err != nil || len(evs) == 0 {
-				return err
-			}
-			return c.handle(ctx, tx, evs)
-		})
-		if err != nil {
+		if err := w.bus.consumeOne(ctx, c, a.StoreID, a.Consumer, id); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}

@@ -311,23 +311,5 @@ func (w *worker) Work(ctx context.Context, job *river.Job[ConsumeArgs]) error {
 	if !ok {
 		return river.JobCancel(fmt.Errorf("no consumer named %q", a.Consumer))
 	}
-	return postgres.InTx(ctx, w.bus.pool, postgres.StoreScope(a.StoreID), func(tx *postgres.Tx) error {
-		n, err := tx.Q.ClaimConsumption(ctx, tx, queries.ClaimConsumptionParams{StoreID: a.StoreID, EventID: a.EventID, Consumer: a.Consumer})
-		if err != nil {
-			return fmt.Errorf("claim event %v for %s: %w", a.EventID, a.Consumer, err)
-		}
-		if n == 0 {
-			return nil // already consumed: a redelivery
-		}
-		row, err := tx.Q.GetDomainEvent(ctx, tx, a.EventID)
-		if err != nil {
-			return fmt.Errorf("load event %v: %w", a.EventID, postgres.Translate(err))
-		}
-		ev := Event{ID: row.ID, Store: row.StoreID, Kind: Kind(row.Kind), AggregateType: row.AggregateType,
-			AggregateID: row.AggregateID, OccurredAt: row.OccurredAt, RawPayload: row.Payload}
-		if row.ActorUserID != nil {
-			ev.Actor = *row.ActorUserID
-		}
-		return c.handle(ctx, tx, []Event{ev})
-	})
+	return w.bus.consumeOne(ctx, c, a.StoreID, a.Consumer, a.EventID)
 }

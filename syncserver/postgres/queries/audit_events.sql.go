@@ -12,25 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const claimConsumption = `-- name: ClaimConsumption :execrows
-INSERT INTO event_consumptions (store_id, event_id, consumer) VALUES ($1, $2, $3)
-ON CONFLICT DO NOTHING
-`
-
-type ClaimConsumptionParams struct {
-	StoreID  uuid.UUID
-	EventID  uuid.UUID
-	Consumer string
-}
-
-func (q *Queries) ClaimConsumption(ctx context.Context, db DBTX, arg ClaimConsumptionParams) (int64, error) {
-	result, err := db.Exec(ctx, claimConsumption, arg.StoreID, arg.EventID, arg.Consumer)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const getCarrierAccount = `-- name: GetCarrierAccount :one
 SELECT id, store_id, carrier, label, credentials, created_at, updated_at, webhook_token_hash, concurrency, deleted_at FROM carrier_accounts WHERE id = $1
 `
@@ -49,26 +30,6 @@ func (q *Queries) GetCarrierAccount(ctx context.Context, db DBTX, id uuid.UUID) 
 		&i.WebhookTokenHash,
 		&i.Concurrency,
 		&i.DeletedAt,
-	)
-	return i, err
-}
-
-const getDomainEvent = `-- name: GetDomainEvent :one
-SELECT id, store_id, kind, aggregate_type, aggregate_id, actor_user_id, payload, occurred_at FROM domain_events WHERE id = $1
-`
-
-func (q *Queries) GetDomainEvent(ctx context.Context, db DBTX, id uuid.UUID) (DomainEvent, error) {
-	row := db.QueryRow(ctx, getDomainEvent, id)
-	var i DomainEvent
-	err := row.Scan(
-		&i.ID,
-		&i.StoreID,
-		&i.Kind,
-		&i.AggregateType,
-		&i.AggregateID,
-		&i.ActorUserID,
-		&i.Payload,
-		&i.OccurredAt,
 	)
 	return i, err
 }

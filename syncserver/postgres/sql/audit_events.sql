@@ -14,13 +14,6 @@ LIMIT sqlc.arg(lim);
 INSERT INTO domain_events (id, store_id, kind, aggregate_type, aggregate_id, actor_user_id, payload)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
 
--- name: GetDomainEvent :one
-SELECT * FROM domain_events WHERE id = $1;
-
--- name: ClaimConsumption :execrows
-INSERT INTO event_consumptions (store_id, event_id, consumer) VALUES ($1, $2, $3)
-ON CONFLICT DO NOTHING;
-
 -- name: InsertCarrierAccount :exec
 INSERT INTO carrier_accounts (id, store_id, carrier, label, credentials) VALUES ($1, $2, $3, $4, $5);
 
