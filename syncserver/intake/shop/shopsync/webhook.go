@@ -1,6 +1,7 @@
 package shopsync
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -186,23 +187,12 @@ func (s *Service) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 // sized from Content-Length when the sender gave it (io.ReadAll starts at
 // 512 bytes and grows and copies three times for a 1.5 KB order).
 func readBody(r *http.Request) ([]byte, error) {
-	size := 512
+	var body bytes.Buffer
 	if r.ContentLength > 0 && r.ContentLength <= shop.MaxBody {
-		size = int(r.ContentLength) + 1 // room to read the EOF without growing
+		// ReadFrom wants bytes.MinRead free before each read, the one
+		// that meets the end included.
+		body.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
-	body := make([]byte, 0, size)
-	lr := io.LimitReader(r.Body, shop.MaxBody+1)
-	for {
-		if len(body) == cap(body) {
-			body = append(body, 0)[:len(body)]
-		}
-		n, err := lr.Read(body[len(body):cap(body)])
-		body = body[:len(body)+n]
-		if err == io.EOF {
-			return body, nil
-		}
-		if err != nil {
-			return body, err
-		}
-	}
+	_, err := body.ReadFrom(io.LimitReader(r.Body, shop.MaxBody+1))
+	return body.Bytes(), err
 }
