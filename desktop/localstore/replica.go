@@ -144,9 +144,7 @@ WHERE o.store_id IN (SELECT store_id FROM memberships)
 	if err := rows.Err(); err != nil || len(touched) == 0 {
 		return err
 	}
-	q := &stmtCache{prepare: func(ctx context.Context, query string) (*sql.Stmt, error) {
-		return prepared(ctx, db.sql, &db.stmts, query)
-	}, tx: tx, stmts: map[string]*sql.Stmt{}}
+	q := db.newStmtCache(tx)
 	defer q.close()
 	if err := undo(ctx, tx, q, touched); err != nil {
 		return fmt.Errorf("undo pending mutations: %w", err)
@@ -239,8 +237,6 @@ func (db *DB) now() time.Time {
 // simulation owns the clock).
 func (db *DB) SetClock(now func() time.Time) { db.clock.Store(&now) }
 
-// applyLocal applies m (outbox entry id) to the replica, saving before-images
-// first. It returns the mutation's *mutation.Rejection when it does not apply.
 // leadRows is where applyLocal reads and writes leads: the replica itself
 // (directLeads), or during a rebase a cache that writes each lead once at the
 // end however many pending mutations it replays on it (batchedLeads).
@@ -328,6 +324,8 @@ func (b *batchedLeads) flush(ctx context.Context) error {
 	return nil
 }
 
+// applyLocal applies m (outbox entry id) to the replica, saving before-images
+// first. It returns the mutation's *mutation.Rejection when it does not apply.
 func applyLocal(ctx context.Context, tx execer, leads leadRows, id int64, store uuid.UUID, m mutation.Mutation, env mutation.Env) error {
 	cur, redacted, err := leads.read(ctx, m.LeadID().String())
 	if err != nil {

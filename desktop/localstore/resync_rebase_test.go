@@ -15,8 +15,8 @@ import (
 
 // A lead with pending mutations, dropped by a paged re-sync and brought back
 // by a later page of it, shows the pending mutations applied again on the
-// server's row. Found by the simulation (seed 1, step 293,472): the lead came
-// back as the server had it, the pending edit not shown.
+// server's row (the membership kept throughout; the simulation's finding,
+// where it was not, is the next test).
 func TestPendingWorkReappliedWhenAResyncBringsTheLeadBack(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -267,10 +268,18 @@ type stmtCache struct {
 	stmts   map[string]*sql.Stmt
 }
 
+// newStmtCache serves a transaction of db's main handle.
+func (db *DB) newStmtCache(tx *sql.Tx) *stmtCache { return newStmtCache(db.sql, &db.stmts, tx) }
+
 // newPullStmtCache serves a transaction of db's pull handle.
 func (db *DB) newPullStmtCache(tx *sql.Tx) *stmtCache {
+	return newStmtCache(db.pulls, &db.pullStmts, tx)
+}
+
+// newStmtCache serves tx, a transaction of h, with h's kept statements.
+func newStmtCache(h *sql.DB, kept *sync.Map, tx *sql.Tx) *stmtCache {
 	return &stmtCache{prepare: func(ctx context.Context, q string) (*sql.Stmt, error) {
-		return prepared(ctx, db.pulls, &db.pullStmts, q)
+		return prepared(ctx, h, kept, q)
 	}, tx: tx, stmts: map[string]*sql.Stmt{}}
 }
 
