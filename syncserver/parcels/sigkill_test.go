@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,8 +174,25 @@ func (p *proc) awaitDeath(d time.Duration) bool {
 }
 
 // rescue makes the jobs a killed instance was running available again.
+// River's rescuer does so minutes later, when the dead instance's database
+// sessions are long gone; rescue first waits for them to end. A session
+// finishes the statement it was running when its client died — a job
+// fetch, say, marking jobs running — and an UPDATE made before that fetch
+// commits would not see its rows as running and would leave them stuck.
 func (p *proc) rescue() {
-	_, err := p.db.App.Exec(context.Background(), `UPDATE river_job SET state = 'available', scheduled_at = now() WHERE state = 'running'`)
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var busy int
+		require.NoError(p.t, p.db.App.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'`).Scan(&busy))
+		if busy == 0 {
+			break
+		}
+		require.True(p.t, time.Now().Before(deadline), "the killed server's %d sessions did not end", busy)
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := p.db.App.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now() WHERE state = 'running'`)
 	require.NoError(p.t, err)
 }
 
@@ -203,6 +221,45 @@ FROM river_job WHERE kind = $1 AND state IN ('available', 'running', 'retryable'
 	var calling int
 	_ = p.db.App.QueryRow(context.Background(), `SELECT count(*) FROM parcels WHERE creation = 'calling'`).Scan(&calling)
 	p.t.Logf("parcels still calling: %d", calling)
+	p.logActivity()
+	p.dumpStacks()
+}
+
+// logActivity logs what the database's sessions are doing and waiting on.
+func (p *proc) logActivity() {
+	rows, err := p.db.App.Query(context.Background(), `SELECT pid, state, coalesce(wait_event_type || ':' || wait_event, ''),
+  coalesce(pg_blocking_pids(pid)::text, ''), coalesce(now() - xact_start, '0'::interval)::text, left(query, 200)
+FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY pid`)
+	if err != nil {
+		p.t.Logf("list sessions: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			pid                                  int32
+			state, wait, blockers, inXact, query string
+		)
+		if err := rows.Scan(&pid, &state, &wait, &blockers, &inXact, &query); err != nil {
+			p.t.Logf("list sessions: %v", err)
+			return
+		}
+		p.t.Logf("session %d %s wait=%s blocked-by=%s in-transaction=%s: %s", pid, state, wait, blockers, inXact, query)
+	}
+}
+
+// dumpStacks makes the running server print every goroutine's stack (Go
+// does on SIGQUIT) into the test log, and waits for it to exit.
+func (p *proc) dumpStacks() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+	}
+	p.kill()
 }
 
 func (p *proc) hurry() {
