@@ -469,20 +469,18 @@ func (r *runState) flush(ctx context.Context, c chunkOf) error {
 	}
 	err := write(func(w *syncer.Writer) error {
 		results = append(results[:0], pending...)
-		// The intake tables grow during a run: plans cached while they were
-		// empty would scan them whole on every chunk.
-		if _, err := w.Tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
-			return err
-		}
 		if err := w.Lock(t.StoreID); err != nil {
 			return err
 		}
-		known, err := r.knownKeys(ctx, w.Tx, rows)
-		if err != nil {
-			return err
-		}
-		cands, err := r.candidates(ctx, w.Tx, rows, known, now)
-		if err != nil {
+		// The chunk's reads go in one round trip. The intake tables grow
+		// during a run: plans cached while they were empty would scan them
+		// whole on every chunk.
+		known, cands := map[string]existing{}, map[string][]candidate{}
+		b := &pgx.Batch{}
+		b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
+		r.queueKnown(b, rows, known)
+		r.queueCandidates(b, rows, now, cands)
+		if err := w.Tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		var fresh []mutation.Lead
@@ -588,61 +586,93 @@ func candKey(row *Row) string {
 	return row.Phone.E164 + "\x00" + strings.ToLower(strings.TrimSpace(row.Product))
 }
 
+// knownKeys reads the recorded lead and checksum of the rows' keys.
 func (r *runState) knownKeys(ctx context.Context, tx *postgres.Tx, rows []Row) (map[string]existing, error) {
+	known := map[string]existing{}
+	b := &pgx.Batch{}
+	r.queueKnown(b, rows, known)
+	if b.Len() == 0 {
+		return known, nil
+	}
+	return known, tx.SendBatch(ctx, b).Close()
+}
+
+// queueKnown queues the read of the rows' recorded keys into known.
+//
+// Each key is one probe of the primary key: the statement cannot fall back to
+// reading every key of the source and filtering them (what the planner chose
+// for "row_key = ANY($3)" whenever the source's statistics were older than the
+// run, making each chunk's read grow with the rows already imported).
+func (r *runState) queueKnown(b *pgx.Batch, rows []Row, known map[string]existing) {
+	if len(rows) == 0 {
+		return
+	}
 	keys := make([]string, len(rows))
 	for i := range rows {
 		keys[i] = rows[i].Key
 	}
-	known := map[string]existing{}
-	if len(keys) == 0 {
-		return known, nil
-	}
-	q, err := tx.Query(ctx, `SELECT row_key, lead_id, checksum FROM intake_rows
-WHERE store_id = $1 AND source_id = $2 AND row_key = ANY($3)`, r.t.StoreID, r.t.SourceID, keys)
-	if err != nil {
-		return nil, fmt.Errorf("read row keys: %w", err)
-	}
-	var k string
-	var e existing
-	_, err = pgx.ForEachRow(q, []any{&k, &e.lead, &e.checksum}, func() error {
-		known[k] = existing{lead: e.lead, checksum: bytes.Clone(e.checksum)}
+	b.Queue(`SELECT k.row_key, k.lead_id, k.checksum FROM unnest($3::text[]) AS u(key)
+CROSS JOIN LATERAL (SELECT row_key, lead_id, checksum FROM intake_rows
+  WHERE store_id = $1 AND source_id = $2 AND row_key = u.key OFFSET 0) k`, r.t.StoreID, r.t.SourceID, keys).Query(func(q pgx.Rows) error {
+		var k string
+		var e existing
+		_, err := pgx.ForEachRow(q, []any{&k, &e.lead, &e.checksum}, func() error {
+			known[k] = existing{lead: e.lead, checksum: bytes.Clone(e.checksum)}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read row keys: %w", err)
+		}
 		return nil
 	})
-	return known, err
 }
 
-// candidates returns the seller's open and closed leads (duplicates aside)
-// that new rows of this chunk may repeat, by customer and product.
-func (r *runState) candidates(ctx context.Context, tx *postgres.Tx, rows []Row, known map[string]existing, now time.Time) (map[string][]candidate, error) {
-	var phones []string
+// queueCandidates queues the read of the seller's open and closed leads
+// (duplicates aside) that the chunk's rows may repeat, by customer and
+// product, into cands. It is queued with the read of the rows' keys, so it
+// looks up every row's phone: those of rows already imported are not used.
+//
+// Each store and phone is one probe of leads_phone_idx: the statement cannot
+// fall back to reading the store's every lead in the date window and
+// filtering them by phone (what the planner chose for "phone_e164 =
+// ANY($2)" whenever the store's statistics were older than the run, which
+// made each chunk's read grow with the leads already imported).
+func (r *runState) queueCandidates(b *pgx.Batch, rows []Row, now time.Time, cands map[string][]candidate) {
+	if len(rows) == 0 || r.window <= 0 {
+		return
+	}
+	phones := make([]string, 0, len(rows))
 	lo, hi := now, now
 	for i := range rows {
-		if _, ok := known[rows[i].Key]; ok {
+		if rows[i].Phone.E164 == "" {
 			continue
 		}
 		phones = append(phones, rows[i].Phone.E164)
 		c := r.createdAt(&rows[i], now)
 		lo, hi = minTime(lo, c), maxTime(hi, c)
 	}
-	out := map[string][]candidate{}
-	if len(phones) == 0 || r.window <= 0 {
-		return out, nil
+	slices.Sort(phones)
+	if phones = slices.Compact(phones); len(phones) == 0 {
+		return
 	}
-	q, err := tx.Query(ctx, `SELECT id, phone_e164, lower(btrim(coalesce(items->0->>'name', ''))), created_at FROM leads
-WHERE store_id = ANY($1) AND phone_e164 = ANY($2) AND created_at BETWEEN $3 AND $4
-  AND deleted_at IS NULL AND status <> 'duplicate'
-ORDER BY created_at, id`, r.stores, phones, lo.Add(-r.window), hi.Add(r.window))
-	if err != nil {
-		return nil, fmt.Errorf("find duplicates: %w", err)
-	}
-	var c candidate
-	var ph, product string
-	_, err = pgx.ForEachRow(q, []any{&c.id, &ph, &product, &c.created}, func() error {
-		k := ph + "\x00" + product
-		out[k] = append(out[k], c)
+	b.Queue(`SELECT l.id, l.phone_e164, lower(btrim(coalesce(l.items->0->>'name', ''))), l.created_at
+FROM unnest($1::uuid[]) AS s(id) CROSS JOIN unnest($2::text[]) AS p(phone)
+CROSS JOIN LATERAL (SELECT id, phone_e164, items, created_at FROM leads
+  WHERE store_id = s.id AND phone_e164 = p.phone AND created_at BETWEEN $3 AND $4
+    AND deleted_at IS NULL AND status <> 'duplicate' OFFSET 0) l
+ORDER BY l.created_at, l.id`, r.stores, phones, lo.Add(-r.window), hi.Add(r.window)).Query(func(q pgx.Rows) error {
+		var c candidate
+		var ph, product string
+		_, err := pgx.ForEachRow(q, []any{&c.id, &ph, &product, &c.created}, func() error {
+			k := ph + "\x00" + product
+			cands[k] = append(cands[k], c)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("find duplicates: %w", err)
+		}
 		return nil
 	})
-	return out, err
 }
 
 func minTime(a, b time.Time) time.Time {
