@@ -7,55 +7,160 @@ import (
 	"github.com/google/uuid"
 )
 
-// copyEncoder writes rows in PostgreSQL's binary COPY format: no text
-// formatting or parsing on either side, and no per-value interface boxing.
-type copyEncoder struct{ buf []byte }
+// Type oids of the binary parameters a batch insert binds.
+const (
+	oidInt8             = 20
+	oidText             = 25
+	oidUUID             = 2950
+	oidTimestamptz      = 1184
+	oidInt8Array        = 1016
+	oidTextArray        = 1009
+	oidUUIDArray        = 2951
+	oidTimestamptzArray = 1185
+)
 
-// pgEpoch is the zero of PostgreSQL's timestamps.
+// pgEpochMicros is the zero of PostgreSQL's timestamps.
 var pgEpochMicros = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 
-func (e *copyEncoder) header() {
-	e.buf = append(e.buf, "PGCOPY\n\xff\r\n\x00"...)
-	e.buf = binary.BigEndian.AppendUint32(e.buf, 0) // flags
-	e.buf = binary.BigEndian.AppendUint32(e.buf, 0) // header extension
+// column is one column of a batch, built as the body of a one-dimensional
+// PostgreSQL array in binary format: no text formatting or parsing on
+// either side, and no per-value interface boxing.
+type column struct {
+	buf     []byte
+	elem    uint32 // element type oid
+	n       int
+	hasNull bool
 }
 
-func (e *copyEncoder) trailer() { e.buf = binary.BigEndian.AppendUint16(e.buf, 0xffff) }
+func (c *column) reset() { c.buf, c.n, c.hasNull = c.buf[:0], 0, false }
 
-func (e *copyEncoder) tuple(fields int) { e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(fields)) }
+func (c *column) null() {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 0xffffffff)
+	c.n++
+	c.hasNull = true
+}
 
-func (e *copyEncoder) null() { e.buf = binary.BigEndian.AppendUint32(e.buf, 0xffffffff) }
-
-func (e *copyEncoder) uuid(id uuid.UUID) {
-	e.buf = binary.BigEndian.AppendUint32(e.buf, 16)
-	e.buf = append(e.buf, id[:]...)
+func (c *column) uuid(id uuid.UUID) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 16)
+	c.buf = append(c.buf, id[:]...)
+	c.n++
 }
 
 // nullUUID writes uuid.Nil as NULL.
-func (e *copyEncoder) nullUUID(id uuid.UUID) {
+func (c *column) nullUUID(id uuid.UUID) {
 	if id == uuid.Nil {
-		e.null()
+		c.null()
 		return
 	}
-	e.uuid(id)
+	c.uuid(id)
 }
 
-func (e *copyEncoder) int8(v int64) {
-	e.buf = binary.BigEndian.AppendUint32(e.buf, 8)
-	e.buf = binary.BigEndian.AppendUint64(e.buf, uint64(v))
+func (c *column) int8(v int64) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 8)
+	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(v))
+	c.n++
 }
 
-func (e *copyEncoder) int4(v int32) {
-	e.buf = binary.BigEndian.AppendUint32(e.buf, 4)
-	e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(v))
-}
-
-func (e *copyEncoder) text(s string) {
-	e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(len(s)))
-	e.buf = append(e.buf, s...)
+func (c *column) text(s string) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(s)))
+	c.buf = append(c.buf, s...)
+	c.n++
 }
 
 // timestamptz writes t as microseconds since 2000-01-01 UTC.
-func (e *copyEncoder) timestamptz(t time.Time) {
-	e.int8(t.UnixMicro() - pgEpochMicros)
+func (c *column) timestamptz(t time.Time) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 8)
+	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(t.UnixMicro()-pgEpochMicros))
+	c.n++
 }
+
+// array appends the column as a binary array value to dst.
+func (c *column) array(dst []byte) []byte {
+	flags := uint32(0)
+	if c.hasNull {
+		flags = 1
+	}
+	dst = binary.BigEndian.AppendUint32(dst, 1) // dimensions
+	dst = binary.BigEndian.AppendUint32(dst, flags)
+	dst = binary.BigEndian.AppendUint32(dst, c.elem)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(c.n))
+	dst = binary.BigEndian.AppendUint32(dst, 1) // lower bound
+	return append(dst, c.buf...)
+}
+
+// entryColumns are the columns of insertSQL's arrays, $3 to $15.
+type entryColumns struct {
+	n                                                         int
+	id, rule, parcel, kind, beneficiary, agent, status        column
+	base, amount, ruleName, calculation, reverses, occurredAt column
+	out                                                       []byte
+	vals                                                      [][]byte
+	oids                                                      []uint32
+}
+
+func (c *entryColumns) all() []*column {
+	return []*column{&c.id, &c.rule, &c.parcel, &c.kind, &c.beneficiary, &c.agent, &c.status, &c.base, &c.amount,
+		&c.ruleName, &c.calculation, &c.reverses, &c.occurredAt}
+}
+
+func (c *entryColumns) reset() {
+	if c.id.elem == 0 {
+		for col, oid := range map[*column]uint32{&c.id: oidUUID, &c.rule: oidUUID, &c.parcel: oidUUID, &c.kind: oidText,
+			&c.beneficiary: oidText, &c.agent: oidUUID, &c.status: oidText, &c.base: oidInt8, &c.amount: oidInt8,
+			&c.ruleName: oidText, &c.calculation: oidText, &c.reverses: oidUUID, &c.occurredAt: oidTimestamptz} {
+			col.elem = oid
+		}
+	}
+	for _, col := range c.all() {
+		col.reset()
+	}
+	c.n = 0
+}
+
+// add appends one entry: its key and time from r, the rest from e.
+func (c *entryColumns) add(id uuid.UUID, r *entryRow, e *storedEntry, reverses uuid.UUID) {
+	c.id.uuid(id)
+	c.rule.uuid(r.RuleID)
+	c.parcel.uuid(r.ParcelID)
+	c.kind.text(string(r.Kind))
+	c.beneficiary.text(e.beneficiary)
+	c.agent.nullUUID(e.agent)
+	c.status.text(e.status)
+	c.base.int8(e.base)
+	c.amount.int8(e.amount)
+	c.ruleName.text(e.ruleName)
+	c.calculation.text(e.calculation)
+	c.reverses.nullUUID(reverses)
+	c.occurredAt.timestamptz(r.OccurredAt)
+	c.n++
+}
+
+// params returns insertSQL's parameters and their type oids.
+func (c *entryColumns) params(store uuid.UUID, first int64) ([][]byte, []uint32) {
+	c.out = c.out[:0]
+	c.out = append(c.out, store[:]...)
+	c.out = binary.BigEndian.AppendUint64(c.out, uint64(first))
+	ends := make([]int, 0, 13)
+	for _, col := range c.all() {
+		c.out = col.array(c.out)
+		ends = append(ends, len(c.out))
+	}
+	c.vals = append(c.vals[:0], c.out[:16], c.out[16:24])
+	start := 24
+	for _, end := range ends {
+		c.vals = append(c.vals, c.out[start:end])
+		start = end
+	}
+	c.oids = append(c.oids[:0], oidUUID, oidInt8)
+	for _, col := range c.all() {
+		c.oids = append(c.oids, arrayOf[col.elem])
+	}
+	return c.vals, c.oids
+}
+
+var arrayOf = map[uint32]uint32{oidInt8: oidInt8Array, oidText: oidTextArray, oidUUID: oidUUIDArray,
+	oidTimestamptz: oidTimestamptzArray}
+
+// newEntryID mints a ledger entry's id: a UUIDv7, so that the ledger's
+// primary key grows at its end.
+func newEntryID() (uuid.UUID, error) { return uuid.NewV7() }

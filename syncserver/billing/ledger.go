@@ -3,13 +3,19 @@ package billing
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/leadify/leadify/shared/commission"
+	"github.com/leadify/leadify/shared/money"
 )
 
 // Entry statuses in the ledger.
@@ -39,17 +45,26 @@ type entryRow struct {
 	OccurredAt time.Time
 }
 
-// The staging table: a transaction-local copy of the ledger's shape plus the
-// rows' order in the batch. COPY cannot write a table under row-level
-// security, so rows are copied here (no WAL, no index, no trigger) and moved
-// into the ledger with one INSERT … SELECT per kind, which RLS checks.
-const (
-	stageDDL = `CREATE TEMP TABLE IF NOT EXISTS commission_entries_staged
-  (LIKE commission_entries INCLUDING DEFAULTS, ord integer NOT NULL) ON COMMIT DELETE ROWS`
-	stageCopy = `COPY commission_entries_staged (store_id, id, version, rule_id, parcel_id, kind, beneficiary, agent_id,
-  status, base, amount, rule_name, calculation, occurred_at, ord) FROM STDIN (FORMAT binary)`
-	stageFields = 15
-)
+// entryKey is what makes an entry unique in a store's ledger (the unique
+// index commission_entries_parcel_key): a rule pays a parcel once, and
+// reverses that once.
+type entryKey struct {
+	parcel, rule uuid.UUID
+	kind         commission.EntryKind
+}
+
+// storedEntry is what a write needs to know of an entry already in the
+// ledger: a reversal copies it, a promotion or reversal restatuses it.
+type storedEntry struct {
+	id          uuid.UUID
+	beneficiary string
+	agent       uuid.UUID
+	status      string
+	base        int64
+	amount      int64
+	ruleName    string
+	calculation string
+}
 
 // writeEntries appends rows to the store's ledger inside tx and returns how
 // many entries were new. Rows whose (parcel, rule, kind) is already in the
@@ -58,190 +73,259 @@ const (
 // reversed here move to status reversed (a paid one stays paid and its
 // reversal is earned: a clawback on the next payout). Versions come from v.
 func writeEntries(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, rows []entryRow) (int, error) {
-	earns, reversals, err := stage(ctx, tx, store, rows, nil)
-	if err != nil || earns+reversals == 0 {
-		return 0, err
-	}
-	return insertStaged(ctx, tx, v, store, earns, reversals)
-}
-
-// stage copies rows (without duplicates within the batch: a parcel reported
-// twice) into the staging table with one binary COPY and counts them by kind.
-// It takes no lock: concurrent chunks of a run stage in parallel. enc is
-// reused when not nil.
-func stage(ctx context.Context, tx pgx.Tx, store uuid.UUID, rows []entryRow, enc *copyEncoder) (earns, reversals int, err error) {
 	if len(rows) == 0 {
-		return 0, 0, nil
+		return 0, nil
 	}
-	if _, err := tx.Exec(ctx, stageDDL); err != nil {
-		return 0, 0, fmt.Errorf("staging table: %w", err)
-	}
-	type key struct {
-		rule, parcel uuid.UUID
-		kind         commission.EntryKind
-	}
-	seen := make(map[key]struct{}, len(rows))
-	if enc == nil {
-		enc = &copyEncoder{}
-	}
-	enc.buf = enc.buf[:0]
-	enc.header()
-	for i := range rows {
-		r := &rows[i]
-		k := key{r.RuleID, r.ParcelID, r.Kind}
-		if _, dup := seen[k]; dup {
-			continue
-		}
-		seen[k] = struct{}{}
-		// ord numbers each kind's rows densely from 0: versions are the
-		// reserved range's first plus ord when nothing was skipped.
-		ord := earns
-		if r.Kind == commission.KindReversal {
-			ord = reversals
-			reversals++
-		} else {
-			earns++
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return 0, 0, err
-		}
-		agent := uuid.Nil
-		if r.Kind == commission.KindEarn {
-			agent = r.Agent
-		}
-		enc.tuple(stageFields)
-		enc.uuid(store)
-		enc.uuid(id)
-		enc.int8(0)
-		enc.uuid(r.RuleID)
-		enc.uuid(r.ParcelID)
-		enc.text(string(r.Kind))
-		enc.text(beneficiaryOf(r))
-		enc.nullUUID(agent)
-		enc.text(statusOf(r))
-		enc.int8(int64(r.Entry.Base))
-		enc.int8(int64(r.Entry.Amount))
-		enc.text(r.Entry.RuleName)
-		enc.text(r.Entry.Calculation)
-		enc.timestamptz(r.OccurredAt)
-		enc.int4(int32(ord))
-	}
-	enc.trailer()
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.buf), stageCopy); err != nil {
-		return 0, 0, fmt.Errorf("copy entries: %w", err)
-	}
-	return earns, reversals, nil
+	var b batch
+	return b.write(ctx, tx, v, store, rows, true, false)
 }
 
-// beneficiaryOf and statusOf fill the staged columns a reversal only gets
-// from the entry it reverses (placeholders that pass the table's checks).
-func beneficiaryOf(r *entryRow) string {
-	if r.Entry.Beneficiary == "" {
-		return string(commission.BeneficiaryPlatform)
-	}
-	return string(r.Entry.Beneficiary)
+// errKnown: an optimistic insert met an entry already in the ledger.
+var errKnown = errors.New("some entries are already in the ledger")
+
+// batch turns rows into one INSERT of new ledger entries; its buffers are
+// reused from one chunk to the next.
+type batch struct {
+	cols  entryColumns
+	index map[entryKey]int // new entries of the batch by key → position in earns
+	earns []storedEntry    // the batch's new earn entries, for its reversals
+	mark  []uuid.UUID      // ledger entries the batch reverses
+	known map[entryKey]storedEntry
+	// prepared says cols hold the n rows of prepareBlind, for write.
+	prepared bool
+	n        int
+	// The probe's parameters.
+	parcels  column
+	probeBuf []byte
 }
 
-func statusOf(r *entryRow) string {
-	if r.Status == "" {
-		return StatusEarned
-	}
-	return r.Status
-}
-
-// insertStaged moves the staged rows (earns, then the reversals of earns)
-// into the ledger under the store's scope lock, and returns how many were new.
-func insertStaged(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, earns, reversals int) (int, error) {
-	// From here on the scope is ours until commit: what is "already in the
-	// ledger" cannot change under us (a concurrent chunk of the same run, or
-	// another run, waits here).
+// write appends rows to the ledger: under the store's scope lock (taken
+// here), so that what is "already in the ledger" cannot change until
+// commit — every writer of the ledger takes it.
+//
+// With probe, the entries of the rows' parcels are read first, and rows
+// already in the ledger are left out. Without it the rows are inserted
+// blindly and the ledger's unique key is the check: errKnown (the
+// transaction is then aborted) says some were already there, and the
+// caller retries with probe. A new store-month, the common case, so costs no
+// lookup at all. promote also moves the pending earn entries of delivered
+// parcels among rows to earned, and needs probe.
+func (b *batch) write(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, rows []entryRow, probe, promote bool) (int, error) {
 	if err := v.Lock(store); err != nil {
 		return 0, err
 	}
-	// Drop keys already in the ledger. The correlated probe always uses the
-	// ledger's unique index, whatever the staging table's (absent)
-	// statistics, instead of a join that could scan a ledger of millions.
-	tag, err := tx.Exec(ctx, `DELETE FROM commission_entries_staged s WHERE (SELECT true FROM commission_entries e
-WHERE e.store_id = s.store_id AND e.parcel_id = s.parcel_id AND e.rule_id = s.rule_id AND e.kind = s.kind LIMIT 1)`)
-	if err != nil {
-		return 0, fmt.Errorf("skip known entries: %w", err)
-	}
-	dense := tag.RowsAffected() == 0
-	if !dense {
-		// Recount: which kinds were dropped is not known from the tag alone.
-		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'earn'), count(*) FILTER (WHERE kind = 'reversal')
-FROM commission_entries_staged`).Scan(&earns, &reversals); err != nil {
-			return 0, fmt.Errorf("count staged entries: %w", err)
+	n, prepared := b.n, b.prepared
+	b.prepared = false
+	if probe || !prepared {
+		b.known = nil
+		if probe {
+			if err := b.readKnown(ctx, tx, store, rows); err != nil {
+				return 0, err
+			}
 		}
-	}
-	earned, err := insertKind(ctx, tx, v, store, commission.KindEarn, earns, dense)
-	if err != nil || reversals == 0 {
-		return earned, err
-	}
-	// Reversals copy what they reverse, now that the batch's earns are in.
-	if _, err := tx.Exec(ctx, `UPDATE commission_entries_staged s SET reverses = e.id, beneficiary = e.beneficiary,
-  agent_id = e.agent_id, base = e.base, amount = -e.amount, rule_name = e.rule_name,
-  calculation = 'annulation : ' || e.calculation,
-  status = CASE e.status WHEN 'paid' THEN 'earned' ELSE 'reversed' END
-FROM commission_entries e
-WHERE s.kind = 'reversal' AND e.store_id = s.store_id AND e.parcel_id = s.parcel_id AND e.rule_id = s.rule_id AND e.kind = 'earn'`); err != nil {
-		return 0, fmt.Errorf("resolve reversals: %w", err)
-	}
-	tag, err = tx.Exec(ctx, `DELETE FROM commission_entries_staged WHERE kind = 'reversal' AND reverses IS NULL`)
-	if err != nil {
-		return 0, fmt.Errorf("drop reversals of nothing: %w", err)
-	}
-	dense = dense && tag.RowsAffected() == 0
-	reversed, err := insertKind(ctx, tx, v, store, commission.KindReversal, reversals-int(tag.RowsAffected()), dense)
-	if err != nil {
-		return 0, err
-	}
-	if reversed > 0 {
-		if err := markReversed(ctx, tx, v, store); err != nil {
+		var err error
+		if n, err = b.prepare(rows); err != nil {
 			return 0, err
 		}
 	}
-	return earned + reversed, nil
+	if n == -1 {
+		// A reversal of an entry not in the batch: read the ledger.
+		if err := b.readKnown(ctx, tx, store, rows); err != nil {
+			return 0, err
+		}
+		var err error
+		if n, err = b.prepare(rows); err != nil {
+			return 0, err
+		}
+	}
+	if n > 0 {
+		first, err := v.Reserve(store, n)
+		if err != nil {
+			return 0, err
+		}
+		if err := b.insert(ctx, tx, store, first, n); err != nil {
+			var pgErr *pgconn.PgError
+			if b.known == nil && errors.As(err, &pgErr) && pgErr.Code == "23505" {
+				return 0, errKnown
+			}
+			return 0, fmt.Errorf("insert entries: %w", err)
+		}
+	}
+	if len(b.mark) > 0 {
+		if err := restatusIDs(ctx, tx, v, store, StatusReversed, b.mark); err != nil {
+			return 0, err
+		}
+	}
+	if promote {
+		// Pending (confirmation) entries of the parcels the rows pay as
+		// delivered, whatever their rule: they are earned now.
+		delivered := map[uuid.UUID]bool{}
+		for _, r := range rows {
+			if r.Kind == commission.KindEarn && r.Status == StatusEarned {
+				delivered[r.ParcelID] = true
+			}
+		}
+		var pending []uuid.UUID
+		for k, e := range b.known {
+			if k.kind == commission.KindEarn && e.status == StatusPending && delivered[k.parcel] {
+				pending = append(pending, e.id)
+			}
+		}
+		if len(pending) > 0 {
+			slices.SortFunc(pending, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+			if err := restatusIDs(ctx, tx, v, store, StatusEarned, pending); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
 }
 
-// insertKind moves the n staged rows of one kind into the ledger with fresh
-// versions, in batch order, and returns how many it inserted. dense says the
-// rows' ords are still 0..n-1 (none was skipped), so no ranking is needed.
-func insertKind(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, kind commission.EntryKind, n int, dense bool) (int, error) {
-	if n == 0 {
-		return 0, nil
+// readKnown reads the ledger's entries of the rows' parcels (one index
+// probe per parcel, not per row), binding and decoding in binary.
+func (b *batch) readKnown(ctx context.Context, tx pgx.Tx, store uuid.UUID, rows []entryRow) error {
+	b.parcels.reset()
+	b.parcels.elem = oidUUID
+	for i, r := range rows {
+		if i == 0 || r.ParcelID != rows[i-1].ParcelID {
+			b.parcels.uuid(r.ParcelID)
+		}
 	}
-	first, err := v.Reserve(store, n)
-	if err != nil {
-		return 0, err
+	b.probeBuf = b.parcels.array(append(b.probeBuf[:0], store[:]...))
+	res := tx.Conn().PgConn().ExecParams(ctx, `SELECT parcel_id, rule_id, kind, id, beneficiary, agent_id, status, base, amount,
+  rule_name, calculation
+FROM commission_entries WHERE store_id = $1 AND parcel_id = ANY($2)`, [][]byte{b.probeBuf[:16], b.probeBuf[16:]},
+		[]uint32{oidUUID, oidUUIDArray}, binaryFormats[:2], binaryFormats[:11])
+	b.known = map[entryKey]storedEntry{}
+	for res.NextRow() {
+		v := res.Values()
+		if len(v) != 11 || len(v[7]) != 8 || len(v[8]) != 8 {
+			res.Close()
+			return fmt.Errorf("entries already in the ledger: unexpected row shape")
+		}
+		var k entryKey
+		var e storedEntry
+		copy(k.parcel[:], v[0])
+		copy(k.rule[:], v[1])
+		k.kind = commission.EntryKind(v[2])
+		copy(e.id[:], v[3])
+		e.beneficiary = string(v[4])
+		copy(e.agent[:], v[5]) // NULL: nil, uuid.Nil
+		e.status = string(v[6])
+		e.base = int64(binary.BigEndian.Uint64(v[7]))
+		e.amount = int64(binary.BigEndian.Uint64(v[8]))
+		e.ruleName, e.calculation = string(v[9]), string(v[10])
+		b.known[k] = e
 	}
-	// No ON CONFLICT: the probe above ran under the scope lock, which every
-	// writer of the ledger takes, so nothing can conflict; and a speculative
-	// insertion costs every row an extra probe of each unique index. The key
-	// still holds: a duplicate would fail the chunk, not be written twice.
-	version := "$2 + ord"
-	if !dense {
-		version = "$2 + row_number() OVER (ORDER BY ord) - 1"
+	if _, err := res.Close(); err != nil {
+		return fmt.Errorf("entries already in the ledger: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO commission_entries (store_id, id, version, rule_id, parcel_id, kind, beneficiary,
+	return nil
+}
+
+// prepareBlind encodes rows ahead of write without probe, outside the
+// transaction: the run encodes a chunk while another holds the scope lock.
+func (b *batch) prepareBlind(rows []entryRow) error {
+	b.known = nil
+	n, err := b.prepare(rows)
+	b.n, b.prepared = n, err == nil
+	return err
+}
+
+// prepare encodes the rows new to the ledger (not in b.known, not twice in
+// rows) into b.cols and returns how many there are; -1 when a reversal's
+// entry is neither among the rows nor in b.known, and b.known was not read.
+// Reversals copy their entry, from the batch or from the ledger.
+func (b *batch) prepare(rows []entryRow) (int, error) {
+	if b.index == nil {
+		b.index = make(map[entryKey]int, len(rows))
+	}
+	clear(b.index)
+	b.earns, b.mark = b.earns[:0], b.mark[:0]
+	b.cols.reset()
+	var new map[entryKey]struct{} // reversals written (earns are in index)
+	for i := range rows {
+		r := &rows[i]
+		k := entryKey{r.ParcelID, r.RuleID, r.Kind}
+		if _, ok := b.known[k]; ok {
+			continue
+		}
+		id, err := newEntryID()
+		if err != nil {
+			return 0, err
+		}
+		if r.Kind != commission.KindReversal {
+			if _, dup := b.index[k]; dup {
+				continue // a parcel reported twice
+			}
+			agent := r.Agent
+			e := storedEntry{id: id, beneficiary: string(r.Entry.Beneficiary), agent: agent, status: r.Status,
+				base: int64(r.Entry.Base), amount: int64(r.Entry.Amount), ruleName: r.Entry.RuleName, calculation: r.Entry.Calculation}
+			b.index[k] = len(b.earns)
+			b.earns = append(b.earns, e)
+			b.cols.add(id, r, &e, uuid.Nil)
+			continue
+		}
+		if _, dup := new[k]; dup {
+			continue
+		}
+		ek := entryKey{r.ParcelID, r.RuleID, commission.KindEarn}
+		var of storedEntry
+		if j, ok := b.index[ek]; ok {
+			of = b.earns[j]
+		} else if e, ok := b.known[ek]; ok {
+			of = e
+			if e.status == StatusPending || e.status == StatusEarned {
+				b.mark = append(b.mark, e.id)
+			}
+		} else if b.known == nil {
+			return -1, nil
+		} else {
+			continue // a reversal of nothing
+		}
+		if of.amount == math.MinInt64 {
+			return 0, fmt.Errorf("reversal of entry %v: %w", of.id, money.ErrOverflow)
+		}
+		status := StatusReversed
+		if of.status == StatusPaid {
+			status = StatusEarned // a clawback, due on the next payout
+		}
+		rev := storedEntry{beneficiary: of.beneficiary, agent: of.agent, status: status, base: of.base, amount: -of.amount,
+			ruleName: of.ruleName, calculation: "annulation : " + of.calculation}
+		if new == nil {
+			new = map[entryKey]struct{}{}
+		}
+		new[k] = struct{}{}
+		b.cols.add(id, r, &rev, of.id)
+	}
+	return b.cols.n, nil
+}
+
+// insertSQL writes a batch: one statement, the rows as arrays (one per
+// column) bound in binary. The ledger is under row-level security, which
+// COPY cannot write; an INSERT of arrays needs no staging table. The arrays
+// are unnested in the select list, which walks them in step without
+// materialising them; versions are the reserved range's, in batch order.
+const insertSQL = `INSERT INTO commission_entries (store_id, version, id, rule_id, parcel_id, kind, beneficiary,
   agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at)
-SELECT store_id, id, `+version+`, rule_id, parcel_id, kind,
-  beneficiary, agent_id, status, base, amount, rule_name, calculation, reverses, occurred_at
-FROM commission_entries_staged WHERE kind = $1`, string(kind), first)
+SELECT $1, generate_series($2::int8, $2 + cardinality($3::uuid[]) - 1), unnest($3::uuid[]), unnest($4::uuid[]),
+  unnest($5::uuid[]), unnest($6::text[]), unnest($7::text[]), unnest($8::uuid[]), unnest($9::text[]),
+  unnest($10::int8[]), unnest($11::int8[]), unnest($12::text[]), unnest($13::text[]), unnest($14::uuid[]),
+  unnest($15::timestamptz[])`
+
+func (b *batch) insert(ctx context.Context, tx pgx.Tx, store uuid.UUID, first int64, n int) error {
+	params, oids := b.cols.params(store, first)
+	tag, err := tx.Conn().PgConn().ExecParams(ctx, insertSQL, params, oids, binaryFormats[:len(params)], nil).Close()
 	if err != nil {
-		return 0, fmt.Errorf("insert %s entries: %w", kind, err)
+		return err
 	}
-	return int(tag.RowsAffected()), nil
+	if tag.RowsAffected() != int64(n) {
+		return fmt.Errorf("%d of %d entries inserted", tag.RowsAffected(), n)
+	}
+	return nil
 }
 
-// markReversed moves the earn entries reversed by this batch to status
-// reversed, unless they were already paid.
-func markReversed(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID) error {
-	return restatus(ctx, tx, v, store, StatusReversed, `SELECT e.id FROM commission_entries e
-JOIN commission_entries_staged s ON s.store_id = e.store_id AND s.reverses = e.id
-WHERE e.status IN ('pending', 'earned')`)
-}
+var binaryFormats = [16]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // restatus sets status on the entries whose ids the query returns, each with
 // a new version. The query must select from commission_entries only ids of
@@ -255,6 +339,11 @@ func restatus(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, stat
 	if err != nil {
 		return fmt.Errorf("select entries to mark %s: %w", status, err)
 	}
+	return restatusIDs(ctx, tx, v, store, status, ids)
+}
+
+// restatusIDs sets status on the store's entries ids, each with a new version.
+func restatusIDs(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, status string, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}

@@ -22,7 +22,7 @@ import (
 // Source, evaluates them with the store's rules, and appends the entries to
 // the ledger in chunks of at most Chunk rows per transaction, several chunks
 // in flight at once: while one holds the store's scope lock to insert and
-// commit, the next is being copied into its staging table.
+// commit, the next is being encoded.
 type Runner struct {
 	Pool   *pgxpool.Pool
 	Source ParcelSource
@@ -97,11 +97,16 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 	g, gctx := errgroup.WithContext(ctx)
 	chunks := make(chan []entryRow)
 	free := make(chan []entryRow, writers+1) // recycled chunk buffers
+	// Until a chunk meets entries already in the ledger (a re-run, or a run
+	// after new deliveries), chunks are inserted without looking first; from
+	// then on every chunk reads its parcels' entries first.
+	var probe atomic.Bool
+	probe.Store(ev.confirms) // promoting pending entries needs them anyway
 	for range writers {
 		g.Go(func() error {
-			enc := &copyEncoder{}
+			var b batch
 			for rows := range chunks {
-				n, err := r.write(gctx, store, rows, ev.confirms, enc)
+				n, err := r.write(gctx, store, rows, ev.confirms, &b, &probe)
 				written.Add(int64(n))
 				if err != nil {
 					return err
@@ -156,46 +161,32 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 	return res, err
 }
 
-// write appends rows; promotePending also moves the pending confirmation
-// entries of delivered parcels to earned (only confirmation rules make
-// pending entries).
-func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool, enc *copyEncoder) (int, error) {
+// write appends rows in one transaction; promotePending also moves the
+// pending confirmation entries of delivered parcels to earned (only
+// confirmation rules make pending entries).
+func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool, b *batch, probe *atomic.Bool) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	var n int
-	err := syncer.Write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
-		n = 0
-		earns, reversals, err := stage(ctx, w.Tx, store, rows, enc)
-		if err != nil {
-			return err
-		}
-		if earns+reversals > 0 {
-			if n, err = insertStaged(ctx, w.Tx, w, store, earns, reversals); err != nil {
-				return err
+	for {
+		var n int
+		known := probe.Load()
+		if !known {
+			if err := b.prepareBlind(rows); err != nil {
+				return 0, err
 			}
 		}
-		if !promotePending {
-			return nil
+		err := syncer.Write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
+			var err error
+			n, err = b.write(ctx, w.Tx, w, store, rows, known, promotePending)
+			return err
+		})
+		if errors.Is(err, errKnown) && !known {
+			probe.Store(true)
+			continue
 		}
-		return promote(ctx, w.Tx, w, store, rows)
-	})
-	return n, err
-}
-
-// promote moves pending (confirmation) entries of delivered parcels to earned.
-func promote(ctx context.Context, tx *postgres.Tx, v versioner, store uuid.UUID, rows []entryRow) error {
-	var delivered []uuid.UUID
-	for _, r := range rows {
-		if r.Kind == commission.KindEarn && r.Status == StatusEarned {
-			delivered = append(delivered, r.ParcelID)
-		}
+		return n, err
 	}
-	if len(delivered) == 0 {
-		return nil
-	}
-	return restatus(ctx, tx, v, store, StatusEarned, `SELECT id FROM commission_entries
-WHERE store_id = $1 AND parcel_id = ANY($2) AND kind = 'earn' AND status = 'pending'`, store, delivered)
 }
 
 // evaluator turns parcels into ledger rows, keeping the month's volumes.
@@ -203,6 +194,7 @@ type evaluator struct {
 	rules    []commission.Rule
 	from, to time.Time
 	agentVol map[commission.Trigger]map[uuid.UUID]int64
+	names    map[uuid.UUID]string // stores' and agents' ids as the rules name them
 	storeVol map[commission.Trigger]int64
 	ruleIDs  map[string]uuid.UUID
 	entries  []commission.Entry
@@ -212,6 +204,7 @@ type evaluator struct {
 func newEvaluator(rules []commission.Rule, from, to time.Time) (*evaluator, error) {
 	e := &evaluator{rules: rules, from: from, to: to, ruleIDs: map[string]uuid.UUID{},
 		agentVol: map[commission.Trigger]map[uuid.UUID]int64{commission.TriggerConfirmed: {}, commission.TriggerDelivered: {}},
+		names:    map[uuid.UUID]string{},
 		storeVol: map[commission.Trigger]int64{}}
 	for _, r := range rules {
 		id, err := uuid.Parse(r.ID)
@@ -222,6 +215,16 @@ func newEvaluator(rules []commission.Rule, from, to time.Time) (*evaluator, erro
 		e.confirms = e.confirms || r.Trigger == commission.TriggerConfirmed
 	}
 	return e, nil
+}
+
+// name is id as text, made once per store or agent of the run.
+func (e *evaluator) name(id uuid.UUID) string {
+	s, ok := e.names[id]
+	if !ok {
+		s = id.String()
+		e.names[id] = s
+	}
+	return s
 }
 
 func failed(s parcel.Status) bool {
@@ -252,8 +255,8 @@ func (e *evaluator) rows(dst []entryRow, p DeliveredParcel) ([]entryRow, error) 
 		if p.Agent != uuid.Nil {
 			vol[p.Agent]++
 		}
-		order := commission.Order{Trigger: o.trigger, ParcelID: p.ID.String(), Store: p.Store.String(),
-			Agent: p.Agent.String(), Carrier: p.Carrier, City: p.City, Category: p.Category, Amount: p.COD, At: o.at,
+		order := commission.Order{Trigger: o.trigger, ParcelID: p.ID.String(), Store: e.name(p.Store),
+			Agent: e.name(p.Agent), Carrier: p.Carrier, City: p.City, Category: p.Category, Amount: p.COD, At: o.at,
 			AgentVolume: vol[p.Agent], StoreVolume: e.storeVol[o.trigger]}
 		var err error
 		if e.entries, err = commission.Evaluate(e.rules, order); err != nil {

@@ -175,3 +175,67 @@ func TestSaveRuleRejects(t *testing.T) {
 	bad := platformRule(uuid.New(), -1)
 	require.ErrorIs(t, save(bad), commission.ErrInvalid)
 }
+
+// TestRunAfterReturn: parcels paid for by a first run come back. The next
+// run of the month reverses their confirmation entries (paid: clawbacks),
+// in small chunks on two writers, and the return events their delivery
+// entries, each reversal copying its entry to the centime; a further run
+// changes nothing.
+func TestRunAfterReturn(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 10_00), platformRule(uuid.New(), 300))
+	src := parcels(f.store, f.agent, 200, 5)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	ctx := context.Background()
+	r := &billing.Runner{Pool: f.pool, Source: src, Chunk: 37, Writers: 2}
+	res, err := r.Run(ctx, f.store, march)
+	require.NoError(t, err)
+	require.Equal(t, 400, res.Written)
+	before := f.ledger(f.store)
+	april := march.AddDate(0, 1, 0)
+	_, _, err = billing.MarkPaid(ctx, f.pool, f.store, f.agent, uuid.Nil, uuid.New(), april, april, "VIR-03")
+	require.NoError(t, err)
+
+	back := append(billing.SliceSource{}, src...)
+	var fees money.Amount
+	for i := 0; i < len(back); i += 10 {
+		back[i].Status = parcel.StatusReturned
+		fee, err := back[i].COD.MulRate(300)
+		require.NoError(t, err)
+		fees += fee
+	}
+	r.Source = back
+	res, err = r.Run(ctx, f.store, march)
+	require.NoError(t, err)
+	require.Equal(t, 20, res.Written, "one clawback per returned parcel")
+	for i := 0; i < len(back); i += 10 {
+		f.reverse(back[i].ID, back[i].DeliveredAt)
+	}
+	after := f.ledger(f.store)
+	require.Equal(t, before.Earn, after.Earn)
+	require.Equal(t, 40, after.Reversal)
+	require.Equal(t, before.Agent-20*10_00, after.Agent)
+	require.Equal(t, before.Platform-fees, after.Platform)
+	require.Equal(t, 40, after.ByStatus[billing.StatusReversed], "the platform's entries and their reversals")
+	require.Equal(t, 200, after.ByStatus[billing.StatusPaid], "paid entries stay paid")
+	f.checkBalance()
+	require.NoError(t, postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+		var exact, clawbacks int
+		err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE e.amount + r.amount = 0 AND e.base = r.base AND e.rule_id = r.rule_id
+    AND e.beneficiary = r.beneficiary AND e.agent_id IS NOT DISTINCT FROM r.agent_id),
+  count(*) FILTER (WHERE e.status = 'paid' AND r.status = 'earned')
+FROM commission_entries r JOIN commission_entries e ON e.store_id = r.store_id AND e.id = r.reverses
+WHERE r.kind = 'reversal'`).Scan(&exact, &clawbacks)
+		require.Equal(t, 40, exact, "each reversal cancels its entry exactly")
+		require.Equal(t, 20, clawbacks, "a paid entry's reversal is a clawback")
+		return err
+	}))
+
+	res, err = r.Run(ctx, f.store, march)
+	require.NoError(t, err)
+	require.Zero(t, res.Written)
+	require.Equal(t, after, f.ledger(f.store))
+}
