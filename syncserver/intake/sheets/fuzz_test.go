@@ -1,6 +1,7 @@
 package sheets
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,4 +33,70 @@ func FuzzParseRange(f *testing.F) {
 			t.Fatalf("%q: rows missing in %q", s, a1)
 		}
 	})
+}
+
+// FuzzDecodeBatch reads arbitrary batchGet responses: whenever the fast
+// decoder takes one, it reads the same cells encoding/json does (through
+// cellsOf), and whatever it declines goes to encoding/json.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, s := range []string{
+		`{"spreadsheetId":"b","valueRanges":[{"range":"'S'!A2:L3","majorDimension":"ROWS","values":[["a","b"],["c"]]},{"range":"'S'!A4:L5","majorDimension":"ROWS"}]}`,
+		`{"valueRanges":[{"values":[["0612345678",12.5,true,false,null,-0,1e21,"é","\u00e9"]]}]}`,
+		`{"valueRanges":[{"values":[[[1],{"a":1}]]}]}`,
+		`{"valueRanges":null}`, `{"valueRanges":[null,{"values":null},{"values":[null,[]]}]}`,
+		`{"ValueRanges":[{"values":[["x"]]}]}`, `{"valueRanges":[{"Values":[["x"]]}]}`,
+		`{"valueRanges":[{"values":[["x"]]}],"valueRanges":[]}`, `{"valueRanges":[{"values":[["x"]],"values":[]}]}`,
+		`{"x":"\q","valueRanges":[]}`, `{"x":"\ud800","valueRanges":[]}`, `{"valueRanges":[{"values":[["\xff"]]}]}`,
+		`{"valueRanges":[{"values":[[01]]}]}`, `{"valueRanges":[{"values":[[1e400]]}]}`, `{"valueRanges":[]} x`,
+		` {"valueRanges" : [ { "values" : [ [ "a" , 1 ] ] } ] } `, `null`, `{}`, `[]`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, werr := slowBatch(body)
+		got, ok := fastBatch(body)
+		if !ok {
+			return
+		}
+		if werr != nil {
+			t.Fatalf("%q: the fast decoder read %q where encoding/json fails: %v", body, got, werr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d ranges, want %d", body, len(got), len(want))
+		}
+		for i := range want {
+			if len(got[i]) != len(want[i]) {
+				t.Fatalf("%q: range %d has %d rows, want %d", body, i, len(got[i]), len(want[i]))
+			}
+			for j := range want[i] {
+				if !slices.Equal(got[i][j], want[i][j]) {
+					t.Fatalf("%q: range %d row %d is %q, want %q", body, i, j, got[i][j], want[i][j])
+				}
+			}
+		}
+	})
+}
+
+// The fast decoder takes what the API answers (and the fake's answers).
+func TestDecodeBatchFast(t *testing.T) {
+	body := `{"spreadsheetId":"b","valueRanges":[{"range":"'S'!A2:C3","majorDimension":"ROWS","values":[["a","é",""],["c"]]},
+{"range":"'S'!A4:C5","majorDimension":"ROWS"},{"range":"'S'!A6:C6","majorDimension":"ROWS","values":[[12.5,true,null]]}]}`
+	got, ok := fastBatch([]byte(body))
+	if !ok {
+		t.Fatal("declined")
+	}
+	want := [][][]string{{{"a", "é", ""}, {"c"}}, {}, {{"12.5", "true", ""}}}
+	if len(got) != len(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for i := range want {
+		if len(got[i]) != len(want[i]) || got[i] == nil {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		for j := range want[i] {
+			if !slices.Equal(got[i][j], want[i][j]) {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		}
+	}
 }

@@ -3,12 +3,19 @@ package sheets_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,4 +225,47 @@ func TestParseRange(t *testing.T) {
 		_, err := sheets.ParseRange(in)
 		require.Error(t, err, fmt.Sprint(in))
 	}
+}
+
+// A service account's requests are signed, batchGet's (sent without the API's
+// decoder) as the header's: the client gets a token from the key's token URI
+// and sends it with every read.
+func TestServiceAccountSignsEveryRead(t *testing.T) {
+	t.Parallel()
+	s, _ := fake(t)
+	var tokens atomic.Int32
+	tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(tokenSrv.Close)
+	target, err := url.Parse(s.URL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var unsigned atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok-1" {
+			unsigned.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(api.Close)
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	sa, err := json.Marshal(map[string]string{"type": "service_account", "project_id": "p", "private_key_id": "k1",
+		"private_key": string(pemKey), "client_email": "sync@p.iam.gserviceaccount.com", "client_id": "1",
+		"token_uri": tokenSrv.URL})
+	require.NoError(t, err)
+	c, err := sheets.New(context.Background(), sheets.Config{Endpoint: api.URL + "/", Credentials: sheets.Credentials{ServiceAccountJSON: sa}, Backoff: fast})
+	require.NoError(t, err)
+	src, err := c.Open(context.Background(), "book", sheets.Range{Sheet: "Sheet1", FirstCol: "A", HeaderRow: 1}, 0)
+	require.NoError(t, err)
+	rec, err := src.Next()
+	require.NoError(t, err)
+	require.Equal(t, []string{"0612345678", "Rabat"}, rec.Cells)
+	require.Zero(t, unsigned.Load(), "reads without the token")
+	require.Positive(t, tokens.Load())
 }
