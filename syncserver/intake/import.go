@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/leadify/leadify/shared/lead"
 	"github.com/leadify/leadify/shared/money"
@@ -392,22 +394,34 @@ func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (ma
 	if !m.HasOrderID() || len(recs) == 0 || r.fresh {
 		return nil, nil
 	}
-	rows := make([]Row, 0, len(recs))
+	keys := make([]string, 0, len(recs))
 	for _, rec := range recs {
 		if key, ok := m.idKey(rec.Cells, rec.Ragged); ok {
-			rows = append(rows, Row{Key: key})
+			keys = append(keys, key)
 		}
 	}
-	var known map[string]existing
-	err := postgres.InTx(ctx, r.im.Pool, postgres.StoreScope(r.t.StoreID), func(tx *postgres.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
-			return err
+	// A re-sync's look-ups are most of its Postgres work, and a batch's
+	// rows wait for them: its keys are read in two halves at once, on two
+	// connections (two backends, two cores), each in one round trip.
+	half := (len(keys) + 1) / 2
+	found := [2]map[string]existing{}
+	var g errgroup.Group
+	for i := range found {
+		part := keys[min(len(keys), i*half):min(len(keys), (i+1)*half)]
+		found[i] = make(map[string]existing, len(part))
+		if len(part) == 0 {
+			continue
 		}
-		var err error
-		known, err = r.knownKeys(ctx, tx, rows)
-		return err
-	})
-	return known, err
+		g.Go(func() error {
+			return postgres.QueryInOneTrip(ctx, r.im.Pool, postgres.StoreScope(r.t.StoreID), knownSQL,
+				[]any{r.t.StoreID, r.t.SourceID, part}, scanKnown(found[i]))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("read row keys: %w", err)
+	}
+	maps.Copy(found[0], found[1])
+	return found[0], nil
 }
 
 // execer runs a statement: a transaction, or a batch that queues it.
@@ -586,17 +600,6 @@ func candKey(row *Row) string {
 	return row.Phone.E164 + "\x00" + strings.ToLower(strings.TrimSpace(row.Product))
 }
 
-// knownKeys reads the recorded lead and checksum of the rows' keys.
-func (r *runState) knownKeys(ctx context.Context, tx *postgres.Tx, rows []Row) (map[string]existing, error) {
-	known := map[string]existing{}
-	b := &pgx.Batch{}
-	r.queueKnown(b, rows, known)
-	if b.Len() == 0 {
-		return known, nil
-	}
-	return known, tx.SendBatch(ctx, b).Close()
-}
-
 // queueKnown queues the read of the rows' recorded keys into known.
 //
 // Each key is one probe of the primary key: the statement cannot fall back to
@@ -611,20 +614,31 @@ func (r *runState) queueKnown(b *pgx.Batch, rows []Row, known map[string]existin
 	for i := range rows {
 		keys[i] = rows[i].Key
 	}
-	b.Queue(`SELECT k.row_key, k.lead_id, k.checksum FROM unnest($3::text[]) AS u(key)
+	scan := scanKnown(known)
+	b.Queue(knownSQL, r.t.StoreID, r.t.SourceID, keys).Query(func(q pgx.Rows) error {
+		if err := scan(q); err != nil {
+			return fmt.Errorf("read row keys: %w", err)
+		}
+		return nil
+	})
+}
+
+// knownSQL reads the recorded lead and checksum of keys $3 of source $2.
+const knownSQL = `SELECT k.row_key, k.lead_id, k.checksum FROM unnest($3::text[]) AS u(key)
 CROSS JOIN LATERAL (SELECT row_key, lead_id, checksum FROM intake_rows
-  WHERE store_id = $1 AND source_id = $2 AND row_key = u.key OFFSET 0) k`, r.t.StoreID, r.t.SourceID, keys).Query(func(q pgx.Rows) error {
+  WHERE store_id = $1 AND source_id = $2 AND row_key = u.key OFFSET 0) k`
+
+// scanKnown reads knownSQL's rows into known.
+func scanKnown(known map[string]existing) func(pgx.Rows) error {
+	return func(q pgx.Rows) error {
 		var k string
 		var e existing
 		_, err := pgx.ForEachRow(q, []any{&k, &e.lead, &e.checksum}, func() error {
 			known[k] = existing{lead: e.lead, checksum: bytes.Clone(e.checksum)}
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("read row keys: %w", err)
-		}
-		return nil
-	})
+		return err
+	}
 }
 
 // queueCandidates queues the read of the seller's open and closed leads
