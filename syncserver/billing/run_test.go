@@ -2,6 +2,7 @@ package billing_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/google/uuid"
@@ -238,4 +239,52 @@ WHERE r.kind = 'reversal'`).Scan(&exact, &clawbacks)
 	require.NoError(t, err)
 	require.Zero(t, res.Written)
 	require.Equal(t, after, f.ledger(f.store))
+}
+
+// TestRunOverflow: a rule whose amount does not fit fails the run with
+// money.ErrOverflow naming the parcel, and writes nothing.
+func TestRunOverflow(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r := agentRule(uuid.New(), commission.TriggerDelivered, 0)
+	r.Kind, r.TierBasis = commission.KindTiered, commission.BasisOrderAmount
+	r.Tiers = []commission.Tier{{From: 0, RateBP: 100, Fixed: math.MaxInt64}}
+	f.saveRules(f.store, r)
+	src := parcels(f.store, f.agent, 5, 6)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	res, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(context.Background(), f.store, march)
+	require.ErrorIs(t, err, money.ErrOverflow)
+	require.ErrorContains(t, err, src[0].ID.String())
+	require.Zero(t, res.Written)
+	require.Zero(t, f.ledger(f.store).Earn)
+}
+
+// TestLedgerIsolation: a transaction scoped to one store neither sees nor
+// writes another store's ledger (the policy of migration 00017).
+func TestLedgerIsolation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	other := f.newStore("Other")
+	f.saveRules(other, platformRule(uuid.New(), 300))
+	ctx := context.Background()
+	_, err := (&billing.Runner{Pool: f.pool, Source: parcels(other, f.agent, 10, 7)}).Run(ctx, other, march)
+	require.NoError(t, err)
+	require.Positive(t, f.ledger(other).Earn)
+	require.NoError(t, postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+		var n int
+		require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM commission_entries`).Scan(&n))
+		require.Zero(t, n)
+		return nil
+	}))
+	err = postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT set_config('app.sync_writer', 'on', true)`)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `INSERT INTO commission_entries (store_id, id, version, rule_id, parcel_id, kind, beneficiary,
+  status, base, amount, rule_name, calculation, occurred_at)
+VALUES ($1, $2, 1, $2, $2, 'earn', 'platform', 'earned', 1, 1, 'x', 'x', now())`, other, uuid.New())
+		return err
+	})
+	require.ErrorContains(t, err, "row-level security")
 }
