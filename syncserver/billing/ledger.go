@@ -107,13 +107,15 @@ type batch struct {
 // already in the ledger are left out. Without it the rows are inserted
 // blindly and the ledger's unique key is the check: errKnown (the
 // transaction is then aborted) says some were already there, and the
-// caller retries with probe. A new store-month, the common case, so costs no
-// lookup at all. promote also moves the pending earn entries of delivered
-// parcels among rows to earned, and needs probe.
+// caller retries with probe. So a store's month written for the first time,
+// the common case, costs no lookup at all. promote also moves the pending
+// earn entries of delivered parcels among rows to earned, found by the probe
+// (promote implies probe).
 func (b *batch) write(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, rows []entryRow, probe, promote bool) (int, error) {
 	if err := v.Lock(store); err != nil {
 		return 0, err
 	}
+	probe = probe || promote
 	n, prepared := b.n, b.prepared
 	b.prepared = false
 	if probe || !prepared {
