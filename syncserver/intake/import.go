@@ -226,6 +226,10 @@ func (r *runState) stream(ctx context.Context, m *Mapping, src Source, chunk int
 	return <-produced
 }
 
+// maxPending bounds the rows of a chunk whose results are decided without
+// the database (an unchanged stretch of a re-sync: a small RowResult each).
+const maxPending = 10 * syncer.BulkChunk
+
 // producer reads a source and sends its rows in chunks.
 type producer struct {
 	r         *runState
@@ -260,6 +264,7 @@ func (p *producer) run(ctx context.Context) error {
 	// A batched source's rows are looked up a batch at a time (a re-sync's
 	// unchanged rows cost one query per batch, not per chunk).
 	var known map[string]existing
+	waiting := map[string]bool{} // the order-id keys of recs
 	send := func() error {
 		c, err := r.process(ctx, m, recs, pending, read, lastNum, known)
 		if err != nil {
@@ -273,6 +278,7 @@ func (p *producer) run(ctx context.Context) error {
 		p.chunks++
 		sent = read
 		recs, pending = nil, nil
+		clear(waiting)
 		return nil
 	}
 	for {
@@ -328,8 +334,28 @@ func (p *producer) run(ctx context.Context) error {
 			}
 			continue
 		}
+		// An unchanged row costs no parsing and no write: it is reported at
+		// once, and a stretch of them goes to the writer as one checkpoint
+		// per batch rather than one per chunk. Keys must still be seen in the
+		// sheet's order (the first row with a key keeps it): a row whose key
+		// an earlier row waiting to be parsed has waits too. (A row keyed
+		// only once parsed has a hash key, never an order id's.)
+		if len(known) > 0 {
+			key, ok := r.unchanged(m, rec, known, &pending, waiting)
+			if ok {
+				if len(pending) >= maxPending {
+					if err := send(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if key != "" {
+				waiting[key] = true
+			}
+		}
 		recs = append(recs, rec)
-		if len(recs)+len(pending) >= chunk {
+		if len(recs) >= chunk || len(recs)+len(pending) >= maxPending {
 			if err := send(); err != nil {
 				return err
 			}
@@ -353,27 +379,13 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 		}
 	}
 	var rows []Row
-	seen := func(num int, key string) bool {
-		h := maphash.String(r.seed, key)
-		if first, dup := r.seen[h]; dup {
-			pending = append(pending, RowResult{Num: num, Key: key, Outcome: OutcomeRejected, Reason: ReasonDuplicateKey,
-				Detail: fmt.Sprintf("row %d has the same key %s", first, key)})
-			return true
-		}
-		r.seen[h] = int32(num)
-		return false
-	}
+	seen := func(num int, key string) bool { return r.seenKey(num, key, &pending) }
 	for _, rec := range recs {
 		// With nothing recorded to compare with (a first import), every
 		// row is parsed.
 		if len(known) > 0 {
-			if key, sum, ok := m.Identify(rec.Cells, rec.Ragged); ok {
-				if e, hit := known[key]; hit && bytes.Equal(e.checksum, sum[:]) {
-					if !seen(rec.Num, key) {
-						pending = append(pending, RowResult{Num: rec.Num, Key: key, Outcome: OutcomeUnchanged, LeadID: e.lead.String()})
-					}
-					continue
-				}
+			if _, ok := r.unchanged(m, rec, known, &pending, nil); ok {
+				continue
 			}
 		}
 		row := m.Parse(rec.Num, rec.Cells, rec.Ragged)
@@ -387,6 +399,38 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 		}
 	}
 	return chunkOf{rows: rows, pending: pending, read: read, lastNum: lastNum}, nil
+}
+
+// seenKey records a row's key as read, or reports the row as repeating an
+// earlier row's key (true).
+func (r *runState) seenKey(num int, key string, pending *[]RowResult) bool {
+	h := maphash.String(r.seed, key)
+	if first, dup := r.seen[h]; dup {
+		*pending = append(*pending, RowResult{Num: num, Key: key, Outcome: OutcomeRejected, Reason: ReasonDuplicateKey,
+			Detail: fmt.Sprintf("row %d has the same key %s", first, key)})
+		return true
+	}
+	r.seen[h] = int32(num)
+	return false
+}
+
+// unchanged reports a row keyed by order id whose checksum matches the one
+// recorded (unparsed), and returns true; other rows must be parsed. key is
+// the row's order-id key ("" when it must be parsed to be keyed).
+func (r *runState) unchanged(m *Mapping, rec Record, known map[string]existing, pending *[]RowResult,
+	waiting map[string]bool) (key string, ok bool) {
+	key, sum, ok := m.Identify(rec.Cells, rec.Ragged)
+	if !ok {
+		return "", false
+	}
+	e, hit := known[key]
+	if !hit || !bytes.Equal(e.checksum, sum[:]) || waiting[key] {
+		return key, false
+	}
+	if !r.seenKey(rec.Num, key, pending) {
+		*pending = append(*pending, RowResult{Num: rec.Num, Key: key, Outcome: OutcomeUnchanged, LeadID: e.lead.String()})
+	}
+	return key, true
 }
 
 // knownByID reads the recorded checksums of the records' order-id keys.

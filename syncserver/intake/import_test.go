@@ -2,6 +2,8 @@ package intake_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -159,4 +161,71 @@ func (b *bundle) importInto(t *testing.T, store uuid.UUID, data string) *intake.
 	other := &bundle{env: b.env, tenant: b.tenant, im: b.im,
 		target: intake.Target{StoreID: store, SellerID: b.tenant.SellerID, SourceID: src, Source: "file"}}
 	return other.importCSV(t, data, intake.RunOptions{})
+}
+
+// batched serves a CSV as a source read in one batch (as Sheets is), so the
+// importer looks its keys up ahead and reports unchanged rows as it reads.
+type batched struct {
+	header  []string
+	rest    []intake.Record
+	fetched bool
+}
+
+func newBatched(t *testing.T, data string) *batched {
+	t.Helper()
+	src, err := intake.NewCSV(strings.NewReader(data))
+	require.NoError(t, err)
+	b := &batched{header: src.Header()}
+	for {
+		rec, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return b
+		}
+		require.NoError(t, err)
+		b.rest = append(b.rest, rec)
+	}
+}
+
+func (b *batched) Header() []string { return b.header }
+
+func (b *batched) Next() (intake.Record, error) {
+	b.fetched = true
+	if len(b.rest) == 0 {
+		return intake.Record{}, io.EOF
+	}
+	rec := b.rest[0]
+	b.rest = b.rest[1:]
+	return rec, nil
+}
+
+func (b *batched) Buffered() int {
+	if !b.fetched {
+		return 0
+	}
+	return len(b.rest)
+}
+
+func (b *batched) Peek() []intake.Record { return b.rest }
+
+// A re-sync reports unchanged rows as it reads them, but a key still belongs
+// to the first row that has it: here row 2 changed and row 3 repeats its
+// order id with what was recorded for it.
+func TestResyncKeepsKeysInSheetOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const header = "N° Commande,Téléphone,Ville,Prix,Produit\n"
+	rep := b.importCSV(t, header+"A1,0612345678,Rabat,100,Robe\nA2,0612345679,Fes,200,Sac\n", intake.RunOptions{})
+	require.Equal(t, 2, rep.Counts.Imported)
+
+	src := newBatched(t, header+"A1,0612345678,Rabat,150,Robe\nA1,0612345678,Rabat,100,Robe\nA2,0612345679,Fes,200,Sac\n")
+	m, err := intake.Resolve(intake.Suggest(src.Header()), src.Header())
+	require.NoError(t, err)
+	rep, err = b.im.Run(context.Background(), b.target, m, src, intake.RunOptions{KeepRows: true})
+	require.NoError(t, err)
+	require.Equal(t, intake.Counts{Updated: 1, Rejected: 1, Unchanged: 1}, rep.Counts)
+	require.Len(t, rep.Rows, 3)
+	require.Equal(t, intake.OutcomeUpdated, rep.Rows[0].Outcome)
+	require.Equal(t, intake.OutcomeRejected, rep.Rows[1].Outcome)
+	require.Equal(t, intake.ReasonDuplicateKey, rep.Rows[1].Reason)
+	require.Equal(t, intake.OutcomeUnchanged, rep.Rows[2].Outcome)
 }
