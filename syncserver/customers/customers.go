@@ -3,7 +3,9 @@
 // refused or returned is recorded once per parcel (a repeated or redelivered
 // carrier event changes nothing), the customer's counts are recomputed from
 // those records, and the store's leads of that phone still being worked are
-// rewritten through the sync writer, so the figures replicate with the lead.
+// rewritten with versions from the sync writer, so the figures replicate
+// with the lead: HistoryChunk of them in the batch's transaction, the rest
+// of a customer with very many by a paced follow-up job (history.go).
 package customers
 
 import (
@@ -26,11 +28,13 @@ import (
 const Consumer = "customers.outcomes"
 
 // Pace is the least time between two batches of a store's outcomes. A
-// batch rewrites every open lead of each customer it touches, whatever its
-// number of events, under the store's write lock, and every rewritten lead
-// is sent to every replica of the store: at a thousand carrier reports a
-// second, back-to-back batches would hold that lock most of the time. The
-// history reaches the leads this much later at most, plus the batch's time.
+// batch rewrites the open leads of each customer it touches (up to
+// HistoryChunk), whatever its number of events, under the store's write
+// lock, and every rewritten lead is sent to every replica of the store: at
+// a thousand carrier reports a second, back-to-back batches would hold that
+// lock most of the time. The history reaches the leads this much later at
+// most, plus the batch's time (and the follow-up's, for a customer with
+// more open leads than a chunk).
 const Pace = time.Second
 
 // Subscribe registers the consumer: parcels delivered, refused or returned.
@@ -57,7 +61,9 @@ type customerKey struct {
 // in). The events must be of one store (a consumer batch); the whole batch
 // costs a few set-based statements, a customer's history is rewritten once
 // however many of its parcels the batch names, and the store's write lock
-// is taken once.
+// is taken once, for at most HistoryChunk leads: customers with leads left
+// over are marked due for the follow-up job, enqueued in this transaction
+// (ctx must be a River job's, as the consumer's is).
 func RecordOutcomes(ctx context.Context, tx *postgres.Tx, evs []events.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -115,7 +121,8 @@ WHERE p.store_id = $1 AND p.id = ANY($2::uuid[]) AND l.phone_e164 <> ''`, store,
 		return nil
 	}
 	// Customers in a fixed order, so that concurrent batches of one seller's
-	// stores update them alike.
+	// stores update them alike (and by phone, the order the history is
+	// rewritten in).
 	slices.SortFunc(customers, func(a, b customerKey) int {
 		if c := bytes.Compare(a.seller[:], b.seller[:]); c != 0 {
 			return c
@@ -162,15 +169,29 @@ SELECT seller_id, phone, delivered, refusals FROM n`, cSellers, cPhones).Query(f
 	if err := tx.SendBatch(ctx, pipe).Close(); err != nil {
 		return fmt.Errorf("record %d outcomes: %w", len(ids), err)
 	}
+	// The history on the customers' open leads, at most HistoryChunk of
+	// them here: the store's write lock is held until this transaction
+	// commits. The customers left with leads to rewrite are marked due and
+	// a follow-up job rewrites the rest in transactions of their own; the
+	// customers already due are left to it.
 	w, err := syncer.WriterIn(ctx, tx)
 	if err != nil {
 		return err
 	}
-	for _, k := range customers {
-		c := got[k]
-		if _, err := w.SetCustomerHistory(store, k.phone, c.delivered, c.refusals); err != nil {
-			return err
-		}
+	if err := w.Lock(store); err != nil {
+		return err
 	}
-	return nil
+	hs := make([]history, len(customers))
+	for i, k := range customers {
+		c := got[k]
+		hs[i] = history{phone: k.phone, delivered: c.delivered, refusals: c.refusals}
+	}
+	if hs, err = withoutDue(ctx, tx, store, hs); err != nil {
+		return err
+	}
+	left, _, err := rewriteHistory(ctx, w, store, hs, HistoryChunk)
+	if err != nil || len(left) == 0 {
+		return err
+	}
+	return markDue(ctx, tx, store, left)
 }

@@ -185,3 +185,60 @@ func TestOutcomesInOneBatch(t *testing.T) {
 	require.Equal(t, map[string]int{"delivered": 1, "failed": 2}, byOutcome)
 	require.Equal(t, []string{"1/2", "1/2", "1/2", "1/2"}, figures(), "every open lead of the customer shows delivered/refusals")
 }
+
+// A customer with more open leads than one transaction rewrites gets the
+// history on all of them: the batch rewrites HistoryChunk, the follow-up
+// job the rest, in transactions of their own; a customer of the same batch
+// after them in the order is finished too, and nothing is left due.
+func TestHistoryOfManyLeadsIsFinishedByTheFollowUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "many leads")
+	many := env.SeedLeads(tn.StoreID, customers.HistoryChunk*2+200, "Many") // +212612345678
+	few := env.SeedLeads(tn.StoreID, 2, "Few")
+	const other = "+212699999999" // after the first in the order leads are rewritten in
+	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(w *syncer.Writer) error {
+		v, err := w.Reserve(tn.StoreID, len(few))
+		if err != nil {
+			return err
+		}
+		_, err = w.Tx.Exec(ctx, `UPDATE leads SET phone_e164 = $2, version = $3 + u.ord - 1
+FROM unnest($4::uuid[]) WITH ORDINALITY AS u(id, ord) WHERE store_id = $1 AND leads.id = u.id`, tn.StoreID, other, v, few)
+		return err
+	}))
+	delivered, refused := uuid.New(), uuid.New()
+	parcel(t, env, tn.StoreID, many[0], delivered, "delivered")
+	parcel(t, env, tn.StoreID, few[0], refused, "refused")
+	require.NoError(t, syncer.Write(ctx, env.DB.App, postgres.StoreScope(tn.StoreID), func(w *syncer.Writer) error {
+		return env.Server.Events.PublishMany(ctx, w.Tx, []events.Event{
+			{Store: tn.StoreID, Kind: events.ParcelDelivered, AggregateType: "parcel", AggregateID: delivered},
+			{Store: tn.StoreID, Kind: events.ParcelRefused, AggregateType: "parcel", AggregateID: refused}})
+	}))
+
+	var stale, due int
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		env.InStore(func(tx *postgres.Tx) error {
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM leads WHERE store_id = $1 AND (phone_e164, customer_delivered, customer_refusals) NOT IN
+  (('+212612345678', 1, 0), ($2, 0, 1))`, tn.StoreID, other).Scan(&stale); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `SELECT count(*) FROM customer_history_due WHERE store_id = $1`, tn.StoreID).Scan(&due)
+		}, tn.StoreID)
+		if stale == 0 && due == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Zero(t, stale, "every open lead shows its customer's history")
+	require.Zero(t, due, "no customer left due")
+
+	// Every lead has a version of its own: each chunk reserved its own.
+	var leads, versions int
+	env.InStore(func(tx *postgres.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*), count(DISTINCT version) FROM leads WHERE store_id = $1`, tn.StoreID).Scan(&leads, &versions)
+	}, tn.StoreID)
+	require.Equal(t, len(many)+len(few), leads)
+	require.Equal(t, leads, versions)
+}

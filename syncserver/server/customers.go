@@ -7,11 +7,11 @@ import (
 )
 
 // customersCapability keeps customers' delivery history on the leads agents
-// call (a domain-event consumer; no routes of its own).
+// call (a domain-event consumer and its follow-up job; no routes of its own).
 var customersCapability = capability{
 	name: "customers",
-	workers: func(s *Server, _ *river.Workers) error {
+	workers: func(s *Server, w *river.Workers) error {
 		customers.Subscribe(s.Events)
-		return nil
+		return river.AddWorkerSafely(w, customers.NewHistoryWorker(s.Pool))
 	},
 }

@@ -116,6 +116,11 @@ type Customer struct {
 	Delivered int32
 }
 
+type CustomerHistoryDue struct {
+	StoreID   uuid.UUID
+	PhoneE164 string
+}
+
 type CustomerOutcome struct {
 	ParcelID  uuid.UUID
 	StoreID   uuid.UUID
