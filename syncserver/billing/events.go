@@ -22,17 +22,30 @@ const (
 // Subscribe registers billing's domain-event consumers on the bus: a parcel
 // refused, returned or cancelled reverses its commission entries; a parcel
 // delivered turns its pending (confirmation) entries into earned ones. The
-// events' aggregate id is the parcel id.
+// events' aggregate id is the parcel id. Both consume a store's events in
+// batches, a transaction each: at a thousand carrier reports a second, a
+// transaction (and a commit) per event was more than the consumers could
+// keep up with.
 func Subscribe(bus *events.Bus) {
-	bus.Subscribe(reverseConsumer, ReverseParcel, events.ParcelRefused, events.ParcelReturned, events.ParcelCancelled)
-	bus.Subscribe(earnConsumer, EarnParcel, events.ParcelDelivered)
+	bus.SubscribeBatch(reverseConsumer, 0, ReverseParcels, events.ParcelRefused, events.ParcelReturned, events.ParcelCancelled)
+	bus.SubscribeBatch(earnConsumer, 0, EarnParcels, events.ParcelDelivered)
 }
 
-// ReverseParcel appends a reversal for every entry of the event's parcel not
-// yet reversed. Entries a later run writes for the parcel come with their
-// reversals (the run sees the parcel's final status), so order does not
-// matter. Running it twice changes nothing.
+// ReverseParcel is ReverseParcels for one event.
 func ReverseParcel(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
+	return ReverseParcels(ctx, tx, []events.Event{ev})
+}
+
+// ReverseParcels appends a reversal for every entry of the events' parcels
+// not yet reversed, dated by the first event of each parcel. Entries a later
+// run writes for a parcel come with their reversals (the run sees the
+// parcel's final status), so order does not matter. Running it twice
+// changes nothing. The events are of one store.
+func ReverseParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	store := evs[0].Store
 	// The store's scope lock first: a payout marking these entries paid holds
 	// it, and the reversal must see the entries as that payout left them (a
 	// reversal of a paid entry is a clawback, not a plain reversal).
@@ -40,32 +53,67 @@ func ReverseParcel(ctx context.Context, tx *postgres.Tx, ev events.Event) error 
 	if err != nil {
 		return err
 	}
-	if err := w.Lock(ev.Store); err != nil {
+	if err := w.Lock(store); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `SELECT rule_id FROM commission_entries
-WHERE store_id = $1 AND parcel_id = $2 AND kind = 'earn'`, ev.Store, ev.AggregateID)
+	// Each parcel once, in the order of its first event, which dates it.
+	first := make(map[uuid.UUID]events.Event, len(evs))
+	var parcels []uuid.UUID
+	for _, ev := range evs {
+		if ev.Store != store {
+			return fmt.Errorf("reverse commissions: events of stores %v and %v in one batch", store, ev.Store)
+		}
+		if _, ok := first[ev.AggregateID]; !ok {
+			first[ev.AggregateID] = ev
+			parcels = append(parcels, ev.AggregateID)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT parcel_id, rule_id FROM commission_entries
+WHERE store_id = $1 AND parcel_id = ANY($2::uuid[]) AND kind = 'earn' ORDER BY rule_id`, store, parcels)
 	if err != nil {
-		return fmt.Errorf("entries of parcel %v: %w", ev.AggregateID, err)
+		return fmt.Errorf("entries of %d parcels: %w", len(parcels), err)
 	}
-	ruleIDs, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil {
-		return fmt.Errorf("entries of parcel %v: %w", ev.AggregateID, err)
+	rules := make(map[uuid.UUID][]uuid.UUID, len(parcels))
+	var parcel, rule uuid.UUID
+	if _, err := pgx.ForEachRow(rows, []any{&parcel, &rule}, func() error {
+		rules[parcel] = append(rules[parcel], rule)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("entries of %d parcels: %w", len(parcels), err)
 	}
-	revs := make([]entryRow, len(ruleIDs))
-	for i, id := range ruleIDs {
-		revs[i] = entryRow{RuleID: id, ParcelID: ev.AggregateID, Kind: commission.KindReversal, OccurredAt: ev.OccurredAt}
+	var revs []entryRow
+	for _, p := range parcels {
+		for _, id := range rules[p] {
+			revs = append(revs, entryRow{RuleID: id, ParcelID: p, Kind: commission.KindReversal, OccurredAt: first[p].OccurredAt})
+		}
 	}
-	_, err = writeEntries(ctx, tx.Tx, w, ev.Store, revs)
+	_, err = writeEntries(ctx, tx.Tx, w, store, revs)
 	return err
 }
 
-// EarnParcel moves the parcel's pending entries to earned.
+// EarnParcel is EarnParcels for one event.
 func EarnParcel(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
+	return EarnParcels(ctx, tx, []events.Event{ev})
+}
+
+// EarnParcels moves the pending entries of the events' parcels to earned.
+// The events are of one store.
+func EarnParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	store := evs[0].Store
+	parcels := make([]uuid.UUID, len(evs))
+	for i, ev := range evs {
+		if ev.Store != store {
+			return fmt.Errorf("earn commissions: events of stores %v and %v in one batch", store, ev.Store)
+		}
+		parcels[i] = ev.AggregateID
+	}
 	w, err := syncer.WriterIn(ctx, tx)
 	if err != nil {
 		return err
 	}
-	return restatus(ctx, tx.Tx, w, ev.Store, StatusEarned, `SELECT id FROM commission_entries
-WHERE store_id = $1 AND parcel_id = $2 AND kind = 'earn' AND status = 'pending'`, ev.Store, ev.AggregateID)
+	return restatus(ctx, tx.Tx, w, store, StatusEarned, `SELECT id FROM commission_entries
+WHERE store_id = $1 AND parcel_id = ANY($2::uuid[]) AND kind = 'earn' AND status = 'pending' ORDER BY id`, store, parcels)
 }

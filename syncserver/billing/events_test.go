@@ -55,3 +55,43 @@ func TestEventsReverseThroughTheBus(t *testing.T) {
 	require.Equal(t, before.Agent-5_00, after.Agent)
 	require.Equal(t, before.Platform-fee, after.Platform)
 }
+
+// TestEventsInOneBatch publishes a webhook batch's events together (as
+// carrier webhooks do): the consumers take them in one transaction each,
+// reversing each returned parcel's entries once — a parcel reported twice
+// included — and earning the delivered one's.
+func TestEventsInOneBatch(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "argan")
+	f := &fixture{t: t, pool: env.DB.App, seller: tn.SellerID, agent: tn.Agent.UserID, store: tn.StoreID}
+	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00), platformRule(uuid.New(), 300))
+	src := parcels(f.store, f.agent, 5, 11)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	src[2].Status = parcel.StatusOutForDelivery // pending until delivered
+	ctx := context.Background()
+	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	require.NoError(t, err)
+	before := f.ledger(f.store)
+	require.Equal(t, 1, before.ByStatus[billing.StatusPending])
+
+	var evs []events.Event
+	for _, e := range []struct {
+		kind events.Kind
+		p    uuid.UUID
+	}{{events.ParcelReturned, src[0].ID}, {events.ParcelRefused, src[1].ID}, {events.ParcelDelivered, src[2].ID},
+		{events.ParcelReturned, src[1].ID}, {events.ParcelReturned, uuid.New()}} {
+		evs = append(evs, events.Event{Store: f.store, Kind: e.kind, AggregateType: "parcel", AggregateID: e.p})
+	}
+	require.NoError(t, postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
+		return env.Server.Events.PublishMany(ctx, tx, evs)
+	}))
+	require.Eventually(t, func() bool {
+		l := f.ledger(f.store)
+		return l.Reversal == 4 && l.ByStatus[billing.StatusPending] == 0 && l.Earn == before.Earn
+	}, 30*time.Second, 50*time.Millisecond, "the consumers ran")
+	after := f.ledger(f.store)
+	require.Equal(t, before.Agent-2*5_00, after.Agent)
+}
