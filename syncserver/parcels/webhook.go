@@ -180,20 +180,99 @@ type processWorker struct {
 
 var errRetryLater = errors.New("webhooks left to retry")
 
+// processRecheck is how long a job whose store another job is processing
+// waits before it checks that its own webhooks were taken.
+const processRecheck = 500 * time.Millisecond
+
+// processTurn bounds how long one job goes on processing a store's fresh
+// webhooks for others; then the next job to come takes over.
+const processTurn = 10 * time.Second
+
 // Work processes the job's webhooks in one transaction with their effects,
 // so each takes effect exactly once and a batch costs one commit: a
 // processed one is skipped, a parse failure is dead at once, an unknown
 // tracking code is retried with River's backoff until MaxWebhookAttempts.
+//
+// One job at a time processes a store's webhooks in an instance, taking
+// every fresh one of the store, and looks again before it stops when other
+// jobs came meanwhile. Those jobs do not wait for it in a worker slot — at
+// a thousand webhooks a second they held every slot, and the domain-event
+// consumers waited seconds for one — but snooze, and come back to finish
+// once their webhooks have been tried. A retry (its webhooks named no
+// parcel before) processes its own webhooks whatever else runs: writers of
+// a store serialise on its scope lock in Postgres anyway.
 func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
-	retry, err := w.s.processWebhooks(ctx, job.Args.Store, job.Args.IDs)
+	s, store, ids := w.s, job.Args.Store, job.Args.IDs
+	if job.Attempt > 1 {
+		return s.processOwn(ctx, store, ids)
+	}
+	if !s.startProcessing(store) {
+		fresh, tried, err := s.ownPending(ctx, store, ids)
+		switch {
+		case err != nil:
+			return err
+		case fresh:
+			return river.JobSnooze(processRecheck)
+		case tried > 0:
+			return fmt.Errorf("%d of %d: %w", tried, len(ids), errRetryLater)
+		}
+		return nil
+	}
+	held := true
+	defer func() {
+		if held { // an error (or a panic) ends the turn
+			s.stopProcessing(store, true)
+		}
+	}()
+	retry, err := s.processWebhooks(ctx, store, ids)
+	stop := time.Now().Add(processTurn)
+	for err == nil {
+		if s.stopProcessing(store, !time.Now().Before(stop)) {
+			held = false
+			break
+		}
+		_, err = s.processWebhooks(ctx, store, nil)
+	}
 	if err != nil {
 		return err
 	}
 	crash(CrashWebhooksApplied)
 	if retry > 0 {
-		return fmt.Errorf("%d of %d: %w", retry, len(job.Args.IDs), errRetryLater)
+		return fmt.Errorf("%d of %d: %w", retry, len(ids), errRetryLater)
 	}
 	return nil
+}
+
+// processOwn processes ids (and the store's fresh webhooks) and says which
+// are left to retry.
+func (s *Service) processOwn(ctx context.Context, store uuid.UUID, ids []uuid.UUID) error {
+	retry, err := s.processWebhooks(ctx, store, ids)
+	if err != nil {
+		return err
+	}
+	crash(CrashWebhooksApplied)
+	if retry > 0 {
+		return fmt.Errorf("%d of %d: %w", retry, len(ids), errRetryLater)
+	}
+	return nil
+}
+
+// ownPending says whether any of the store's webhooks ids is still waiting
+// for its first try, and how many were tried and are still pending (they
+// named no parcel: their job retries them).
+func (s *Service) ownPending(ctx context.Context, store uuid.UUID, ids []uuid.UUID) (fresh bool, tried int, err error) {
+	pool, err := s.hookConns.Get(ctx)
+	if err != nil {
+		return false, 0, fmt.Errorf("webhook connections: %w", err)
+	}
+	err = postgres.InTx(ctx, pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE attempts = 0) > 0, count(*) FILTER (WHERE attempts > 0)
+FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending'`, store, ids).Scan(&fresh, &tried)
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("look for pending webhooks: %w", err)
+	}
+	return fresh, tried, nil
 }
 
 // processWebhooks applies the stored webhooks ids of one store, with any
@@ -203,11 +282,6 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 // the batch grows with the load. It returns how many of ids must be tried
 // again later.
 func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uuid.UUID) (retry int, err error) {
-	// Writers of a store serialise on its scope lock in Postgres; waiting
-	// here instead keeps the waiting jobs from holding pool connections the
-	// webhook inbox needs.
-	unlock := s.stripe(store)
-	defer unlock()
 	pool, err := s.hookConns.Get(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("webhook connections: %w", err)
