@@ -170,6 +170,9 @@ type runState struct {
 	// import), so no row can be unchanged and none is looked up ahead of
 	// its write (which still checks).
 	fresh bool
+	// scattered: a batch's keys were far apart in key order, so look-ups
+	// ahead probe each key (lookUp).
+	scattered atomic.Bool
 }
 
 // chunkOf is a chunk of rows ready to write: the rows to write, the results
@@ -456,10 +459,7 @@ func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (ma
 		if len(part) == 0 {
 			continue
 		}
-		g.Go(func() error {
-			return postgres.QueryInOneTrip(ctx, r.im.Pool, postgres.StoreScope(r.t.StoreID), knownSQL,
-				[]any{r.t.StoreID, r.t.SourceID, part}, scanKnown(found[i]))
-		})
+		g.Go(func() error { return r.lookUp(ctx, part, found[i]) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("read row keys: %w", err)
@@ -666,6 +666,50 @@ func (r *runState) queueKnown(b *pgx.Batch, rows []Row, known map[string]existin
 		return nil
 	})
 }
+
+// lookUp reads the recorded lead and checksum of keys into known (with
+// others, maybe). Keys close together in key order — a sheet sorted by order
+// id, the usual case — are read with one scan of the range they span, a
+// fraction of the cost of a probe each; when that range holds more than
+// twice as many keys, the probes are used, for the rest of the run.
+func (r *runState) lookUp(ctx context.Context, keys []string, known map[string]existing) error {
+	scope := postgres.StoreScope(r.t.StoreID)
+	if !r.scattered.Load() {
+		limit, n := 2*len(keys), 0
+		scan := scanKnown(known)
+		err := postgres.QueryInOneTrip(ctx, r.im.Pool, scope, knownRangeSQL, []any{r.t.StoreID, r.t.SourceID, keys, limit},
+			func(q pgx.Rows) error {
+				return scan(countRows{Rows: q, n: &n})
+			})
+		if err != nil || n < limit {
+			return err
+		}
+		r.scattered.Store(true)
+		clear(known)
+	}
+	return postgres.QueryInOneTrip(ctx, r.im.Pool, scope, knownSQL, []any{r.t.StoreID, r.t.SourceID, keys}, scanKnown(known))
+}
+
+// countRows counts the rows read.
+type countRows struct {
+	pgx.Rows
+	n *int
+}
+
+func (c countRows) Next() bool {
+	if c.Rows.Next() {
+		*c.n++
+		return true
+	}
+	return false
+}
+
+// knownRangeSQL reads the recorded keys of source $2 between the least and
+// the greatest of keys $3, at most $4 of them.
+const knownRangeSQL = `SELECT row_key, lead_id, checksum FROM intake_rows
+WHERE store_id = $1 AND source_id = $2
+  AND row_key BETWEEN (SELECT min(k) FROM unnest($3::text[]) AS u(k)) AND (SELECT max(k) FROM unnest($3::text[]) AS u(k))
+ORDER BY row_key LIMIT $4`
 
 // knownSQL reads the recorded lead and checksum of keys $3 of source $2.
 const knownSQL = `SELECT k.row_key, k.lead_id, k.checksum FROM unnest($3::text[]) AS u(key)

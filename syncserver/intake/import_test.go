@@ -3,6 +3,7 @@ package intake_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -228,4 +229,28 @@ func TestResyncKeepsKeysInSheetOrder(t *testing.T) {
 	require.Equal(t, intake.OutcomeRejected, rep.Rows[1].Outcome)
 	require.Equal(t, intake.ReasonDuplicateKey, rep.Rows[1].Reason)
 	require.Equal(t, intake.OutcomeUnchanged, rep.Rows[2].Outcome)
+}
+
+// A batch whose order ids are far apart in key order (a sheet not sorted by
+// them) is looked up key by key: the range they span holds many more keys.
+// (Were a key missed ahead, the write would still find it recorded.)
+func TestResyncScatteredKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var sheet strings.Builder
+	sheet.WriteString("N° Commande,Téléphone,Ville,Prix,Produit\n")
+	for i := range 100 {
+		fmt.Fprintf(&sheet, "A%02d,06%08d,Rabat,100,Robe\n", i, 12345600+i)
+	}
+	rep := b.importCSV(t, sheet.String(), intake.RunOptions{})
+	require.Equal(t, 100, rep.Counts.Imported)
+
+	lines := strings.Split(strings.TrimSpace(sheet.String()), "\n")
+	src := newBatched(t, lines[0]+"\n"+lines[1]+"\n"+lines[100]+"\nA100,0612345555,Fes,50,Sac\n")
+	m, err := intake.Resolve(intake.Suggest(src.Header()), src.Header())
+	require.NoError(t, err)
+	rep, err = b.im.Run(context.Background(), b.target, m, src, intake.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, intake.Counts{Unchanged: 2, Imported: 1}, rep.Counts)
+	require.Equal(t, 101, b.count(t, `SELECT count(*) FROM leads WHERE store_id = $1`, b.tenant.StoreID))
 }
