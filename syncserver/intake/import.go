@@ -267,6 +267,8 @@ func (p *producer) run(ctx context.Context) error {
 	// A batched source's rows are looked up a batch at a time (a re-sync's
 	// unchanged rows cost one query per batch, not per chunk).
 	var known map[string]existing
+	var ids []identity // the batch's records' identities, from pos on
+	pos := 0
 	waiting := map[string]bool{} // the order-id keys of recs
 	send := func() error {
 		c, err := r.process(ctx, m, recs, pending, read, lastNum, known)
@@ -316,13 +318,20 @@ func (p *producer) run(ctx context.Context) error {
 		lastNum = max(lastNum, rec.Num)
 		if fetching {
 			batch := append([]Record{rec}, batched.Peek()...)
-			if known, err = r.knownByID(ctx, m, batch); err != nil {
+			if known, err = r.knownByID(ctx, m, batch, &ids); err != nil {
 				return err
 			}
 			if known == nil {
 				known = map[string]existing{}
 			}
+			pos = 0
 		}
+		// The record's identity, if worked out with its batch's look-up.
+		var id *identity
+		if pos < len(ids) && ids[pos].num == rec.Num {
+			id = &ids[pos]
+		}
+		pos++
 		if rec.Num <= r.opts.ResumeAfter {
 			// Committed before the interruption: only its key matters, so a
 			// later row repeating it is still caught.
@@ -344,7 +353,7 @@ func (p *producer) run(ctx context.Context) error {
 		// an earlier row waiting to be parsed has waits too. (A row keyed
 		// only once parsed has a hash key, never an order id's.)
 		if len(known) > 0 {
-			key, ok := r.unchanged(m, rec, known, &pending, waiting)
+			key, ok := r.unchanged(m, rec, id, known, &pending, waiting)
 			if ok {
 				if len(pending) >= maxPending {
 					if err := send(); err != nil {
@@ -377,7 +386,7 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 	known map[string]existing) (chunkOf, error) {
 	if known == nil {
 		var err error
-		if known, err = r.knownByID(ctx, m, recs); err != nil {
+		if known, err = r.knownByID(ctx, m, recs, nil); err != nil {
 			return chunkOf{}, err
 		}
 	}
@@ -387,7 +396,7 @@ func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pendi
 		// With nothing recorded to compare with (a first import), every
 		// row is parsed.
 		if len(known) > 0 {
-			if _, ok := r.unchanged(m, rec, known, &pending, nil); ok {
+			if _, ok := r.unchanged(m, rec, nil, known, &pending, nil); ok {
 				continue
 			}
 		}
@@ -419,10 +428,16 @@ func (r *runState) seenKey(num int, key string, pending *[]RowResult) bool {
 
 // unchanged reports a row keyed by order id whose checksum matches the one
 // recorded (unparsed), and returns true; other rows must be parsed. key is
-// the row's order-id key ("" when it must be parsed to be keyed).
-func (r *runState) unchanged(m *Mapping, rec Record, known map[string]existing, pending *[]RowResult,
+// the row's order-id key ("" when it must be parsed to be keyed). id is the
+// row's identity when already worked out.
+func (r *runState) unchanged(m *Mapping, rec Record, id *identity, known map[string]existing, pending *[]RowResult,
 	waiting map[string]bool) (key string, ok bool) {
-	key, sum, ok := m.Identify(rec.Cells, rec.Ragged)
+	var sum [16]byte
+	if id != nil {
+		key, sum, ok = id.key, id.sum, id.key != ""
+	} else {
+		key, sum, ok = m.Identify(rec.Cells, rec.Ragged)
+	}
 	if !ok {
 		return "", false
 	}
@@ -431,20 +446,42 @@ func (r *runState) unchanged(m *Mapping, rec Record, known map[string]existing, 
 		return key, false
 	}
 	if !r.seenKey(rec.Num, key, pending) {
-		*pending = append(*pending, RowResult{Num: rec.Num, Key: key, Outcome: OutcomeUnchanged, LeadID: e.lead.String()})
+		res := RowResult{Num: rec.Num, Key: key, Outcome: OutcomeUnchanged}
+		if r.opts.KeepRows { // an unchanged row's lead is only reported, never recorded
+			res.LeadID = e.lead.String()
+		}
+		*pending = append(*pending, res)
 	}
 	return key, true
 }
 
+// identity is a record's order-id key ("" when it must be parsed to be
+// keyed) and checksum, worked out while its batch's keys are looked up.
+type identity struct {
+	num int
+	key string
+	sum [16]byte
+}
+
 // knownByID reads the recorded checksums of the records' order-id keys.
-func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (map[string]existing, error) {
+// With ids, it also works out the records' identities meanwhile (the
+// checksums are most of a re-sync's Go work), in the records' order.
+func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record, ids *[]identity) (map[string]existing, error) {
 	if !m.HasOrderID() || len(recs) == 0 || r.fresh {
 		return nil, nil
 	}
 	keys := make([]string, 0, len(recs))
-	for _, rec := range recs {
-		if key, ok := m.idKey(rec.Cells, rec.Ragged); ok {
+	var idOf []identity
+	if ids != nil {
+		idOf = make([]identity, len(recs))
+	}
+	for i, rec := range recs {
+		key, ok := m.idKey(rec.Cells, rec.Ragged)
+		if ok {
 			keys = append(keys, key)
+		}
+		if idOf != nil {
+			idOf[i] = identity{num: rec.Num, key: key}
 		}
 	}
 	// A re-sync's look-ups are most of its Postgres work, and a batch's
@@ -461,10 +498,18 @@ func (r *runState) knownByID(ctx context.Context, m *Mapping, recs []Record) (ma
 		}
 		g.Go(func() error { return r.lookUp(ctx, part, found[i]) })
 	}
+	for i := range idOf {
+		if idOf[i].key != "" {
+			idOf[i].sum = m.checksum(recs[i].Cells)
+		}
+	}
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("read row keys: %w", err)
 	}
 	maps.Copy(found[0], found[1])
+	if ids != nil {
+		*ids = idOf
+	}
 	return found[0], nil
 }
 
@@ -507,22 +552,14 @@ func (r *runState) flush(ctx context.Context, c chunkOf) error {
 	}
 	if len(rows) == 0 {
 		// Nothing to write but the report (an unchanged stretch of a
-		// re-sync): no versioned write, no scope lock, and no wait for the
-		// disk. Only a crash of Postgres itself can lose such a commit, and
-		// then only with the ones after it (WAL order): the run resumes from
-		// an earlier checkpoint and reads those unchanged rows again.
+		// re-sync): no versioned write, no scope lock, one round trip and
+		// no wait for the disk. Only a crash of Postgres itself can lose
+		// such a commit, and then only with the ones after it (WAL order):
+		// the run resumes from an earlier checkpoint and reads those
+		// unchanged rows again.
 		write = func(fn func(w *syncer.Writer) error) error {
-			return postgres.InTx(ctx, r.im.Pool, postgres.StoreScope(t.StoreID), func(tx *postgres.Tx) error {
-				if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-					return err
-				}
-				results = append(results[:0], pending...)
-				q := queue{b: &pgx.Batch{}}
-				if err := r.checkpoint(ctx, q, results, c.lastNum); err != nil {
-					return err
-				}
-				return tx.SendBatch(ctx, q.b).Close()
-			})
+			results = append(results[:0], pending...)
+			return r.checkpointAlone(ctx, results, c.lastNum)
 		}
 	}
 	err := write(func(w *syncer.Writer) error {
@@ -978,31 +1015,16 @@ ON CONFLICT (seller_id, phone_e164) DO UPDATE SET orders = customers.orders + ex
 
 // checkpoint records the chunk's notable rows and advances the run.
 func (r *runState) checkpoint(ctx context.Context, tx execer, results []RowResult, lastNum int) error {
-	var c Counts
-	var nums []int32
-	var keys, outcomes, reasons, details []string
-	var leads []*uuid.UUID
-	for _, res := range results {
-		c.Add(res.Outcome)
-		if res.Outcome == OutcomeImported || res.Outcome == OutcomeUnchanged || res.Outcome == OutcomeEmpty {
-			continue
-		}
-		nums, keys, outcomes = append(nums, int32(res.Num)), append(keys, res.Key), append(outcomes, string(res.Outcome))
-		reasons, details = append(reasons, string(res.Reason)), append(details, res.Detail)
-		var id *uuid.UUID
-		if u, err := uuid.Parse(res.LeadID); err == nil {
-			id = &u
-		}
-		leads = append(leads, id)
-	}
-	if len(nums) > 0 {
+	rr := runRowsOf(results)
+	if len(rr.nums) > 0 {
 		_, err := tx.Exec(ctx, `INSERT INTO intake_run_rows (store_id, run_id, row_num, row_key, outcome, reason, detail, lead_id)
 SELECT $1, $2, n, k, o, r, d, l FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[]) AS u(n, k, o, r, d, l)
-ON CONFLICT (store_id, run_id, row_num) DO NOTHING`, r.t.StoreID, r.runID, nums, keys, outcomes, reasons, details, leads)
+ON CONFLICT (store_id, run_id, row_num) DO NOTHING`, r.t.StoreID, r.runID, rr.nums, rr.keys, rr.outcomes, rr.reasons, rr.details, rr.leads)
 		if err != nil {
 			return fmt.Errorf("record row results: %w", err)
 		}
 	}
+	c := rr.counts
 	_, err := tx.Exec(ctx, `UPDATE intake_runs SET rows_done = rows_done + $3, checkpoint_row = $10, imported = imported + $4, updated = updated + $5,
   unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9
 WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty,
@@ -1011,4 +1033,53 @@ WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, c.Rows(), c.Imported, c.
 		return fmt.Errorf("checkpoint run: %w", err)
 	}
 	return nil
+}
+
+// checkpointAlone is checkpoint in a transaction of its own that costs one
+// round trip and commits without waiting for the disk (synchronous_commit
+// off, set by the statement itself).
+func (r *runState) checkpointAlone(ctx context.Context, results []RowResult, lastNum int) error {
+	rr := runRowsOf(results)
+	c := rr.counts
+	err := postgres.QueryInOneTrip(ctx, r.im.Pool, postgres.StoreScope(r.t.StoreID), `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+notable AS (INSERT INTO intake_run_rows (store_id, run_id, row_num, row_key, outcome, reason, detail, lead_id)
+  SELECT $1, $2, n, k, o, r, d, l FROM unnest($11::int[], $12::text[], $13::text[], $14::text[], $15::text[], $16::uuid[]) AS u(n, k, o, r, d, l)
+  ON CONFLICT (store_id, run_id, row_num) DO NOTHING)
+UPDATE intake_runs SET rows_done = rows_done + $3, checkpoint_row = $10, imported = imported + $4, updated = updated + $5,
+  unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9
+FROM async WHERE store_id = $1 AND id = $2`,
+		[]any{r.t.StoreID, r.runID, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty, lastNum,
+			rr.nums, rr.keys, rr.outcomes, rr.reasons, rr.details, rr.leads},
+		func(rows pgx.Rows) error { rows.Close(); return rows.Err() })
+	if err != nil {
+		return fmt.Errorf("checkpoint run: %w", err)
+	}
+	return nil
+}
+
+// runRows are a chunk's results as a checkpoint records them: the counts,
+// and the rows worth a look (neither imported, unchanged nor empty).
+type runRows struct {
+	counts                           Counts
+	nums                             []int32
+	keys, outcomes, reasons, details []string
+	leads                            []*uuid.UUID
+}
+
+func runRowsOf(results []RowResult) runRows {
+	var rr runRows
+	for _, res := range results {
+		rr.counts.Add(res.Outcome)
+		if res.Outcome == OutcomeImported || res.Outcome == OutcomeUnchanged || res.Outcome == OutcomeEmpty {
+			continue
+		}
+		rr.nums, rr.keys, rr.outcomes = append(rr.nums, int32(res.Num)), append(rr.keys, res.Key), append(rr.outcomes, string(res.Outcome))
+		rr.reasons, rr.details = append(rr.reasons, string(res.Reason)), append(rr.details, res.Detail)
+		var id *uuid.UUID
+		if u, err := uuid.Parse(res.LeadID); err == nil {
+			id = &u
+		}
+		rr.leads = append(rr.leads, id)
+	}
+	return rr
 }
