@@ -300,7 +300,13 @@ func (s *Service) settle(ctx context.Context, w *syncer.Writer, c Connection, so
 		for i, id := range order {
 			keys[i] = "id:" + id
 		}
-		rows, err := w.Tx.Query(ctx, `SELECT row_key, lead_id FROM intake_rows WHERE store_id = $1 AND source_id = $2 AND row_key = ANY($3)`,
+		// Each key and order is one index probe (LATERAL): with statistics
+		// older than a large backfill, "= ANY($3)" was planned as a read of
+		// the connection's every row, growing with each batch (the sheet
+		// import's look-ups had the same quadratic plan).
+		rows, err := w.Tx.Query(ctx, `SELECT k.row_key, k.lead_id FROM unnest($3::text[]) AS u(key)
+CROSS JOIN LATERAL (SELECT row_key, lead_id FROM intake_rows
+  WHERE store_id = $1 AND source_id = $2 AND row_key = u.key OFFSET 0) k`,
 			store, c.ID, keys)
 		if err != nil {
 			return fmt.Errorf("row keys: %w", err)
@@ -316,7 +322,9 @@ func (s *Service) settle(ctx context.Context, w *syncer.Writer, c Connection, so
 			return fmt.Errorf("row keys: %w", err)
 		}
 		prev := map[string][]byte{}
-		rows, err = w.Tx.Query(ctx, `SELECT order_id, digest FROM shop_orders WHERE store_id = $1 AND connection_id = $2 AND order_id = ANY($3)`,
+		rows, err = w.Tx.Query(ctx, `SELECT o.order_id, o.digest FROM unnest($3::text[]) AS u(id)
+CROSS JOIN LATERAL (SELECT order_id, digest FROM shop_orders
+  WHERE store_id = $1 AND connection_id = $2 AND order_id = u.id OFFSET 0) o`,
 			store, c.ID, order)
 		if err != nil {
 			return fmt.Errorf("shop orders: %w", err)
