@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leadify/leadify/syncserver/internal/turn"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -237,40 +237,12 @@ type HistoryWorker struct {
 	river.WorkerDefaults[HistoryArgs]
 	Pool *pgxpool.Pool
 
-	mu      sync.Mutex
-	running map[uuid.UUID]bool // stores being worked; true: look again before stopping
+	turns turn.Turns // the stores being worked in this instance
 }
 
 // NewHistoryWorker returns the follow-up job's worker.
 func NewHistoryWorker(pool *pgxpool.Pool) *HistoryWorker {
-	return &HistoryWorker{Pool: pool, running: map[uuid.UUID]bool{}}
-}
-
-// enter makes this job the store's runner, or tells the running one to
-// look again before it stops (this job's customers are due in the
-// database, whoever rewrites them) and says so.
-func (w *HistoryWorker) enter(store uuid.UUID) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, ok := w.running[store]; ok {
-		w.running[store] = true
-		return false
-	}
-	w.running[store] = false
-	return true
-}
-
-// leave stops the store's runner unless a job asked it to look again
-// (that request is taken). With force it stops whatever was asked.
-func (w *HistoryWorker) leave(store uuid.UUID, force bool) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.running[store] && !force {
-		w.running[store] = false
-		return false
-	}
-	delete(w.running, store)
-	return true
+	return &HistoryWorker{Pool: pool}
 }
 
 // Work rewrites the store's due customers' history, HistoryChunk leads a
@@ -278,13 +250,13 @@ func (w *HistoryWorker) leave(store uuid.UUID, force bool) bool {
 // running in this instance leaves its work to it.
 func (w *HistoryWorker) Work(ctx context.Context, job *river.Job[HistoryArgs]) error {
 	store := job.Args.Store
-	if !w.enter(store) {
+	if !w.turns.Take(store) {
 		return nil
 	}
 	held := true
 	defer func() {
 		if held { // an error (or a panic) ends the run
-			w.leave(store, true)
+			w.turns.Leave(store, true)
 		}
 	}()
 	stop := time.Now().Add(historyJobTime)
@@ -295,7 +267,7 @@ func (w *HistoryWorker) Work(ctx context.Context, job *river.Job[HistoryArgs]) e
 			return err
 		}
 		if !more {
-			if w.leave(store, false) {
+			if w.turns.Leave(store, false) {
 				held = false
 				return nil
 			}

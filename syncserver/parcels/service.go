@@ -25,6 +25,7 @@ import (
 	"github.com/leadify/leadify/syncserver/carrier/coliix"
 	"github.com/leadify/leadify/syncserver/carrier/sendit"
 	"github.com/leadify/leadify/syncserver/events"
+	"github.com/leadify/leadify/syncserver/internal/turn"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/secrets"
 )
@@ -52,40 +53,11 @@ type Service struct {
 	callSlots *callSlots
 	writes    storeWrites // group commit of creation records, per store
 	// processing holds the stores whose webhooks a job of this instance is
-	// processing (one at a time per store); true asks it to look for
-	// fresh webhooks again before it stops.
-	procMu     sync.Mutex
-	processing map[uuid.UUID]bool
+	// processing (one at a time per store).
+	processing turn.Turns
 	// hookConns are webhook processing's own connections: the domain-event
 	// consumers queued on a store's write lock cannot starve it.
 	hookConns *postgres.SidePool
-}
-
-// startProcessing makes the caller the store's webhook processor in this
-// instance, or — when another job is — asks that one to look again before
-// it stops and returns false.
-func (s *Service) startProcessing(store uuid.UUID) bool {
-	s.procMu.Lock()
-	defer s.procMu.Unlock()
-	if _, ok := s.processing[store]; ok {
-		s.processing[store] = true
-		return false
-	}
-	s.processing[store] = false
-	return true
-}
-
-// stopProcessing ends the store's processor unless it was asked to look
-// again (the request is taken: it says false). With force it ends anyway.
-func (s *Service) stopProcessing(store uuid.UUID, force bool) bool {
-	s.procMu.Lock()
-	defer s.procMu.Unlock()
-	if s.processing[store] && !force {
-		s.processing[store] = false
-		return false
-	}
-	delete(s.processing, store)
-	return true
 }
 
 type cachedClient struct {
@@ -96,7 +68,7 @@ type cachedClient struct {
 // New returns a Service; call Start to run its webhook batcher.
 func New(pool *pgxpool.Pool, bus *events.Bus, keyring *secrets.Keyring, log *slog.Logger, rc func() *river.Client[pgx.Tx]) *Service {
 	s := &Service{Pool: pool, Events: bus, Secrets: keyring, Log: log, River: rc,
-		clients: map[uuid.UUID]cachedClient{}, slots: map[uuid.UUID]chan struct{}{}, processing: map[uuid.UUID]bool{}}
+		clients: map[uuid.UUID]cachedClient{}, slots: map[uuid.UUID]chan struct{}{}}
 	s.hookConns = postgres.NewSidePool(pool, processConns)
 	s.Inbox = NewInbox(pool, s.enqueueProcessing, DefaultInboxWindow)
 	return s

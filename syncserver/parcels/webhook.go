@@ -206,7 +206,7 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 	if job.Attempt > 1 {
 		return s.processOwn(ctx, store, ids)
 	}
-	if !s.startProcessing(store) {
+	if !s.processing.Take(store) {
 		fresh, tried, err := s.ownPending(ctx, store, ids)
 		switch {
 		case err != nil:
@@ -221,13 +221,13 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 	held := true
 	defer func() {
 		if held { // an error (or a panic) ends the turn
-			s.stopProcessing(store, true)
+			s.processing.Leave(store, true)
 		}
 	}()
 	retry, err := s.processWebhooks(ctx, store, ids)
 	stop := time.Now().Add(processTurn)
 	for err == nil {
-		if s.stopProcessing(store, !time.Now().Before(stop)) {
+		if s.processing.Leave(store, !time.Now().Before(stop)) {
 			held = false
 			break
 		}
