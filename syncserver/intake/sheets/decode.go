@@ -247,38 +247,37 @@ func (s *scan) array(elem func() error) error {
 // str reads a string. One with escapes or invalid UTF-8 (rare in a sheet:
 // quotes, line breaks) is unquoted by encoding/json.
 func (s *scan) str() (string, error) {
-	open := s.i
-	s.i++
-	start := s.i
-	ascii := true
-	for ; s.i < len(s.b); s.i++ {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			raw := s.b[start:s.i]
-			s.i++
-			if !ascii && !utf8.Valid(raw) {
-				return s.unquote(open)
-			}
-			return string(raw), nil
-		case c == '\\':
-			s.i = open
-			if err := s.skip(); err != nil {
-				return "", err
-			}
-			return s.unquote(open)
-		case c < 0x20:
-			return "", errDecline
-		case c >= 0x80:
-			ascii = false
-		}
+	raw, open, plain, err := s.span()
+	switch {
+	case err != nil:
+		return "", err
+	case plain:
+		return string(raw), nil
 	}
-	return "", errDecline
+	return s.unquote(open)
 }
 
-// appendStr reads a string into the cells' text, as str does.
+// appendStr reads a string into the cells' text, as str does, without
+// allocating one when it needs no unquoting.
 func (s *scan) appendStr() error {
-	open := s.i
+	raw, open, plain, err := s.span()
+	switch {
+	case err != nil:
+		return err
+	case plain:
+		s.text = append(s.text, raw...)
+		return nil
+	}
+	v, err := s.unquote(open)
+	s.text = append(s.text, v...)
+	return err
+}
+
+// span moves past the string at s.i (its opening quote). plain says its
+// bytes, raw, are its value: no escapes, valid UTF-8. Otherwise the string
+// from open to s.i is for unquote.
+func (s *scan) span() (raw []byte, open int, plain bool, err error) {
+	open = s.i
 	s.i++
 	start := s.i
 	ascii := true
@@ -286,30 +285,22 @@ func (s *scan) appendStr() error {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
-			raw := s.b[start:s.i]
+			raw = s.b[start:s.i]
 			s.i++
-			if ascii || utf8.Valid(raw) {
-				s.text = append(s.text, raw...)
-				return nil
-			}
-			v, err := s.unquote(open)
-			s.text = append(s.text, v...)
-			return err
+			return raw, open, ascii || utf8.Valid(raw), nil
 		case c == '\\':
 			s.i = open
 			if err := s.skip(); err != nil {
-				return err
+				return nil, open, false, err
 			}
-			v, err := s.unquote(open)
-			s.text = append(s.text, v...)
-			return err
+			return nil, open, false, nil
 		case c < 0x20:
-			return errDecline
+			return nil, open, false, errDecline
 		case c >= 0x80:
 			ascii = false
 		}
 	}
-	return errDecline
+	return nil, open, false, errDecline
 }
 
 // unquote unquotes the string from open to s.i with encoding/json.
