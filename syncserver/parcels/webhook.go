@@ -233,26 +233,25 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 		}
 		_, err = s.processWebhooks(ctx, store, nil)
 	}
-	if err != nil {
-		return err
-	}
-	crash(CrashWebhooksApplied)
-	if retry > 0 {
-		return fmt.Errorf("%d of %d: %w", retry, len(ids), errRetryLater)
-	}
-	return nil
+	return processed(retry, len(ids), err)
 }
 
 // processOwn processes ids (and the store's fresh webhooks) and says which
 // are left to retry.
 func (s *Service) processOwn(ctx context.Context, store uuid.UUID, ids []uuid.UUID) error {
 	retry, err := s.processWebhooks(ctx, store, ids)
+	return processed(retry, len(ids), err)
+}
+
+// processed is a processing job's result once its batches are committed:
+// retry of its n webhooks named no parcel and are tried again later.
+func processed(retry, n int, err error) error {
 	if err != nil {
 		return err
 	}
 	crash(CrashWebhooksApplied)
 	if retry > 0 {
-		return fmt.Errorf("%d of %d: %w", retry, len(ids), errRetryLater)
+		return fmt.Errorf("%d of %d: %w", retry, n, errRetryLater)
 	}
 	return nil
 }
