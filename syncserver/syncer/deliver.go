@@ -55,7 +55,7 @@ type delivery struct {
 // a stream whose actor has not yet caught up with a removal or a role change
 // committed before the rows never sends them (it pokes; the pull that
 // follows authenticates afresh and drops the scope).
-func (s *Service) deliver(ctx context.Context, a *auth.Actor, sc *leadifyv1.Scope, authGen int64, from *leadifyv1.Cursor, version int64) (delivery, error) {
+func (s *Service) deliver(ctx context.Context, a *auth.Actor, scope uuid.UUID, sc *leadifyv1.Scope, authGen int64, from *leadifyv1.Cursor, version int64) (delivery, error) {
 	poke := delivery{to: version}
 	if from == nil || version <= 0 || from.Version <= 0 || from.Epoch != sc.Epoch || from.Initial {
 		return poke, nil
@@ -63,7 +63,6 @@ func (s *Service) deliver(ctx context.Context, a *auth.Actor, sc *leadifyv1.Scop
 	if from.Version >= version {
 		return delivery{from: from.Version, to: from.Version, current: true}, nil
 	}
-	scope := uuid.MustParse(sc.Id)
 	v := viewerFor(a, scope)
 	// Not keyed by the membership epoch: every member's is their own, and
 	// the rows do not depend on it (each subscriber's check below does).
@@ -271,7 +270,7 @@ func (f *Follower) Message(ctx context.Context, a *auth.Actor, authGen int64, sc
 		delete(f.at, scope) // not a store the actor follows (now)
 		return poke, nil
 	}
-	got, err := f.svc.deliver(ctx, a, sc, authGen, f.at[scope], version)
+	got, err := f.svc.deliver(ctx, a, scope, sc, authGen, f.at[scope], version)
 	if err != nil {
 		return poke, err
 	}

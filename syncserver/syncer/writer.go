@@ -216,40 +216,6 @@ WHERE c.store_id = $1 AND c.id = r.id`, store, leadID, first)
 	return nil
 }
 
-// SetCustomerHistory writes a customer's deliveries and refusals onto the
-// store's leads of that phone still being worked (not confirmed, cancelled or
-// marked duplicate), each with a new version so replicas pull it. Leads whose
-// figures are already right are left alone. It returns how many it rewrote.
-func (w *Writer) SetCustomerHistory(store uuid.UUID, phone string, delivered, refusals int32) (int, error) {
-	if phone == "" {
-		return 0, nil
-	}
-	if err := w.Lock(store); err != nil {
-		return 0, err
-	}
-	const open = `store_id = $1 AND phone_e164 = $2 AND deleted_at IS NULL
-  AND status NOT IN ('confirmed', 'cancelled', 'duplicate')
-  AND (customer_delivered, customer_refusals) IS DISTINCT FROM ($3::int, $4::int)`
-	var n int
-	if err := w.Tx.QueryRow(w.ctx, `SELECT count(*) FROM leads WHERE `+open, store, phone, delivered, refusals).Scan(&n); err != nil {
-		return 0, fmt.Errorf("customer's open leads: %w", err)
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	first, err := w.Reserve(store, n)
-	if err != nil {
-		return 0, err
-	}
-	_, err = w.Tx.Exec(w.ctx, `UPDATE leads l SET customer_delivered = $3, customer_refusals = $4, version = $5 + r.rn - 1
-FROM (SELECT id, row_number() OVER (ORDER BY version, id) AS rn FROM leads WHERE `+open+`) r
-WHERE l.store_id = $1 AND l.id = r.id`, store, phone, delivered, refusals, first)
-	if err != nil {
-		return 0, fmt.Errorf("rewrite customer history: %w", err)
-	}
-	return n, nil
-}
-
 // Rejection is a refused mutation, written to its user's scope.
 type Rejection struct {
 	ID           uuid.UUID
