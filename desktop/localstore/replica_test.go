@@ -17,17 +17,29 @@ import (
 
 // fixture is a replica with one seller membership and one lead.
 type fixture struct {
-	db                 *localstore.DB
-	store, lead, agent uuid.UUID
+	db                       *localstore.DB
+	user, store, lead, agent uuid.UUID
 }
 
 func newFixture(t *testing.T) fixture {
 	db, _ := open(t)
-	f := fixture{db: db, store: uuid.New(), lead: uuid.New(), agent: uuid.New()}
-	require.NoError(t, db.SetIdentity(t.Context(), uuid.New(), "Salma", []localstore.Membership{{StoreID: f.store,
-		Role: mutation.RoleSeller, Permissions: []string{"leads.call", "leads.confirm", "leads.edit"}}}))
+	f := fixture{db: db, user: uuid.New(), store: uuid.New(), lead: uuid.New(), agent: uuid.New()}
+	f.handshake(t, f.member())
 	f.page(t, 1, "new", "Hassan", false)
 	return f
+}
+
+// member is the user's membership of the store: a seller.
+func (f fixture) member() []localstore.Membership {
+	return []localstore.Membership{{StoreID: f.store, Role: mutation.RoleSeller,
+		Permissions: []string{"leads.call", "leads.confirm", "leads.edit"}}}
+}
+
+// handshake sets the replica's identity as a handshake does, with these
+// memberships.
+func (f fixture) handshake(t *testing.T, members []localstore.Membership) {
+	t.Helper()
+	require.NoError(t, f.db.SetIdentity(t.Context(), f.user, "Salma", members))
 }
 
 // page applies a store page carrying the lead at version v.

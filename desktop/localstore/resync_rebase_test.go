@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/leadify/leadify/desktop/localstore"
 	leadifyv1 "github.com/leadify/leadify/proto/gen/leadify/v1"
 	"github.com/leadify/leadify/shared/mutation"
 )
@@ -48,45 +47,22 @@ func TestPendingWorkReappliedWhenAResyncBringsTheLeadBack(t *testing.T) {
 // the simulation: seed 1, step 293,472 (and seed 2, step 574,586).
 func TestPendingWorkReappliedWhenTheMembershipComesBack(t *testing.T) {
 	t.Parallel()
-	db, _ := open(t)
-	ctx := t.Context()
-	user, store, lead := uuid.New(), uuid.New(), uuid.New()
-	member := []localstore.Membership{{StoreID: store, Role: mutation.RoleSeller,
-		Permissions: []string{"leads.call", "leads.confirm", "leads.edit"}}}
-	require.NoError(t, db.SetIdentity(ctx, user, "Salma", member))
-	at := timestamppb.New(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
-	page := func(v int64) *leadifyv1.PullResponse {
-		return &leadifyv1.PullResponse{Scopes: []*leadifyv1.ScopeChanges{{ScopeId: store.String(), Epoch: 1, Cursor: v,
-			Changes: []*leadifyv1.Change{{Version: v, Id: lead.String(), Table: "leads", Row: &leadifyv1.Change_Lead{
-				Lead: &leadifyv1.LeadRow{Id: lead.String(), StoreId: store.String(), Status: "new", CustomerName: "Hassan",
-					Address: "1 Rue Atlas", CreatedAt: at, UpdatedAt: at}}}}}}}
-	}
-	address := func() string {
-		l, _, ok, err := db.Lead(ctx, lead)
-		require.NoError(t, err)
-		require.True(t, ok)
-		return l.Address
-	}
-	require.NoError(t, db.ApplyPage(ctx, page(1)))
-	_, err := db.Do(ctx, store, &mutation.EditLead{Lead: lead, EventID: uuid.New(),
+	f := newFixture(t)
+	_, err := f.db.Do(t.Context(), f.store, &mutation.EditLead{Lead: f.lead, EventID: uuid.New(),
 		Edits: mutation.Edits{Address: &mutation.Change[string]{Old: "1 Rue Atlas", New: "9 Rue Neuve"}}})
 	require.NoError(t, err)
-	require.Equal(t, "9 Rue Neuve", address())
+	require.Equal(t, "9 Rue Neuve", f.get(t).Address)
 
 	// Removed (a handshake drops the membership), then the lead comes back in
 	// a page: with no membership the edit cannot be re-applied.
-	require.NoError(t, db.SetIdentity(ctx, user, "Salma", nil))
-	require.NoError(t, db.ApplyPage(ctx, page(2)))
-	require.Equal(t, "1 Rue Atlas", address())
+	f.handshake(t, nil)
+	f.page(t, 2, "new", "Hassan", false)
+	require.Equal(t, "1 Rue Atlas", f.get(t).Address)
 
 	// Re-invited: the handshake brings the membership back, and the edit shows.
-	require.NoError(t, db.SetIdentity(ctx, user, "Salma", member))
-	require.Equal(t, "9 Rue Neuve", address(), "the pending edit shows again once the membership is back")
-	st, err := db.SyncState(ctx)
+	f.handshake(t, f.member())
+	require.Equal(t, "9 Rue Neuve", f.get(t).Address, "the pending edit shows again once the membership is back")
+	st, err := f.db.SyncState(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 1, st.Pending)
-
-	// A handshake with nothing unapplied changes nothing.
-	require.NoError(t, db.SetIdentity(ctx, user, "Salma", member))
-	require.Equal(t, "9 Rue Neuve", address())
 }
