@@ -185,7 +185,8 @@ func (p *proc) rescue() {
 	for {
 		var busy int
 		require.NoError(p.t, p.db.App.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'`).Scan(&busy))
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND usename = current_user
+  AND backend_type = 'client backend' AND state <> 'idle'`).Scan(&busy))
 		if busy == 0 {
 			break
 		}

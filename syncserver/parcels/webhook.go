@@ -36,7 +36,8 @@ const MaxWebhookBytes = 64 << 10
 const MaxProcessBatch = 1000
 
 // processConns bounds the connections webhook processing holds in one
-// instance: one per store being processed (a store's batches are serial).
+// instance: the store's turn holders (one per store being processed), and
+// retries and the snoozed jobs' checks, which take no turn.
 const processConns = 4
 
 // MaxWebhookAttempts is how often a stored webhook is processed before it is
