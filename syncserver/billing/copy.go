@@ -90,7 +90,6 @@ func (c *column) array(dst []byte) []byte {
 
 // entryColumns are the columns of insertSQL's arrays, $3 to $15.
 type entryColumns struct {
-	n                                                         int
 	id, rule, parcel, kind, beneficiary, agent, status        column
 	base, amount, ruleName, calculation, reverses, occurredAt column
 	out                                                       []byte
@@ -114,8 +113,10 @@ func (c *entryColumns) reset() {
 	for _, col := range c.all() {
 		col.reset()
 	}
-	c.n = 0
 }
+
+// len is the number of entries added: every entry has an id.
+func (c *entryColumns) len() int { return c.id.n }
 
 // add appends one entry: its key and time from r, the rest from e.
 func (c *entryColumns) add(id uuid.UUID, r *entryRow, e *storedEntry, reverses uuid.UUID) {
@@ -132,7 +133,6 @@ func (c *entryColumns) add(id uuid.UUID, r *entryRow, e *storedEntry, reverses u
 	c.calculation.text(e.calculation)
 	c.reverses.nullUUID(reverses)
 	c.occurredAt.timestamptz(r.OccurredAt)
-	c.n++
 }
 
 // params returns insertSQL's parameters and their type oids.

@@ -91,11 +91,6 @@ WHERE store_id = $1 AND parcel_id = ANY($2::uuid[]) AND kind = 'earn' ORDER BY r
 	return err
 }
 
-// EarnParcel is EarnParcels for one event.
-func EarnParcel(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
-	return EarnParcels(ctx, tx, []events.Event{ev})
-}
-
 // EarnParcels moves the pending entries of the events' parcels to earned.
 // The events are of one store.
 func EarnParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) error {

@@ -56,11 +56,12 @@ func TestEventsReverseThroughTheBus(t *testing.T) {
 	require.Equal(t, before.Platform-fee, after.Platform)
 }
 
-// TestEventsInOneBatch publishes a webhook batch's events together (as
-// carrier webhooks do): the consumers take them in one transaction each,
-// reversing each returned parcel's entries once — a parcel reported twice
-// included — and earning the delivered one's.
-func TestEventsInOneBatch(t *testing.T) {
+// TestEventsPublishedTogether publishes a webhook batch's events together
+// (as carrier webhooks do, so the consumers get them as batches: that the
+// bus delivers them so is events.TestBatchConsumerGetsPublishManyOnce's):
+// each returned parcel's entries are reversed once — a parcel reported
+// twice included — and the delivered one's earned.
+func TestEventsPublishedTogether(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
 	tn := env.NewTenant(env.Admin(), "argan")

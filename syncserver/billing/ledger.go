@@ -300,7 +300,7 @@ func (b *batch) prepare(rows []entryRow) (int, error) {
 		new[k] = struct{}{}
 		b.cols.add(id, r, &rev, of.id)
 	}
-	return b.cols.n, nil
+	return b.cols.len(), nil
 }
 
 // insertSQL writes a batch: one statement, the rows as arrays (one per

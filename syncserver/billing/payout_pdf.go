@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-pdf/fpdf"
-
 	"github.com/leadify/leadify/shared/money"
 )
 
@@ -33,13 +31,7 @@ var entryStatusFR = map[string]string{StatusPending: "En attente", StatusEarned:
 // RenderPayoutStatement prints an agent's payout statement: every entry of
 // the period, the totals, what remains payable and the payouts made.
 func RenderPayoutStatement(st *PayoutStatement) ([]byte, error) {
-	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetCreator("Leadify", true)
-	pdf.SetTitle(lblPayoutStatement.FR+" — "+st.AgentName, true)
-	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
-	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
-	pdf.SetMargins(margin, margin, margin)
-	pdf.SetAutoPageBreak(false, 0)
+	pdf := newPDF(lblPayoutStatement.FR + " — " + st.AgentName)
 	pdf.AliasNbPages("{nb}")
 	r := &renderer{pdf: pdf, primary: rgb{0x0F, 0x76, 0x6E}}
 	r.light = r.primary.tint(0.92)

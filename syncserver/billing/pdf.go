@@ -120,18 +120,25 @@ type renderer struct {
 	accent         rgb
 }
 
+// newPDF starts an A4 document of ours: its title, the embedded DejaVu
+// faces (Latin, Arabic, Tifinagh), our margins, pages broken by hand.
+func newPDF(title string) *fpdf.Fpdf {
+	pdf := fpdf.New("P", "mm", "A4", "")
+	pdf.SetCreator("Leadify", true)
+	pdf.SetTitle(title, true)
+	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
+	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
+	pdf.SetMargins(margin, margin, margin)
+	pdf.SetAutoPageBreak(false, 0)
+	return pdf
+}
+
 // RenderPDF writes the invoice as a PDF: the store's branding, bilingual
 // labels (French, Arabic shaped and ordered right to left), a summary, a
 // verification QR code, and one table row per parcel on as many pages as it
 // takes. Fails if the QR code cannot be made or the PDF cannot be written.
 func RenderPDF(w io.Writer, doc Document) error {
-	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetCreator("Leadify", true)
-	pdf.SetTitle(lblInvoice.FR+" "+doc.Invoice.NumberText()+" — "+doc.Invoice.StoreName, true)
-	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
-	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
-	pdf.SetMargins(margin, margin, margin)
-	pdf.SetAutoPageBreak(false, 0)
+	pdf := newPDF(lblInvoice.FR + " " + doc.Invoice.NumberText() + " — " + doc.Invoice.StoreName)
 	pdf.AliasNbPages("{nb}")
 	r := &renderer{pdf: pdf, doc: doc}
 	r.primary = parseColour(doc.Branding.Primary, rgb{0x0F, 0x76, 0x6E})

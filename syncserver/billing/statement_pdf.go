@@ -6,8 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/go-pdf/fpdf"
-
 	"github.com/leadify/leadify/shared/money"
 )
 
@@ -38,13 +36,7 @@ type statementRow struct {
 // the closing balance; then the totals of all stores. French, with Arabic
 // labels shaped and ordered right to left.
 func RenderSellerStatement(st *SellerStatement) ([]byte, error) {
-	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetCreator("Leadify", true)
-	pdf.SetTitle(lblStatement.FR+" — "+st.SellerName, true)
-	pdf.AddUTF8FontFromBytes("dejavu", "", fontRegular)
-	pdf.AddUTF8FontFromBytes("dejavu", "B", fontBold)
-	pdf.SetMargins(margin, margin, margin)
-	pdf.SetAutoPageBreak(false, 0)
+	pdf := newPDF(lblStatement.FR + " — " + st.SellerName)
 	pdf.AliasNbPages("{nb}")
 	r := &renderer{pdf: pdf, primary: rgb{0x0F, 0x76, 0x6E}}
 	r.light = r.primary.tint(0.92)
