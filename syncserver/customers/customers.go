@@ -42,10 +42,10 @@ func Subscribe(bus *events.Bus) {
 	bus.SubscribeBatch(Consumer, Pace, RecordOutcomes, events.ParcelDelivered, events.ParcelRefused, events.ParcelReturned)
 }
 
-// RecordOutcome is RecordOutcomes for one event.
-func RecordOutcome(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
-	return RecordOutcomes(ctx, tx, []events.Event{ev})
-}
+// outcomeCounts are a customer's figures, counted over the
+// customer_outcomes rows selected: delivered, and refusals (failed).
+const outcomeCounts = `count(*) FILTER (WHERE outcome = 'delivered')::int AS delivered,
+  count(*) FILTER (WHERE outcome = 'failed')::int AS refusals`
 
 // customerKey names a customer: a seller's phone.
 type customerKey struct {
@@ -148,8 +148,7 @@ WHERE customer_outcomes.at <= excluded.at`, store, ids, sellers, phones, outs, a
 	pipe.Queue(`WITH n AS (
   SELECT k.seller_id, k.phone, c.delivered, c.refusals
   FROM unnest($1::uuid[], $2::text[]) AS k(seller_id, phone)
-  CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE outcome = 'delivered')::int AS delivered,
-      count(*) FILTER (WHERE outcome = 'failed')::int AS refusals
+  CROSS JOIN LATERAL (SELECT `+outcomeCounts+`
     FROM customer_outcomes WHERE seller_id = k.seller_id AND phone_e164 = k.phone) c
 ), up AS (
   UPDATE customers c SET delivered = n.delivered, refusals = n.refusals

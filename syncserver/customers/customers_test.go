@@ -110,10 +110,11 @@ func parcel(t *testing.T, env *servertest.Env, store, lead, id uuid.UUID, status
 	}))
 }
 
-// Outcomes published together reach the consumer as one batch: each parcel
-// counts once with its last word (delivered then returned in one batch is a
-// failure), and the customer's open leads carry the totals.
-func TestOutcomesInOneBatch(t *testing.T) {
+// Outcomes published together (a webhook batch's, which the bus delivers
+// as batches: events.TestBatchConsumerGetsPublishManyOnce): each parcel
+// counts once with its last word (delivered then returned is a failure),
+// and the customer's open leads carry the totals.
+func TestOutcomesPublishedTogether(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	env := servertest.Start(t)

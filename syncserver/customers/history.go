@@ -175,8 +175,7 @@ func historyChunk(ctx context.Context, pool *pgxpool.Pool, store uuid.UUID) (n i
 		// The figures as RecordOutcomes computes them: from the outcomes.
 		rows, err := w.Tx.Query(ctx, `SELECT d.phone_e164, c.delivered, c.refusals
 FROM (SELECT phone_e164 FROM customer_history_due WHERE store_id = $1 ORDER BY phone_e164 COLLATE "C" LIMIT $2) d
-CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE o.outcome = 'delivered')::int AS delivered,
-    count(*) FILTER (WHERE o.outcome = 'failed')::int AS refusals
+CROSS JOIN LATERAL (SELECT `+outcomeCounts+`
   FROM customer_outcomes o WHERE o.seller_id = (SELECT seller_id FROM stores WHERE id = $1) AND o.phone_e164 = d.phone_e164) c`,
 			store, maxDuePerChunk)
 		if err != nil {
