@@ -335,7 +335,7 @@ func (p *producer) run(ctx context.Context) error {
 		if rec.Num <= r.opts.ResumeAfter {
 			// Committed before the interruption: only its key matters, so a
 			// later row repeating it is still caught.
-			key, _, ok := m.Identify(rec.Cells, rec.Ragged)
+			key, ok := m.idKey(rec.Cells, rec.Ragged)
 			if !ok {
 				if row := m.Parse(rec.Num, rec.Cells, rec.Ragged); row.Accepted() {
 					key, ok = row.Key, true
@@ -712,33 +712,17 @@ func (r *runState) queueKnown(b *pgx.Batch, rows []Row, known map[string]existin
 func (r *runState) lookUp(ctx context.Context, keys []string, known map[string]existing) error {
 	scope := postgres.StoreScope(r.t.StoreID)
 	if !r.scattered.Load() {
-		limit, n := 2*len(keys), 0
-		scan := scanKnown(known)
-		err := postgres.QueryInOneTrip(ctx, r.im.Pool, scope, knownRangeSQL, []any{r.t.StoreID, r.t.SourceID, keys, limit},
-			func(q pgx.Rows) error {
-				return scan(countRows{Rows: q, n: &n})
-			})
-		if err != nil || n < limit {
+		// known starts empty and a source's keys are unique: what the
+		// range read holds is what it scanned.
+		limit := 2 * len(keys)
+		err := postgres.QueryInOneTrip(ctx, r.im.Pool, scope, knownRangeSQL, []any{r.t.StoreID, r.t.SourceID, keys, limit}, scanKnown(known))
+		if err != nil || len(known) < limit {
 			return err
 		}
 		r.scattered.Store(true)
 		clear(known)
 	}
 	return postgres.QueryInOneTrip(ctx, r.im.Pool, scope, knownSQL, []any{r.t.StoreID, r.t.SourceID, keys}, scanKnown(known))
-}
-
-// countRows counts the rows read.
-type countRows struct {
-	pgx.Rows
-	n *int
-}
-
-func (c countRows) Next() bool {
-	if c.Rows.Next() {
-		*c.n++
-		return true
-	}
-	return false
 }
 
 // knownRangeSQL reads the recorded keys of source $2 between the least and
@@ -1015,21 +999,7 @@ ON CONFLICT (seller_id, phone_e164) DO UPDATE SET orders = customers.orders + ex
 
 // checkpoint records the chunk's notable rows and advances the run.
 func (r *runState) checkpoint(ctx context.Context, tx execer, results []RowResult, lastNum int) error {
-	rr := runRowsOf(results)
-	if len(rr.nums) > 0 {
-		_, err := tx.Exec(ctx, `INSERT INTO intake_run_rows (store_id, run_id, row_num, row_key, outcome, reason, detail, lead_id)
-SELECT $1, $2, n, k, o, r, d, l FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[]) AS u(n, k, o, r, d, l)
-ON CONFLICT (store_id, run_id, row_num) DO NOTHING`, r.t.StoreID, r.runID, rr.nums, rr.keys, rr.outcomes, rr.reasons, rr.details, rr.leads)
-		if err != nil {
-			return fmt.Errorf("record row results: %w", err)
-		}
-	}
-	c := rr.counts
-	_, err := tx.Exec(ctx, `UPDATE intake_runs SET rows_done = rows_done + $3, checkpoint_row = $10, imported = imported + $4, updated = updated + $5,
-  unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9
-WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty,
-		lastNum)
-	if err != nil {
+	if _, err := tx.Exec(ctx, checkpointSQL, checkpointArgs(r, results, lastNum)...); err != nil {
 		return fmt.Errorf("checkpoint run: %w", err)
 	}
 	return nil
@@ -1039,23 +1009,35 @@ WHERE store_id = $1 AND id = $2`, r.t.StoreID, r.runID, c.Rows(), c.Imported, c.
 // round trip and commits without waiting for the disk (synchronous_commit
 // off, set by the statement itself).
 func (r *runState) checkpointAlone(ctx context.Context, results []RowResult, lastNum int) error {
-	rr := runRowsOf(results)
-	c := rr.counts
-	err := postgres.QueryInOneTrip(ctx, r.im.Pool, postgres.StoreScope(r.t.StoreID), `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
-notable AS (INSERT INTO intake_run_rows (store_id, run_id, row_num, row_key, outcome, reason, detail, lead_id)
-  SELECT $1, $2, n, k, o, r, d, l FROM unnest($11::int[], $12::text[], $13::text[], $14::text[], $15::text[], $16::uuid[]) AS u(n, k, o, r, d, l)
-  ON CONFLICT (store_id, run_id, row_num) DO NOTHING)
-UPDATE intake_runs SET rows_done = rows_done + $3, checkpoint_row = $10, imported = imported + $4, updated = updated + $5,
-  unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9
-FROM async WHERE store_id = $1 AND id = $2`,
-		[]any{r.t.StoreID, r.runID, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty, lastNum,
-			rr.nums, rr.keys, rr.outcomes, rr.reasons, rr.details, rr.leads},
+	err := postgres.QueryInOneTrip(ctx, r.im.Pool, postgres.StoreScope(r.t.StoreID), checkpointAsyncSQL, checkpointArgs(r, results, lastNum),
 		func(rows pgx.Rows) error { rows.Close(); return rows.Err() })
 	if err != nil {
 		return fmt.Errorf("checkpoint run: %w", err)
 	}
 	return nil
 }
+
+// checkpointArgs are the arguments of checkpointSQL.
+func checkpointArgs(r *runState, results []RowResult, lastNum int) []any {
+	rr := runRowsOf(results)
+	c := rr.counts
+	return []any{r.t.StoreID, r.runID, c.Rows(), c.Imported, c.Updated, c.Unchanged, c.Duplicate, c.Rejected, c.Empty, lastNum,
+		rr.nums, rr.keys, rr.outcomes, rr.reasons, rr.details, rr.leads}
+}
+
+// A checkpoint is one statement: the notable rows ($11–$16) recorded, the
+// run's counts ($3–$9) and checkpoint row ($10) advanced.
+const (
+	checkpointRows = `notable AS (INSERT INTO intake_run_rows (store_id, run_id, row_num, row_key, outcome, reason, detail, lead_id)
+  SELECT $1, $2, n, k, o, r, d, l FROM unnest($11::int[], $12::text[], $13::text[], $14::text[], $15::text[], $16::uuid[]) AS u(n, k, o, r, d, l)
+  ON CONFLICT (store_id, run_id, row_num) DO NOTHING)
+UPDATE intake_runs SET rows_done = rows_done + $3, checkpoint_row = $10, imported = imported + $4, updated = updated + $5,
+  unchanged = unchanged + $6, duplicate = duplicate + $7, rejected = rejected + $8, empty = empty + $9`
+	checkpointSQL = `WITH ` + checkpointRows + `
+WHERE store_id = $1 AND id = $2`
+	checkpointAsyncSQL = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)), ` + checkpointRows + `
+FROM async WHERE store_id = $1 AND id = $2`
+)
 
 // runRows are a chunk's results as a checkpoint records them: the counts,
 // and the rows worth a look (neither imported, unchanged nor empty).
