@@ -170,8 +170,7 @@ type batchWorker struct {
 // the store's is running or the consumer's pace says so; should that fail, each of the job's events is
 // tried in a transaction of its own, so that one event the consumer cannot
 // apply holds back no other, and the job is retried for those that failed.
-// A per-event consumer gets each event in a transaction of its own, as
-// Publish's jobs do.
+// A per-event consumer gets each event in a transaction of its own.
 func (w *batchWorker) Work(ctx context.Context, job *river.Job[ConsumeBatchArgs]) error {
 	a := job.Args
 	c, ok := w.bus.consumer(a.Consumer)

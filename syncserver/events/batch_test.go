@@ -21,11 +21,13 @@ import (
 type batchRecorder struct {
 	mu      sync.Mutex
 	batches [][]uuid.UUID
+	at      []time.Time // when each batch began
 	calls   map[uuid.UUID]int
 	poison  map[uuid.UUID]bool
 }
 
 func (r *batchRecorder) handle(ctx context.Context, tx *postgres.Tx, evs []events.Event) error {
+	began := time.Now()
 	ids := make([]uuid.UUID, len(evs))
 	for i, ev := range evs {
 		ids[i] = ev.ID
@@ -52,6 +54,7 @@ func (r *batchRecorder) handle(ctx context.Context, tx *postgres.Tx, evs []event
 		r.calls[id]++
 	}
 	r.batches = append(r.batches, ids)
+	r.at = append(r.at, began)
 	return nil
 }
 
@@ -195,4 +198,46 @@ func TestBatchJobTakesWaitingEvents(t *testing.T) {
 		return tx.QueryRow(ctx, `SELECT count(*) FROM event_consumptions WHERE consumer = 'test.sweep'`).Scan(&consumed)
 	}))
 	require.Equal(t, len(waiting), consumed)
+}
+
+// Events published one at a time (Publish) reach a batch consumer as
+// PublishMany's do: in its batches of the store, under its pace. Two
+// events published alone in one transaction while the consumer's pace
+// holds its next batch back come in one batch, that pace after the last.
+func TestPublishedAloneReachesBatchesUnderPace(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	tn := env.NewTenant(env.Admin(), "paced")
+	ctx := context.Background()
+	const (
+		kind  = events.Kind("test.paced")
+		every = time.Second
+	)
+	rec := &batchRecorder{calls: map[uuid.UUID]int{}}
+	env.Server.Events.SubscribeBatch("test.paced", every, rec.handle, kind)
+	publish := func(n int) []uuid.UUID {
+		ids := make([]uuid.UUID, n)
+		env.InStore(func(tx *postgres.Tx) error {
+			for i := range ids {
+				ids[i] = uuid.Must(uuid.NewV7())
+				if err := env.Server.Events.Publish(ctx, tx, events.Event{ID: ids[i], Store: tn.StoreID, Kind: kind,
+					AggregateType: "parcel", AggregateID: uuid.New()}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, tn.StoreID)
+		return ids
+	}
+
+	first := publish(1)
+	require.Eventually(t, func() bool { got, _ := rec.snapshot(); return len(got) == 1 }, 20*time.Second, 20*time.Millisecond)
+	then := publish(2)
+	require.Eventually(t, func() bool { got, _ := rec.snapshot(); return len(got) == 3 }, 20*time.Second, 20*time.Millisecond)
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.Equal(t, [][]uuid.UUID{first, then}, rec.batches, "the two published alone came in one batch")
+	// The pacer starts its clock before the handler runs: allow for that.
+	require.GreaterOrEqual(t, rec.at[1].Sub(rec.at[0]), every/2, "the second batch waited for the pace")
 }

@@ -2,9 +2,10 @@
 // capabilities react to (a lead confirmed, a parcel delivered or returned, a
 // store created) writes a row to domain_events in the same transaction as the
 // change, and enqueues — in that transaction too, through River — one job per
-// interested consumer (PublishMany: one job per consumer and store for all
-// the events it publishes). A consumer's effect commits together with a row
-// in event_consumptions keyed by (event, consumer), so a job that runs twice
+// interested consumer and store naming all the events it publishes (Publish
+// is PublishMany of one event, so every event reaches its consumers by that
+// one path). A consumer's effect commits together with a row in
+// event_consumptions keyed by (event, consumer), so a job that runs twice
 // (a crash after commit, a retry) changes nothing the second time.
 package events
 
@@ -23,7 +24,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/leadify/leadify/syncserver/postgres"
-	"github.com/leadify/leadify/syncserver/postgres/queries"
 )
 
 // Kind names what happened.
@@ -42,7 +42,7 @@ const (
 
 // Event is a domain event as published.
 type Event struct {
-	ID            uuid.UUID // set by Publish when zero
+	ID            uuid.UUID // set by Publish and PublishMany when zero
 	Store         uuid.UUID
 	Kind          Kind
 	AggregateType string
@@ -141,7 +141,11 @@ func (b *Bus) SubscribeBatch(name string, every time.Duration, h BatchHandler, k
 	b.consumers[name] = consumer{kinds: ks, batch: h, every: every}
 }
 
-// Workers adds the bus's job worker to a River worker set.
+// Workers adds the bus's job workers to a River worker set: the batch
+// worker every publication's jobs go to, and the one for ConsumeArgs jobs,
+// which nothing enqueues any more but which a deployed database's queue may
+// still hold (published before Publish went through PublishMany): they
+// must still drain.
 func (b *Bus) Workers(w *river.Workers) {
 	river.AddWorker(w, &worker{bus: b})
 	river.AddWorker(w, &batchWorker{bus: b})
@@ -151,6 +155,9 @@ func (b *Bus) Workers(w *river.Workers) {
 func (b *Bus) Attach(c *river.Client[pgx.Tx]) { b.river = c }
 
 // ConsumeArgs is the River job that delivers one event to one consumer.
+// Publish enqueued one per event and consumer until it went through
+// PublishMany; nothing enqueues it now, and its worker stays registered
+// only so that jobs already queued in a deployed database still drain.
 type ConsumeArgs struct {
 	EventID  uuid.UUID `json:"event_id"`
 	StoreID  uuid.UUID `json:"store_id"`
@@ -172,54 +179,31 @@ type ConsumeBatchArgs struct {
 func (ConsumeBatchArgs) Kind() string { return "domain_events" }
 
 // Publish records ev in tx and enqueues its consumers' jobs in the same
-// transaction: if tx rolls back, the event never happened.
+// transaction: if tx rolls back, the event never happened. It is
+// PublishMany of one event, so that an event published alone reaches its
+// consumers as any other does — a batch consumer in its batches of the
+// store, under its pace — instead of bypassing them.
 func (b *Bus) Publish(ctx context.Context, tx *postgres.Tx, ev Event) error {
-	if ev.ID == uuid.Nil {
-		ev.ID = uuid.Must(uuid.NewV7())
-	}
-	payload := []byte("{}")
-	if ev.Payload != nil {
-		var err error
-		if payload, err = json.Marshal(ev.Payload); err != nil {
-			return fmt.Errorf("publish %s: marshal payload: %w", ev.Kind, err)
-		}
-	}
-	var actor *uuid.UUID
-	if ev.Actor != uuid.Nil {
-		actor = &ev.Actor
-	}
-	if err := tx.Q.InsertDomainEvent(ctx, tx, queries.InsertDomainEventParams{ID: ev.ID, StoreID: ev.Store, Kind: string(ev.Kind),
-		AggregateType: ev.AggregateType, AggregateID: ev.AggregateID, ActorUserID: actor, Payload: payload}); err != nil {
-		return fmt.Errorf("publish %s: %w", ev.Kind, err)
-	}
-	var jobs []river.InsertManyParams
-	for _, name := range b.consumersOf(ev.Kind) {
-		jobs = append(jobs, river.InsertManyParams{Args: ConsumeArgs{EventID: ev.ID, StoreID: ev.Store, Consumer: name}})
-	}
-	if len(jobs) == 0 {
-		return nil
-	}
-	if b.river == nil {
-		return errors.New("publish: event bus has no River client attached")
-	}
-	if _, err := b.river.InsertManyTx(ctx, tx.Tx, jobs); err != nil {
-		return fmt.Errorf("publish %s: enqueue consumers: %w", ev.Kind, err)
-	}
-	return nil
+	return b.PublishMany(ctx, tx, []Event{ev})
 }
 
-// PublishMany publishes evs in tx as Publish does one by one — the same
-// domain_events rows, each event delivered once to each of its consumers —
-// in two round trips whatever their number: one insert of every
-// domain_events row, one insert of one job per consumer and store naming
-// all the events it gets, for writers applying many changes in one
-// transaction (carrier webhooks in batches). A job per event and consumer
-// cost more of a webhook batch's time than its own writes.
+// PublishMany records evs in tx and enqueues their consumers' jobs in the
+// same transaction (if tx rolls back, none of the events happened), setting
+// the ID of each event whose ID is zero. It takes two round trips whatever
+// their number: one insert of every domain_events row, one insert of one
+// ConsumeBatchArgs job per consumer and store naming all the events it
+// gets, each event once — for writers applying many changes in one
+// transaction (carrier webhooks in batches), where a job per event and
+// consumer cost more of a webhook batch's time than its own writes.
 func (b *Bus) PublishMany(ctx context.Context, tx *postgres.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	n := len(evs)
+	what := fmt.Sprintf("%d events", n) // for errors: an event published alone is named by its kind
+	if n == 1 {
+		what = string(evs[0].Kind)
+	}
 	var (
 		ids      = make([]uuid.UUID, n)
 		stores   = make([]uuid.UUID, n)
@@ -260,7 +244,7 @@ func (b *Bus) PublishMany(ctx context.Context, tx *postgres.Tx, evs []Event) err
 SELECT id, store_id, kind, aggregate_type, aggregate_id, actor, payload::jsonb
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[]) AS u(id, store_id, kind, aggregate_type, aggregate_id, actor, payload)`,
 		ids, stores, kinds, aggTypes, aggIDs, actors, payloads); err != nil {
-		return fmt.Errorf("publish %d events: %w", n, err)
+		return fmt.Errorf("publish %s: %w", what, err)
 	}
 	if len(order) == 0 {
 		return nil
@@ -273,7 +257,7 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid
 		return errors.New("publish: event bus has no River client attached")
 	}
 	if _, err := b.river.InsertManyTx(ctx, tx.Tx, jobs); err != nil {
-		return fmt.Errorf("publish %d events: enqueue consumers: %w", n, err)
+		return fmt.Errorf("publish %s: enqueue consumers: %w", what, err)
 	}
 	return nil
 }
@@ -299,12 +283,15 @@ func (b *Bus) consumer(name string) (consumer, bool) {
 	return c, ok
 }
 
+// worker drains ConsumeArgs jobs enqueued before Publish went through
+// PublishMany (see ConsumeArgs); nothing enqueues new ones.
 type worker struct {
 	river.WorkerDefaults[ConsumeArgs]
 	bus *Bus
 }
 
-// Work delivers the event to its consumer at most once in effect.
+// Work delivers the event to its consumer at most once in effect, in a
+// transaction of its own (a batch consumer gets it as a batch of one).
 func (w *worker) Work(ctx context.Context, job *river.Job[ConsumeArgs]) error {
 	a := job.Args
 	c, ok := w.bus.consumer(a.Consumer)
