@@ -713,10 +713,11 @@ func (r *runState) lookUp(ctx context.Context, keys []string, known map[string]e
 	scope := postgres.StoreScope(r.t.StoreID)
 	if !r.scattered.Load() {
 		// known starts empty and a source's keys are unique: what the
-		// range read holds is what it scanned.
-		limit := 2 * len(keys)
-		err := postgres.QueryInOneTrip(ctx, r.im.Pool, scope, knownRangeSQL, []any{r.t.StoreID, r.t.SourceID, keys, limit}, scanKnown(known))
-		if err != nil || len(known) < limit {
+		// range read holds is what it scanned. One key more than twice
+		// as many tells a range too wide from one read whole.
+		most := 2 * len(keys)
+		err := postgres.QueryInOneTrip(ctx, r.im.Pool, scope, knownRangeSQL, []any{r.t.StoreID, r.t.SourceID, keys, most + 1}, scanKnown(known))
+		if err != nil || len(known) <= most {
 			return err
 		}
 		r.scattered.Store(true)

@@ -231,9 +231,12 @@ func TestResyncKeepsKeysInSheetOrder(t *testing.T) {
 	require.Equal(t, intake.OutcomeUnchanged, rep.Rows[2].Outcome)
 }
 
-// A batch whose order ids are far apart in key order (a sheet not sorted by
-// them) is looked up key by key: the range they span holds many more keys.
-// (Were a key missed ahead, the write would still find it recorded.)
+// A re-sync of a batch whose order ids are far apart in key order (a sheet
+// not sorted by them) reports its recorded rows unchanged and imports its new
+// one, end to end. Its keys are probed one by one, the range they span
+// holding many more: that choice, and what each way reads, is checked by
+// TestLookUpChoosesRangeOrProbes. These counts cannot tell the ways apart,
+// nor a key missed ahead (the write would still find it recorded).
 func TestResyncScatteredKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
