@@ -262,6 +262,7 @@ func (p *producer) run(ctx context.Context) error {
 	r, m, src, chunk := p.r, p.m, p.src, p.chunk
 	batched, _ := src.(Batched)
 	var recs []Record
+	var recIDs []identity   // recs' identities, where worked out (else zero)
 	var pending []RowResult // results decided without the database
 	read, sent, lastNum := 0, 0, 0
 	// A batched source's rows are looked up a batch at a time (a re-sync's
@@ -271,7 +272,7 @@ func (p *producer) run(ctx context.Context) error {
 	pos := 0
 	waiting := map[string]bool{} // the order-id keys of recs
 	send := func() error {
-		c, err := r.process(ctx, m, recs, pending, read, lastNum, known)
+		c, err := r.process(ctx, m, recs, recIDs, pending, read, lastNum, known)
 		if err != nil {
 			return err
 		}
@@ -282,7 +283,7 @@ func (p *producer) run(ctx context.Context) error {
 		}
 		p.chunks++
 		sent = read
-		recs, pending = nil, nil
+		recs, recIDs, pending = nil, nil, nil
 		clear(waiting)
 		return nil
 	}
@@ -327,9 +328,9 @@ func (p *producer) run(ctx context.Context) error {
 			pos = 0
 		}
 		// The record's identity, if worked out with its batch's look-up.
-		var id *identity
+		var id identity
 		if pos < len(ids) && ids[pos].num == rec.Num {
-			id = &ids[pos]
+			id = ids[pos]
 		}
 		pos++
 		if rec.Num <= r.opts.ResumeAfter {
@@ -353,7 +354,10 @@ func (p *producer) run(ctx context.Context) error {
 		// an earlier row waiting to be parsed has waits too. (A row keyed
 		// only once parsed has a hash key, never an order id's.)
 		if len(known) > 0 {
-			key, ok := r.unchanged(m, rec, id, known, &pending, waiting)
+			if id.num != rec.Num {
+				id = m.identify(rec)
+			}
+			key, ok := r.unchanged(rec, id, known, &pending, waiting)
 			if ok {
 				if len(pending) >= maxPending {
 					if err := send(); err != nil {
@@ -366,7 +370,7 @@ func (p *producer) run(ctx context.Context) error {
 				waiting[key] = true
 			}
 		}
-		recs = append(recs, rec)
+		recs, recIDs = append(recs, rec), append(recIDs, id)
 		if len(recs) >= chunk || len(recs)+len(pending) >= maxPending {
 			if err := send(); err != nil {
 				return err
@@ -381,26 +385,40 @@ func (p *producer) run(ctx context.Context) error {
 
 // process parses a chunk of records. Rows keyed by order id whose checksum
 // matches the one recorded are unchanged: they are reported without being
-// parsed.
-func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, pending []RowResult, read, lastNum int,
-	known map[string]existing) (chunkOf, error) {
+// parsed. ids are the records' identities where worked out (zero elsewhere,
+// or nil): a checksum is computed once per row.
+func (r *runState) process(ctx context.Context, m *Mapping, recs []Record, ids []identity, pending []RowResult,
+	read, lastNum int, known map[string]existing) (chunkOf, error) {
 	if known == nil {
+		// Not looked up with a batch: the identities are worked out
+		// meanwhile.
 		var err error
-		if known, err = r.knownByID(ctx, m, recs, nil); err != nil {
+		if known, err = r.knownByID(ctx, m, recs, &ids); err != nil {
 			return chunkOf{}, err
 		}
 	}
 	var rows []Row
 	seen := func(num int, key string) bool { return r.seenKey(num, key, &pending) }
-	for _, rec := range recs {
+	for i, rec := range recs {
+		var id identity
+		if i < len(ids) {
+			id = ids[i]
+		}
 		// With nothing recorded to compare with (a first import), every
 		// row is parsed.
 		if len(known) > 0 {
-			if _, ok := r.unchanged(m, rec, nil, known, &pending, nil); ok {
+			if id.num != rec.Num {
+				id = m.identify(rec)
+			}
+			if _, ok := r.unchanged(rec, id, known, &pending, nil); ok {
 				continue
 			}
 		}
-		row := m.Parse(rec.Num, rec.Cells, rec.Ragged)
+		var sum *[16]byte
+		if id.num == rec.Num && id.key != "" {
+			sum = &id.sum
+		}
+		row := m.parse(rec.Num, rec.Cells, rec.Ragged, sum)
 		switch {
 		case row.Reject == ReasonEmpty:
 			pending = append(pending, RowResult{Num: row.Num, Outcome: OutcomeEmpty})
@@ -429,20 +447,15 @@ func (r *runState) seenKey(num int, key string, pending *[]RowResult) bool {
 // unchanged reports a row keyed by order id whose checksum matches the one
 // recorded (unparsed), and returns true; other rows must be parsed. key is
 // the row's order-id key ("" when it must be parsed to be keyed). id is the
-// row's identity when already worked out.
-func (r *runState) unchanged(m *Mapping, rec Record, id *identity, known map[string]existing, pending *[]RowResult,
+// row's identity.
+func (r *runState) unchanged(rec Record, id identity, known map[string]existing, pending *[]RowResult,
 	waiting map[string]bool) (key string, ok bool) {
-	var sum [16]byte
-	if id != nil {
-		key, sum, ok = id.key, id.sum, id.key != ""
-	} else {
-		key, sum, ok = m.Identify(rec.Cells, rec.Ragged)
-	}
-	if !ok {
+	key = id.key
+	if key == "" {
 		return "", false
 	}
 	e, hit := known[key]
-	if !hit || !bytes.Equal(e.checksum, sum[:]) || waiting[key] {
+	if !hit || !bytes.Equal(e.checksum, id.sum[:]) || waiting[key] {
 		return key, false
 	}
 	if !r.seenKey(rec.Num, key, pending) {
@@ -456,11 +469,22 @@ func (r *runState) unchanged(m *Mapping, rec Record, id *identity, known map[str
 }
 
 // identity is a record's order-id key ("" when it must be parsed to be
-// keyed) and checksum, worked out while its batch's keys are looked up.
+// keyed) and checksum (with a key only), worked out while its batch's keys
+// are looked up. A zero identity (num 0: records are numbered from 1) is
+// not worked out.
 type identity struct {
 	num int
 	key string
 	sum [16]byte
+}
+
+// identify works out a record's identity.
+func (m *Mapping) identify(rec Record) identity {
+	key, sum, ok := m.Identify(rec.Cells, rec.Ragged)
+	if !ok {
+		return identity{num: rec.Num}
+	}
+	return identity{num: rec.Num, key: key, sum: sum}
 }
 
 // knownByID reads the recorded checksums of the records' order-id keys.

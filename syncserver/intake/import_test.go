@@ -117,8 +117,11 @@ func TestImportUpdatesOpenLeads(t *testing.T) {
 	}, b.tenant.StoreID)
 
 	// A1's price changes, A2 stays, A3 is new; the rows moved.
-	rep = b.importCSV(t, "N° Commande,Téléphone,Ville,Prix,Produit\nA3,0611111111,Rabat,50,Gaine\nA2,0612345679,Fes,200,Sac\nA1,0612345678,Rabat,150,Robe\n", intake.RunOptions{})
+	const moved = "N° Commande,Téléphone,Ville,Prix,Produit\nA3,0611111111,Rabat,50,Gaine\nA2,0612345679,Fes,200,Sac\nA1,0612345678,Rabat,150,Robe\n"
+	rep = b.importCSV(t, moved, intake.RunOptions{})
 	require.Equal(t, intake.Counts{Imported: 1, Updated: 1, Unchanged: 1}, rep.Counts)
+	// What was recorded for the new and the updated row is their checksum.
+	require.Equal(t, intake.Counts{Unchanged: 3}, b.importCSV(t, moved, intake.RunOptions{}).Counts)
 	var cod, v2 int64
 	b.env.InStore(func(tx *postgres.Tx) error {
 		return tx.QueryRow(context.Background(), `SELECT cod, version FROM leads WHERE store_id = $1 AND external_ref = 'A1'`, b.tenant.StoreID).Scan(&cod, &v2)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"testing"
@@ -301,4 +302,72 @@ func TestKnownByIDHalves(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, known)
 	require.Empty(t, f.ran.take())
+}
+
+// A chunk's rows are parsed with the checksums worked out for them (with
+// their batch's look-up, or to find them unchanged): each row's checksum is
+// computed once, and its rows are what Parse makes of them.
+func TestProcessUsesWorkedOutChecksums(t *testing.T) {
+	t.Parallel()
+	header := []string{"N° Commande", "Téléphone", "Ville", "Prix", "Produit"}
+	m, err := Resolve(Suggest(header), header)
+	require.NoError(t, err)
+	recs := []Record{
+		{Num: 2, Cells: []string{"A1", "0612345678", "Rabat", "100", "Robe"}}, // unchanged
+		{Num: 3, Cells: []string{"A2", "0612345679", "Fes", "200", "Sac"}},    // changed
+		{Num: 4, Cells: []string{"A3", "0612345670", "Fes", "50", "Gaine"}},   // new
+		{Num: 5, Cells: []string{"", "0612345671", "Rabat", "80", "Robe"}},    // keyed by hash
+		{Num: 6, Cells: []string{"A4", "0612345672"}, Ragged: true},           // cut short
+		{Num: 7, Cells: []string{"A1", "0612345678", "Rabat", "100", "Robe"}}, // A1 again
+	}
+	sumOf := func(i int) []byte {
+		s := m.checksum(recs[i].Cells)
+		return s[:]
+	}
+	known := map[string]existing{
+		"id:A1": {lead: uuid.New(), checksum: sumOf(0)},
+		"id:A2": {lead: uuid.New(), checksum: sumOf(0)},
+	}
+	parsed := func(nums ...int) []Row {
+		var rows []Row
+		for _, rc := range recs {
+			if slices.Contains(nums, rc.Num) {
+				rows = append(rows, m.Parse(rc.Num, rc.Cells, rc.Ragged))
+			}
+		}
+		return rows
+	}
+	newRun := func() *runState {
+		return &runState{seen: map[uint64]int32{}, seed: maphash.MakeSeed(), report: &Report{}}
+	}
+
+	// Some identities worked out with the batch, the others not (zero).
+	ids := make([]identity, len(recs))
+	for _, i := range []int{0, 1, 4} {
+		ids[i] = m.identify(recs[i])
+	}
+	for _, ids := range [][]identity{ids, nil} {
+		c, err := newRun().process(context.Background(), m, recs, ids, nil, 6, 7, known)
+		require.NoError(t, err)
+		require.Equal(t, parsed(3, 4, 5), c.rows)
+		require.Equal(t, []RowResult{{Num: 2, Key: "id:A1", Outcome: OutcomeUnchanged},
+			{Num: 6, Key: "id:A4", Outcome: OutcomeRejected, Reason: ReasonTruncated, Detail: parsed(6)[0].Detail},
+			{Num: 7, Key: "id:A1", Outcome: OutcomeRejected, Reason: ReasonDuplicateKey, Detail: "row 2 has the same key id:A1"}},
+			c.pending)
+	}
+
+	// A first import looks nothing up and parses every row.
+	r := newRun()
+	r.fresh = true
+	c, err := r.process(context.Background(), m, recs[:5], nil, nil, 5, 6, nil)
+	require.NoError(t, err)
+	require.Equal(t, parsed(2, 3, 4, 5), c.rows)
+
+	// The worked-out checksum is the row's: it is not computed again (one
+	// planted shows it).
+	planted := identity{num: 4, key: "id:A3", sum: [16]byte{1, 2, 3}}
+	c, err = newRun().process(context.Background(), m, recs[2:3], []identity{planted}, nil, 1, 4, known)
+	require.NoError(t, err)
+	require.Len(t, c.rows, 1)
+	require.Equal(t, planted.sum, c.rows[0].Checksum)
 }

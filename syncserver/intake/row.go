@@ -86,6 +86,11 @@ func (r *Row) Accepted() bool { return r.Reject == ReasonNone }
 // missing cells are blank. Parse never fails: a row it cannot use
 // comes back with Reject set and every cell's outcome.
 func (m *Mapping) Parse(num int, cells []string, ragged bool) Row {
+	return m.parse(num, cells, ragged, nil)
+}
+
+// parse is Parse, given the cells' checksum when already computed.
+func (m *Mapping) parse(num int, cells []string, ragged bool, sum *[16]byte) Row {
 	r := Row{Num: num}
 	blank := true
 	for _, c := range cells {
@@ -239,7 +244,11 @@ func (m *Mapping) Parse(num int, cells []string, ragged bool) Row {
 			r.Custom[cc.name] = v
 		}
 	}
-	r.Checksum = m.checksum(cells)
+	if sum != nil {
+		r.Checksum = *sum
+	} else {
+		r.Checksum = m.checksum(cells)
+	}
 	r.Key = m.key(&r)
 	return r
 }
