@@ -68,8 +68,9 @@ func ReverseParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) er
 			parcels = append(parcels, ev.AggregateID)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT parcel_id, rule_id FROM commission_entries
-WHERE store_id = $1 AND parcel_id = ANY($2::uuid[]) AND kind = 'earn' ORDER BY rule_id`, store, parcels)
+	rows, err := tx.Query(ctx, `SELECT e.parcel_id, e.rule_id FROM unnest($2::uuid[]) AS p(id), LATERAL (
+  SELECT parcel_id, rule_id FROM commission_entries WHERE store_id = $1 AND parcel_id = p.id AND kind = 'earn' OFFSET 0) e
+ORDER BY e.rule_id`, store, parcels) // by parcel, whatever the planner believes of the store: see probeSQL
 	if err != nil {
 		return fmt.Errorf("entries of %d parcels: %w", len(parcels), err)
 	}
@@ -109,6 +110,7 @@ func EarnParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) error
 	if err != nil {
 		return err
 	}
-	return restatus(ctx, tx.Tx, w, store, StatusEarned, `SELECT id FROM commission_entries
-WHERE store_id = $1 AND parcel_id = ANY($2::uuid[]) AND kind = 'earn' AND status = 'pending' ORDER BY id`, store, parcels)
+	return restatus(ctx, tx.Tx, w, store, StatusEarned, `SELECT DISTINCT e.id FROM unnest($2::uuid[]) AS p(id), LATERAL (
+  SELECT id FROM commission_entries WHERE store_id = $1 AND parcel_id = p.id AND kind = 'earn' AND status = 'pending' OFFSET 0) e
+ORDER BY e.id`, store, parcels) // by parcel: see probeSQL
 }
