@@ -85,34 +85,6 @@ func (q *Queries) InsertCarrierAccount(ctx context.Context, db DBTX, arg InsertC
 	return err
 }
 
-const insertDomainEvent = `-- name: InsertDomainEvent :exec
-INSERT INTO domain_events (id, store_id, kind, aggregate_type, aggregate_id, actor_user_id, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-`
-
-type InsertDomainEventParams struct {
-	ID            uuid.UUID
-	StoreID       uuid.UUID
-	Kind          string
-	AggregateType string
-	AggregateID   uuid.UUID
-	ActorUserID   *uuid.UUID
-	Payload       []byte
-}
-
-func (q *Queries) InsertDomainEvent(ctx context.Context, db DBTX, arg InsertDomainEventParams) error {
-	_, err := db.Exec(ctx, insertDomainEvent,
-		arg.ID,
-		arg.StoreID,
-		arg.Kind,
-		arg.AggregateType,
-		arg.AggregateID,
-		arg.ActorUserID,
-		arg.Payload,
-	)
-	return err
-}
-
 const listAudit = `-- name: ListAudit :many
 SELECT a.id, a.store_id, a.actor_user_id, a.action, a.target_type, a.target_id, a.summary, a.at, coalesce(u.email, '') AS actor_email
 FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id

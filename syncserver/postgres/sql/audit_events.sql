@@ -10,10 +10,6 @@ WHERE a.store_id = sqlc.arg(store_id)
 ORDER BY a.at DESC, a.id DESC
 LIMIT sqlc.arg(lim);
 
--- name: InsertDomainEvent :exec
-INSERT INTO domain_events (id, store_id, kind, aggregate_type, aggregate_id, actor_user_id, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
-
 -- name: InsertCarrierAccount :exec
 INSERT INTO carrier_accounts (id, store_id, carrier, label, credentials) VALUES ($1, $2, $3, $4, $5);
 
