@@ -3,6 +3,7 @@ package parcels
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -71,7 +72,15 @@ type Inbox struct {
 	window  time.Duration
 	reqs    chan *pending
 	start   sync.Once
+
+	mu      sync.Mutex
+	closed  bool
+	stop    chan struct{}  // closed by Close
+	running sync.WaitGroup // Run calls
 }
+
+// ErrInboxClosed is Submit's error once the inbox is closed.
+var ErrInboxClosed = errors.New("webhook inbox closed")
 
 type pending struct {
 	ctx  context.Context
@@ -88,7 +97,23 @@ type result struct {
 // live as long as the process (they hold no resources while idle); call Run
 // instead to bound them by a context.
 func NewInbox(pool *pgxpool.Pool, enqueue Enqueuer, window time.Duration) *Inbox {
-	return &Inbox{conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue, window: window, reqs: make(chan *pending, 4*MaxInboxBatch)}
+	return &Inbox{conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue, window: window, reqs: make(chan *pending, 4*MaxInboxBatch),
+		stop: make(chan struct{})}
+}
+
+// Close stops the batchers once the batches they are committing are done,
+// and closes the inbox's connections: Submit fails with ErrInboxClosed from
+// then on. Call it once no request is served (the HTTP server drained).
+func (in *Inbox) Close() {
+	in.start.Do(func() {}) // no batcher starts after Close
+	in.mu.Lock()
+	if !in.closed {
+		in.closed = true
+		close(in.stop)
+	}
+	in.mu.Unlock()
+	in.running.Wait()
+	in.conns.Close()
 }
 
 // Submit stores d and returns its outcome once committed. It fails when ctx
@@ -98,15 +123,31 @@ func (in *Inbox) Submit(ctx context.Context, d Delivery) (Outcome, error) {
 	in.start.Do(func() { go in.Run(context.Background()) })
 	p := &pending{ctx: ctx, d: d, done: make(chan result, 1)}
 	select {
+	case <-in.stop:
+		return 0, ErrInboxClosed
+	default:
+	}
+	select {
 	case in.reqs <- p:
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	case <-in.stop:
+		return 0, ErrInboxClosed
 	}
 	select {
 	case r := <-p.done:
 		return r.out, r.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	case <-in.stop:
+		// Its batch may be committing: the batchers stop after it.
+		in.running.Wait()
+		select {
+		case r := <-p.done:
+			return r.out, r.err
+		default:
+			return 0, ErrInboxClosed
+		}
 	}
 }
 
@@ -119,9 +160,18 @@ func (in *Inbox) StoreNow(ctx context.Context, d Delivery) (Outcome, error) {
 	return r.out, r.err
 }
 
-// Run commits batches until ctx ends. Submit calls it once by itself.
+// Run commits batches until ctx ends or the inbox is closed. Submit calls
+// it once by itself.
 func (in *Inbox) Run(ctx context.Context) {
 	in.start.Do(func() {})
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return
+	}
+	in.running.Add(1)
+	in.mu.Unlock()
+	defer in.running.Done()
 	done := make(chan struct{})
 	for range inboxFlushers {
 		go func() {
@@ -139,6 +189,8 @@ func (in *Inbox) loop(ctx context.Context) {
 		var first *pending
 		select {
 		case <-ctx.Done():
+			return
+		case <-in.stop:
 			return
 		case first = <-in.reqs:
 		}

@@ -69,9 +69,30 @@ type cachedClient struct {
 func New(pool *pgxpool.Pool, bus *events.Bus, keyring *secrets.Keyring, log *slog.Logger, rc func() *river.Client[pgx.Tx]) *Service {
 	s := &Service{Pool: pool, Events: bus, Secrets: keyring, Log: log, River: rc,
 		clients: map[uuid.UUID]cachedClient{}, slots: map[uuid.UUID]chan struct{}{}}
+	s.processing.Lease = processLease
+	// Every side pool is made here, not on first use, so that a server
+	// capturing its constructors' side pools (postgres.SidePools) closes
+	// them all; each connects nothing until used.
 	s.hookConns = postgres.NewSidePool(pool, processConns)
+	s.callSlots = newCallSlots(pool)
 	s.Inbox = NewInbox(pool, s.enqueueProcessing, DefaultInboxWindow)
 	return s
+}
+
+// Close stops the webhook inbox's batchers and closes the service's own
+// connections: webhook processing's, the inbox's and the call slots'. Call
+// it once the work that uses them has stopped — the HTTP server drained
+// (webhooks) and River stopped (jobs): it waits for connections in use to
+// be given back. Closing it again does nothing.
+func (s *Service) Close() {
+	s.Inbox.Close()
+	s.mu.Lock()
+	cs := s.callSlots
+	s.mu.Unlock()
+	if cs != nil {
+		cs.close()
+	}
+	s.hookConns.Close()
 }
 
 func (s *Service) now() time.Time {

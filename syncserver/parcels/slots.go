@@ -152,6 +152,27 @@ func (c *callSlots) acquire(ctx context.Context, account uuid.UUID, n int) (func
 	}
 }
 
+// close frees the lingering slots and closes the slots' connections (it
+// waits for slots held by calls to be released).
+func (c *callSlots) close() {
+	c.mu.Lock()
+	var idle []*heldSlot
+	var accounts []uuid.UUID
+	for account, list := range c.idle {
+		for _, h := range list {
+			h.idle = false
+			h.timer.Stop()
+			idle, accounts = append(idle, h), append(accounts, account)
+		}
+	}
+	clear(c.idle)
+	c.mu.Unlock()
+	for i, h := range idle {
+		c.free(h, accounts[i])
+	}
+	c.conns.Close()
+}
+
 // free unlocks a slot and gives its connection back.
 func (c *callSlots) free(h *heldSlot, account uuid.UUID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/leadify/leadify/syncserver/carrier/coliix"
 	"github.com/leadify/leadify/syncserver/carrier/sendit"
 	"github.com/leadify/leadify/syncserver/events"
+	"github.com/leadify/leadify/syncserver/internal/turn"
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -36,8 +38,9 @@ const MaxWebhookBytes = 64 << 10
 const MaxProcessBatch = 1000
 
 // processConns bounds the connections webhook processing holds in one
-// instance: the store's turn holders (one per store being processed), and
-// retries and the snoozed jobs' checks, which take no turn.
+// instance: the stores' turn holders (one per store being processed: first
+// attempts and retries alike, see processWorker.Work) and the snoozed
+// jobs' checks, one short read each that waits on no lock.
 const processConns = 4
 
 // MaxWebhookAttempts is how often a stored webhook is processed before it is
@@ -189,25 +192,67 @@ const processRecheck = 500 * time.Millisecond
 // webhooks for others; then the next job to come takes over.
 const processTurn = 10 * time.Second
 
+// processTimeout is a processing job's time limit (its context is
+// cancelled then), and processLease how long a store's turn is held before
+// it is taken over, its holder presumed stuck: longer than any job may run.
+const (
+	processTimeout = time.Minute
+	processLease   = processTimeout + 30*time.Second
+)
+
+// Timeout implements river.Worker.
+func (w *processWorker) Timeout(*river.Job[ProcessArgs]) time.Duration { return processTimeout }
+
 // Work processes the job's webhooks in one transaction with their effects,
 // so each takes effect exactly once and a batch costs one commit: a
 // processed one is skipped, a parse failure is dead at once, an unknown
 // tracking code is retried with River's backoff until MaxWebhookAttempts.
 //
-// One job at a time processes a store's webhooks in an instance, taking
-// every fresh one of the store, and looks again before it stops when other
-// jobs came meanwhile. Those jobs do not wait for it in a worker slot — at
-// a thousand webhooks a second they held every slot, and the domain-event
-// consumers waited seconds for one — but snooze, and come back to finish
-// once their webhooks have been tried. A retry (its webhooks named no
-// parcel before) processes its own webhooks whatever else runs: writers of
-// a store serialise on its scope lock in Postgres anyway.
+// One job at a time processes a store's webhooks in an instance — the
+// store's turn holder, taking every fresh one of the store — and looks
+// again before it stops when other jobs came meanwhile. Those jobs do not
+// wait for it in a worker slot — at a thousand webhooks a second they held
+// every slot, and the domain-event consumers waited seconds for one — but
+// snooze, and come back to finish once their webhooks have been tried.
+//
+// A retry takes the turn like a first attempt: its webhooks' connection and
+// the store's write lock, which it would wait on, are the turn's, so a
+// burst of retries of one store holds one processing connection, not all
+// of them. Its webhooks were tried before, so the holder's look for fresh
+// ones would not find them: a retry refused the turn hands them to the
+// holder (an Ask named by the job's attempt), snoozes, and when it comes
+// back finds them worked (and only reads how they ended) or claims the turn
+// again. A snooze is not an attempt, so waiting for the turn costs a retry
+// none of its attempts, and its webhooks are tried once per attempt (a
+// worked ask is remembered by the instance that worked it: a job that comes
+// back on another one may have them tried once more, never applied twice,
+// as a first attempt may). The turn cannot keep a retry waiting for ever:
+// a holder stops when its context ends (processTimeout), and a turn held
+// past processLease is taken over.
 func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
 	s, store, ids := w.s, job.Args.Store, job.Args.IDs
-	if job.Attempt > 1 {
-		return s.processOwn(ctx, store, ids)
+	key := strconv.FormatInt(job.ID, 10) + "/" + strconv.Itoa(job.Attempt)
+	if s.processing.WasWorked(key) {
+		// A holder tried this attempt's webhooks: only their outcome is
+		// left to read.
+		_, tried, err := s.ownPending(ctx, store, ids)
+		switch {
+		case err != nil:
+			return err
+		case tried > 0:
+			return fmt.Errorf("%d of %d: %w", tried, len(ids), errRetryLater)
+		}
+		return nil
 	}
-	if !s.processing.Take(store) {
+	var ask *turn.Ask
+	if job.Attempt > 1 {
+		ask = &turn.Ask{Key: key, Items: ids}
+	}
+	u, ok := s.processing.Claim(store, ask)
+	if !ok {
+		if ask != nil {
+			return river.JobSnooze(processRecheck)
+		}
 		fresh, tried, err := s.ownPending(ctx, store, ids)
 		switch {
 		case err != nil:
@@ -222,26 +267,50 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 	held := true
 	defer func() {
 		if held { // an error (or a panic) ends the turn
-			s.processing.Leave(store, true)
+			u.Next(true)
 		}
 	}()
-	retry, err := s.processWebhooks(ctx, store, ids)
-	stop := time.Now().Add(processTurn)
-	for err == nil {
-		if s.processing.Leave(store, !time.Now().Before(stop)) {
+	var (
+		retry  int
+		left   = ids      // own webhooks no round has loaded yet
+		handed []turn.Ask // handed to this holder, not yet worked
+		stop   = time.Now().Add(processTurn)
+	)
+	for {
+		items := left
+		for _, a := range handed {
+			items = append(items[:len(items):len(items)], a.Items...)
+		}
+		r, err := s.processWebhooks(ctx, store, items, ids)
+		if err != nil {
+			return err
+		}
+		retry += r.retry
+		left = r.unloaded(left)
+		var worked []string
+		handed = slices.DeleteFunc(handed, func(a turn.Ask) bool {
+			if len(r.unloaded(a.Items)) > 0 {
+				return false
+			}
+			worked = append(worked, a.Key)
+			return true
+		})
+		u.Worked(worked...)
+		force := !time.Now().Before(stop)
+		// The job's own webhooks first, whatever the time: its outcome
+		// is theirs.
+		if len(left) > 0 || (len(handed) > 0 && !force) {
+			handed = append(handed, u.Asked()...)
+			continue
+		}
+		ended, asks := u.Next(force)
+		if ended {
 			held = false
 			break
 		}
-		_, err = s.processWebhooks(ctx, store, nil)
+		handed = append(handed, asks...)
 	}
-	return processed(retry, len(ids), err)
-}
-
-// processOwn processes ids (and the store's fresh webhooks) and says which
-// are left to retry.
-func (s *Service) processOwn(ctx context.Context, store uuid.UUID, ids []uuid.UUID) error {
-	retry, err := s.processWebhooks(ctx, store, ids)
-	return processed(retry, len(ids), err)
+	return processed(retry, len(ids), nil)
 }
 
 // processed is a processing job's result once its batches are committed:
@@ -275,16 +344,38 @@ FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending'`,
 	return fresh, tried, nil
 }
 
+// round is what one processing transaction did.
+type round struct {
+	retry  int                // own webhooks that named no parcel
+	full   bool               // MaxProcessBatch were loaded: more may wait
+	loaded map[uuid.UUID]bool // the webhooks loaded (and tried)
+}
+
+// unloaded returns those of ids the round may have left pending untried:
+// none unless it was full.
+func (r round) unloaded(ids []uuid.UUID) []uuid.UUID {
+	if !r.full {
+		return nil
+	}
+	var out []uuid.UUID
+	for _, id := range ids {
+		if !r.loaded[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // processWebhooks applies the stored webhooks ids of one store, with any
 // other fresh webhooks of the store that are waiting (up to
 // MaxProcessBatch), in arrival order, in one transaction: when jobs queue
 // up, the first takes what has accumulated and the others find it done, so
-// the batch grows with the load. It returns how many of ids must be tried
-// again later.
-func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uuid.UUID) (retry int, err error) {
+// the batch grows with the load. Its retry counts those of own that must be
+// tried again later.
+func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids, own []uuid.UUID) (r round, err error) {
 	pool, err := s.hookConns.Get(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("webhook connections: %w", err)
+		return round{}, fmt.Errorf("webhook connections: %w", err)
 	}
 	// When jobs queue up, the first takes what has accumulated: the others
 	// find nothing left, which a read says without taking the store's
@@ -294,13 +385,13 @@ func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids []uu
 		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_inbox
 WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0))`, store, ids).Scan(&pending)
 	}); err != nil {
-		return 0, fmt.Errorf("look for pending webhooks: %w", err)
+		return round{}, fmt.Errorf("look for pending webhooks: %w", err)
 	}
 	if !pending {
-		return 0, nil
+		return round{}, nil
 	}
 	err = syncer.Write(ctx, pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
-		retry = 0
+		r = round{}
 		if err := w.Lock(store); err != nil {
 			return err
 		}
@@ -326,8 +417,11 @@ ORDER BY received_at, id LIMIT $3 FOR UPDATE`, store, ids, MaxProcessBatch)
 		if len(list) == 0 {
 			return nil
 		}
+		r.full = len(list) == MaxProcessBatch
+		r.loaded = make(map[uuid.UUID]bool, len(list))
 		var parsed []inboxEvent
 		for _, d := range list {
+			r.loaded[d.id] = true
 			ev, perr := parseDelivery(d.name, d.method, d.ct, d.query, d.body)
 			if perr != nil {
 				s.Log.Warn("webhook unreadable, dead", "store", store, "id", d.id, "err", perr)
@@ -338,14 +432,17 @@ ORDER BY received_at, id LIMIT $3 FOR UPDATE`, store, ids, MaxProcessBatch)
 			}
 			parsed = append(parsed, inboxEvent{id: d.id, account: d.account, attempts: d.attempts, ev: ev})
 		}
-		own := make(map[uuid.UUID]bool, len(ids))
-		for _, id := range ids {
-			own[id] = true
+		mine := make(map[uuid.UUID]bool, len(own))
+		for _, id := range own {
+			mine[id] = true
 		}
-		retry, err = s.applyBatch(ctx, w, store, parsed, own)
+		r.retry, err = s.applyBatch(ctx, w, store, parsed, mine)
 		return err
 	})
-	return retry, err
+	if err != nil {
+		return round{}, err
+	}
+	return r, nil
 }
 
 // inboxEvent is a parsed stored webhook.

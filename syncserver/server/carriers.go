@@ -24,9 +24,12 @@ const (
 	sweepWindow   = 7 * 24 * time.Hour
 )
 
+// newParcels returns a parcels service the server closes when it stops
+// (its inbox's batchers and its side pools).
 func newParcels(s *Server) *parcels.Service {
 	p := parcels.New(s.Pool, s.Events, s.cfg.Secrets, s.log.With("component", "parcels"), func() *river.Client[pgx.Tx] { return s.River })
 	p.Now = s.cfg.Now
+	s.closers = append(s.closers, p.Close)
 	return p
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -25,6 +26,7 @@ import (
 	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/events"
+	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/secrets"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -62,6 +64,12 @@ type Server struct {
 	cfg     Config
 	jobs    bool
 	stopHub context.CancelFunc
+	// sidePools are the side pools the capabilities' constructors made
+	// (captured: they are the capabilities' own), and closers what closes
+	// the services holding them; Stop runs both once the work that uses
+	// them has stopped.
+	sidePools postgres.SidePools
+	closers   []func()
 }
 
 // Log is the server's logger.
@@ -97,15 +105,23 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	workers := river.NewWorkers()
 	s.Events.Workers(workers)
 	var periodic []*river.PeriodicJob
-	for _, c := range capabilities {
-		if c.workers != nil {
-			if err := c.workers(s, workers); err != nil {
-				return nil, fmt.Errorf("%s workers: %w", c.name, err)
+	var err error
+	s.sidePools.Capture(pool, func() {
+		for _, c := range capabilities {
+			if c.workers != nil {
+				if err = c.workers(s, workers); err != nil {
+					err = fmt.Errorf("%s workers: %w", c.name, err)
+					return
+				}
+			}
+			if c.periodic != nil {
+				periodic = append(periodic, c.periodic(s)...)
 			}
 		}
-		if c.periodic != nil {
-			periodic = append(periodic, c.periodic(s)...)
-		}
+	})
+	if err != nil {
+		s.closeSidePools()
+		return nil, err
 	}
 	rc := &river.Config{Logger: cfg.Log.With("component", "river"), Workers: workers, PeriodicJobs: periodic,
 		// A job whose instance died (kill -9 between a carrier call and its
@@ -121,6 +137,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
+		s.closeSidePools()
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	s.River = client
@@ -137,12 +154,19 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 		connect.WithCompressMinBytes(1024),
 	)
 	mux := http.NewServeMux()
-	for _, c := range capabilities {
-		if c.routes != nil {
-			if err := c.routes(s, mux, opts); err != nil {
-				return nil, fmt.Errorf("%s routes: %w", c.name, err)
+	s.sidePools.Capture(pool, func() {
+		for _, c := range capabilities {
+			if c.routes != nil {
+				if err = c.routes(s, mux, opts); err != nil {
+					err = fmt.Errorf("%s routes: %w", c.name, err)
+					return
+				}
 			}
 		}
+	})
+	if err != nil {
+		s.closeSidePools()
+		return nil, err
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -169,6 +193,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if !s.jobs {
 		return nil
 	}
+	// The services the start hooks make only recover what a predecessor
+	// left: they open no side pool, and are not captured (a capture would
+	// hold other servers' constructors behind this I/O).
 	for _, c := range capabilities {
 		if c.start != nil {
 			if err := c.start(ctx, s); err != nil {
@@ -179,15 +206,35 @@ func (s *Server) Start(ctx context.Context) error {
 	return s.River.Start(ctx)
 }
 
-// Stop finishes running jobs, giving up when ctx ends.
+// Stop finishes running jobs, giving up when ctx ends, then closes the
+// capabilities' side pools. Stop the HTTP server first: the side pools
+// serve requests too (the webhook inboxes). When ctx ends first the side
+// pools are closed once River has stopped, not under its running jobs.
 func (s *Server) Stop(ctx context.Context) error {
 	if s.stopHub != nil {
 		s.stopHub()
 	}
-	if !s.jobs {
-		return nil
+	if s.jobs {
+		if err := s.River.Stop(ctx); err != nil {
+			go func() {
+				<-s.River.Stopped()
+				s.closeSidePools()
+			}()
+			return err
+		}
 	}
-	return s.River.Stop(ctx)
+	s.closeSidePools()
+	return nil
+}
+
+// closeSidePools closes the capabilities' services that hold side pools,
+// then every side pool their constructors made. Closing them again does
+// nothing.
+func (s *Server) closeSidePools() {
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+	s.sidePools.Close()
 }
 
 // HTTPServer returns an http.Server for the handler that speaks HTTP/1.1 and
