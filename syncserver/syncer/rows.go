@@ -124,13 +124,30 @@ func (r *eventRow) event() (mutation.LeadEvent, error) {
 	return e, nil
 }
 
+// leadsSQL reads the leads of store $1 with the ids $2 (each once, however
+// often named), in id order, locking them in that order when forUpdate: one
+// search of the primary key per id, whatever the planner believes of the
+// store. (As "id = ANY($2)", with statistics that did not yet know a store's
+// leads, a push's batch of up to MaxPushBatch ids was planned as a read of
+// all of the store's leads, through the version index or the primary key
+// searched by store alone. The OFFSET 0 keeps the look-up from being
+// flattened into a join the planner could turn into a hash of the store's
+// leads; the store is a sub-select so that the planner, not knowing which
+// it is, does not believe it has one lead and search another index by store
+// alone: see pgtest.RequireKeyed. TestLoadLeadsSearchesByID.)
+func leadsSQL(forUpdate bool) string {
+	lock := ""
+	if forUpdate {
+		lock = " FOR UPDATE"
+	}
+	return `SELECT l.* FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) p,
+LATERAL (SELECT ` + leadColumns + ` FROM leads WHERE store_id = (SELECT $1::uuid) AND id = p.id OFFSET 0` + lock + `) l
+ORDER BY l.id`
+}
+
 // loadLeads reads leads of a store by id, locking them when forUpdate.
 func loadLeads(ctx context.Context, q pgx.Tx, store uuid.UUID, ids []uuid.UUID, forUpdate bool) (map[uuid.UUID]*mutation.Lead, error) {
-	sql := `SELECT ` + leadColumns + ` FROM leads WHERE store_id = $1 AND id = ANY($2) ORDER BY id`
-	if forUpdate {
-		sql += ` FOR UPDATE`
-	}
-	rows, err := q.Query(ctx, sql, store, ids)
+	rows, err := q.Query(ctx, leadsSQL(forUpdate), store, ids)
 	if err != nil {
 		return nil, err
 	}
