@@ -55,6 +55,12 @@ func billed(s parcel.Status) bool {
 	return s == parcel.StatusDelivered || s == parcel.StatusRefused || s == parcel.StatusReturned
 }
 
+// feesParcelsSQL reads the account and tracking code of the parcels $2 of
+// store $1: a period's every billed parcel, one primary-key search each,
+// whatever the planner believes of the store (see parcelsByTrackingSQL).
+const feesParcelsSQL = `SELECT p.id, p.account_id, p.tracking FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
+LATERAL (SELECT id, account_id, tracking FROM parcels WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0) p`
+
 // fees looks up the carrier fees of the final parcels among ps.
 func (s FeeSource) fees(ctx context.Context, store uuid.UUID, ps []billing.DeliveredParcel) (map[uuid.UUID]Fees, error) {
 	var ids []uuid.UUID
@@ -74,7 +80,7 @@ func (s FeeSource) fees(ctx context.Context, store uuid.UUID, ps []billing.Deliv
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, account_id, tracking FROM parcels WHERE store_id = $1 AND id = ANY($2)`, store, ids)
+		rows, err := tx.Query(ctx, feesParcelsSQL, store, ids)
 		if err != nil {
 			return fmt.Errorf("carrier fees: %w", err)
 		}

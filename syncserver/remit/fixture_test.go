@@ -22,6 +22,7 @@ var march = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 // fixture is a database with one store and one carrier account.
 type fixture struct {
 	t       testing.TB
+	db      *pgtest.DB
 	pool    *pgxpool.Pool
 	store   uuid.UUID
 	account uuid.UUID
@@ -30,7 +31,7 @@ type fixture struct {
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	db := pgtest.New(t)
-	f := &fixture{t: t, pool: db.App}
+	f := &fixture{t: t, db: db, pool: db.App}
 	f.store, f.account = f.newStore("Argan Beauty")
 	return f
 }

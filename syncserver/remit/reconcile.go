@@ -161,12 +161,38 @@ func scanLine(row pgx.CollectableRow) (lineRow, error) {
 	return r, nil
 }
 
+// parcelsByTrackingSQL reads, per tracking code of $3 (each once), the
+// oldest created parcel of account $2 of store $1 with that code: one
+// search of the tracking index per code. (As "tracking = ANY($3)", with
+// statistics that did not yet know the store or the account, a statement's
+// thousands of codes were planned as a read of all of the store's parcels,
+// or of the account's, filtered. A look-up per code is not enough either:
+// believing the store and the account have one parcel, the planner finds
+// their indexes searched by store or account alone as good as by code; so
+// the store and account are sub-selects, which it costs as an average
+// store's and account's. TestStatementLookUpsSearchByKey.)
+const parcelsByTrackingSQL = `SELECT p.tracking, p.id, p.status, p.cod, p.city_id, p.updated_at
+FROM (SELECT DISTINCT t FROM unnest($3::text[]) AS u(t)) u,
+LATERAL (SELECT tracking, id, status, cod, city_id, updated_at FROM parcels
+  WHERE account_id = (SELECT $2::uuid) AND tracking = u.t AND store_id = (SELECT $1::uuid)
+    AND deleted_at IS NULL AND creation = 'created'
+  ORDER BY created_at, id LIMIT 1) p`
+
+// firstLinesSQL reads, per tracking code of $3 (each once), the first line
+// (in import order) of account $2's statements of store $1 that names it:
+// one search of the lines' tracking index per code (see
+// parcelsByTrackingSQL).
+const firstLinesSQL = `SELECT f.* FROM (SELECT DISTINCT t FROM unnest($3::text[]) AS u(t)) u,
+LATERAL (SELECT r.id, r.reference, r.account_id, r.paid_at, r.created_at, l.line_no,
+    l.tracking, l.outcome, l.cod, l.delivery_fee, l.return_fee, l.cod_fee, l.fees, l.net
+  FROM remittance_lines l JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
+  WHERE l.store_id = (SELECT $1::uuid) AND l.tracking = u.t AND r.account_id = (SELECT $2::uuid)
+  ORDER BY r.created_at, r.id, l.line_no LIMIT 1) f`
+
 // parcelsByTracking returns the created parcels of the account with the
 // given tracking codes (the oldest, if a code was reused).
 func parcelsByTracking(ctx context.Context, tx pgx.Tx, store, account uuid.UUID, trackings []string) (map[string]*Parcel, error) {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (tracking) tracking, id, status, cod, city_id, updated_at FROM parcels
-WHERE store_id = $1 AND account_id = $2 AND tracking = ANY($3) AND deleted_at IS NULL AND creation = 'created'
-ORDER BY tracking, created_at, id`, store, account, trackings)
+	rows, err := tx.Query(ctx, parcelsByTrackingSQL, store, account, trackings)
 	if err != nil {
 		return nil, fmt.Errorf("parcels of the statement: %w", err)
 	}
@@ -188,11 +214,7 @@ ORDER BY tracking, created_at, id`, store, account, trackings)
 // firstLines returns, per tracking code, the first line (in import order)
 // of the account's statements that names it.
 func firstLines(ctx context.Context, tx pgx.Tx, store, account uuid.UUID, trackings []string) (map[string]lineRow, error) {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (l.tracking) r.id, r.reference, r.account_id, r.paid_at, r.created_at, l.line_no,
-  l.tracking, l.outcome, l.cod, l.delivery_fee, l.return_fee, l.cod_fee, l.fees, l.net
-FROM remittance_lines l JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
-WHERE l.store_id = $1 AND r.account_id = $2 AND l.tracking = ANY($3)
-ORDER BY l.tracking, r.created_at, r.id, l.line_no`, store, account, trackings)
+	rows, err := tx.Query(ctx, firstLinesSQL, store, account, trackings)
 	if err != nil {
 		return nil, fmt.Errorf("first lines: %w", err)
 	}
