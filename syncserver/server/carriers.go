@@ -29,7 +29,7 @@ const (
 func newParcels(s *Server) *parcels.Service {
 	p := parcels.New(s.Pool, s.Events, s.cfg.Secrets, s.log.With("component", "parcels"), func() *river.Client[pgx.Tx] { return s.River })
 	p.Now = s.cfg.Now
-	s.closers = append(s.closers, p.Close)
+	s.own(p.Close)
 	return p
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -26,7 +27,6 @@ import (
 	"github.com/leadify/leadify/syncserver/auth"
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/events"
-	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/secrets"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -64,12 +64,19 @@ type Server struct {
 	cfg     Config
 	jobs    bool
 	stopHub context.CancelFunc
-	// sidePools are the side pools the capabilities' constructors made
-	// (captured: they are the capabilities' own), and closers what closes
-	// the services holding them; Stop runs both once the work that uses
-	// them has stopped.
-	sidePools postgres.SidePools
-	closers   []func()
+	// closers close what the capabilities made that holds resources of its
+	// own (side pools, batchers): the parcels services, the shop webhook
+	// inboxes. Stop runs them, the last registered first, once the work
+	// that uses them has stopped.
+	closeMu sync.Mutex
+	closers []func()
+}
+
+// own registers close to run when the server stops (or fails to build).
+func (s *Server) own(close func()) {
+	s.closeMu.Lock()
+	s.closers = append(s.closers, close)
+	s.closeMu.Unlock()
 }
 
 // Log is the server's logger.
@@ -105,23 +112,16 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	workers := river.NewWorkers()
 	s.Events.Workers(workers)
 	var periodic []*river.PeriodicJob
-	var err error
-	s.sidePools.Capture(pool, func() {
-		for _, c := range capabilities {
-			if c.workers != nil {
-				if err = c.workers(s, workers); err != nil {
-					err = fmt.Errorf("%s workers: %w", c.name, err)
-					return
-				}
-			}
-			if c.periodic != nil {
-				periodic = append(periodic, c.periodic(s)...)
+	for _, c := range capabilities {
+		if c.workers != nil {
+			if err := c.workers(s, workers); err != nil {
+				s.closeOwned()
+				return nil, fmt.Errorf("%s workers: %w", c.name, err)
 			}
 		}
-	})
-	if err != nil {
-		s.closeSidePools()
-		return nil, err
+		if c.periodic != nil {
+			periodic = append(periodic, c.periodic(s)...)
+		}
 	}
 	rc := &river.Config{Logger: cfg.Log.With("component", "river"), Workers: workers, PeriodicJobs: periodic,
 		// A job whose instance died (kill -9 between a carrier call and its
@@ -137,7 +137,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
-		s.closeSidePools()
+		s.closeOwned()
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	s.River = client
@@ -154,19 +154,13 @@ func New(pool *pgxpool.Pool, cfg Config) (*Server, error) {
 		connect.WithCompressMinBytes(1024),
 	)
 	mux := http.NewServeMux()
-	s.sidePools.Capture(pool, func() {
-		for _, c := range capabilities {
-			if c.routes != nil {
-				if err = c.routes(s, mux, opts); err != nil {
-					err = fmt.Errorf("%s routes: %w", c.name, err)
-					return
-				}
+	for _, c := range capabilities {
+		if c.routes != nil {
+			if err := c.routes(s, mux, opts); err != nil {
+				s.closeOwned()
+				return nil, fmt.Errorf("%s routes: %w", c.name, err)
 			}
 		}
-	})
-	if err != nil {
-		s.closeSidePools()
-		return nil, err
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -193,9 +187,6 @@ func (s *Server) Start(ctx context.Context) error {
 	if !s.jobs {
 		return nil
 	}
-	// The services the start hooks make only recover what a predecessor
-	// left: they open no side pool, and are not captured (a capture would
-	// hold other servers' constructors behind this I/O).
 	for _, c := range capabilities {
 		if c.start != nil {
 			if err := c.start(ctx, s); err != nil {
@@ -206,10 +197,12 @@ func (s *Server) Start(ctx context.Context) error {
 	return s.River.Start(ctx)
 }
 
-// Stop finishes running jobs, giving up when ctx ends, then closes the
-// capabilities' side pools. Stop the HTTP server first: the side pools
-// serve requests too (the webhook inboxes). When ctx ends first the side
-// pools are closed once River has stopped, not under its running jobs.
+// Stop finishes running jobs, giving up when ctx ends, then closes what
+// the capabilities own: the parcels services (their inbox's batchers, their
+// side pools) and the shop webhook inboxes (their batchers, once the
+// webhooks they were handed are stored, and their side pools). Stop the
+// HTTP server first: the inboxes serve requests. When ctx ends first they
+// are closed once River has stopped, not under its running jobs.
 func (s *Server) Stop(ctx context.Context) error {
 	if s.stopHub != nil {
 		s.stopHub()
@@ -218,23 +211,24 @@ func (s *Server) Stop(ctx context.Context) error {
 		if err := s.River.Stop(ctx); err != nil {
 			go func() {
 				<-s.River.Stopped()
-				s.closeSidePools()
+				s.closeOwned()
 			}()
 			return err
 		}
 	}
-	s.closeSidePools()
+	s.closeOwned()
 	return nil
 }
 
-// closeSidePools closes the capabilities' services that hold side pools,
-// then every side pool their constructors made. Closing them again does
-// nothing.
-func (s *Server) closeSidePools() {
-	for _, c := range slices.Backward(s.closers) {
+// closeOwned runs the closers, the last registered first. Running them
+// again does nothing (each closes once).
+func (s *Server) closeOwned() {
+	s.closeMu.Lock()
+	closers := s.closers
+	s.closeMu.Unlock()
+	for _, c := range slices.Backward(closers) {
 		c()
 	}
-	s.sidePools.Close()
 }
 
 // HTTPServer returns an http.Server for the handler that speaks HTTP/1.1 and

@@ -45,9 +45,9 @@ func goroutines(fn string) int {
 }
 
 // Once the server has stopped, the side pools its capabilities opened (the
-// carrier and shop webhook inboxes', webhook processing's) have closed their connections, and
-// neither their pools' goroutines nor the inbox's batchers are left. (Not
-// parallel: it counts the process's goroutines.)
+// carrier and shop webhook inboxes', webhook processing's) have closed their
+// connections, and neither their pools' goroutines nor the inboxes'
+// batchers are left. (Not parallel: it counts the process's goroutines.)
 func TestStopClosesSidePools(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
@@ -109,11 +109,17 @@ func TestStopClosesSidePools(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.GreaterOrEqual(t, goroutines(healthCheck), pools+3, "the side pools were not opened")
 	require.NotZero(t, goroutines("parcels.(*Inbox).loop"), "the inbox's batchers did not start")
+	require.NotZero(t, goroutines("shopsync.(*Inbox).loop"), "the shop inbox's batchers did not start")
 
 	require.NoError(t, env.Server.Stop(ctx))
 	require.Eventually(t, func() bool { return goroutines(healthCheck) == pools }, 5*time.Second, 10*time.Millisecond,
 		"a side pool's goroutines outlived the server")
 	require.Zero(t, goroutines("parcels.(*Inbox).loop"), "the inbox's batchers outlived the server")
+	// The shop inbox's batchers and the Run that started them (a batcher's
+	// stack names Run as its creator until it has exited).
+	require.Eventually(t, func() bool {
+		return goroutines("shopsync.(*Inbox).loop") == 0 && goroutines("shopsync.(*Inbox).Run") == 0
+	}, time.Second, 5*time.Millisecond, "the shop inbox's batchers outlived the server")
 	main.Close()
 	require.Eventually(t, func() bool { return sessions() == 0 }, 10*time.Second, 20*time.Millisecond,
 		"the server's connections outlived it and its main pool")

@@ -2,6 +2,7 @@ package shopsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -58,6 +59,9 @@ type Committed func(stored []StoredDelivery)
 // Inbox stores webhooks durably with group commit: deliveries arriving
 // together share one transaction (one fsync). Submit returns once the
 // delivery is committed. (The same design as the carrier webhook inbox.)
+//
+// Whoever makes an inbox closes it (Close) once nothing submits to it any
+// more: a server, after its HTTP server drained.
 type Inbox struct {
 	pool    *pgxpool.Pool
 	enqueue Enqueuer
@@ -68,7 +72,17 @@ type Inbox struct {
 	reqs     chan *pending
 	start    sync.Once
 	conns    *postgres.SidePool // the inbox's own connections
+
+	mu      sync.Mutex
+	closed  bool
+	stop    chan struct{}  // closed by Close
+	handing sync.WaitGroup // Submits handing a delivery to the batchers
+	running sync.WaitGroup // Run calls
 }
+
+// ErrInboxClosed is Submit's (and StoreNow's) error once the inbox is
+// closed: the delivery was not stored, and the shop retries it.
+var ErrInboxClosed = errors.New("shop webhook inbox closed")
 
 type pending struct {
 	d    Delivery
@@ -83,20 +97,77 @@ type result struct {
 // NewInbox returns an inbox; its batchers start with the first Submit.
 func NewInbox(pool *pgxpool.Pool, enqueue Enqueuer, window time.Duration) *Inbox {
 	return &Inbox{pool: pool, conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue, window: window,
-		reqs: make(chan *pending, 4*MaxInboxBatch)}
+		reqs: make(chan *pending, 4*MaxInboxBatch), stop: make(chan struct{})}
+}
+
+// Close stops the batchers and closes the inbox's connections. Every
+// delivery already handed to the batchers is committed first — those of
+// the batches being committed, and those still queued — and its Submit
+// answered, so nothing acknowledged is lost; Submit and StoreNow fail with
+// ErrInboxClosed from the moment Close is called. Call it once no request
+// is served (the HTTP server drained): it waits for the commits. Closing
+// it again does nothing (and returns at once).
+func (in *Inbox) Close() {
+	in.start.Do(func() {}) // no batcher starts after Close
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return
+	}
+	in.closed = true
+	close(in.stop)
+	in.mu.Unlock()
+	// No delivery is handed over from now on; the batchers finish the
+	// batches they hold and stop.
+	in.handing.Wait()
+	in.running.Wait()
+	// What is still queued (all batchers were busy, or none ran) is
+	// committed here, on the inbox's connections, before they close.
+	for {
+		var batch []*pending
+	drain:
+		for len(batch) < MaxInboxBatch {
+			select {
+			case p := <-in.reqs:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 0 {
+			break
+		}
+		in.flush(context.Background(), batch)
+	}
+	in.conns.Close()
 }
 
 // Submit stores d and returns its outcome once committed. When ctx ends
 // first the delivery may or may not be stored: the shop retries and the
-// delivery id makes the retry a Duplicate.
+// delivery id makes the retry a Duplicate. It fails with ErrInboxClosed
+// once the inbox is closed; a delivery handed over before is committed
+// by Close.
 func (in *Inbox) Submit(ctx context.Context, d Delivery) (Outcome, error) {
 	in.start.Do(func() { go in.Run(context.Background()) })
 	p := &pending{d: d, done: make(chan result, 1)}
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return 0, ErrInboxClosed
+	}
+	in.handing.Add(1)
+	in.mu.Unlock()
 	select {
 	case in.reqs <- p:
+		in.handing.Done()
 	case <-ctx.Done():
+		in.handing.Done()
 		return 0, ctx.Err()
+	case <-in.stop: // the queue is full and the inbox closing
+		in.handing.Done()
+		return 0, ErrInboxClosed
 	}
+	// Handed over: a batcher, or Close, commits it and answers.
 	select {
 	case r := <-p.done:
 		return r.out, r.err
@@ -108,15 +179,30 @@ func (in *Inbox) Submit(ctx context.Context, d Delivery) (Outcome, error) {
 // StoreNow stores d in a transaction of its own (no group commit): the
 // benchmarks' baseline.
 func (in *Inbox) StoreNow(ctx context.Context, d Delivery) (Outcome, error) {
+	in.mu.Lock()
+	closed := in.closed
+	in.mu.Unlock()
+	if closed {
+		return 0, ErrInboxClosed
+	}
 	p := &pending{d: d, done: make(chan result, 1)}
 	in.flush(ctx, []*pending{p})
 	r := <-p.done
 	return r.out, r.err
 }
 
-// Run commits batches until ctx ends. Submit calls it once by itself.
+// Run commits batches until ctx ends or the inbox is closed (the batches
+// being committed are finished first). Submit calls it once by itself.
 func (in *Inbox) Run(ctx context.Context) {
 	in.start.Do(func() {})
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return
+	}
+	in.running.Add(1)
+	in.mu.Unlock()
+	defer in.running.Done()
 	var wg sync.WaitGroup
 	for range inboxFlushers {
 		wg.Go(func() { in.loop(ctx) })
@@ -126,9 +212,16 @@ func (in *Inbox) Run(ctx context.Context) {
 
 func (in *Inbox) loop(ctx context.Context) {
 	for {
+		select {
+		case <-in.stop:
+			return // Close commits what is still queued
+		default:
+		}
 		var first *pending
 		select {
 		case <-ctx.Done():
+			return
+		case <-in.stop:
 			return
 		case first = <-in.reqs:
 		}
