@@ -53,6 +53,7 @@ func RunShops(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring, serv
 	fake := shopifytest.New(shopifytest.Options{Secret: []byte(demoShopSecret), AccessToken: demoShopToken, Domain: "caftan-chic.myshopify.com"})
 	defer fake.Close()
 	svc := shopsync.New(pool, kr, nil, nil, nil)
+	defer svc.Inbox.Close()
 
 	var conn shopsync.Connection
 	err := postgres.InTx(ctx, pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {

@@ -70,9 +70,8 @@ func New(pool *pgxpool.Pool, bus *events.Bus, keyring *secrets.Keyring, log *slo
 	s := &Service{Pool: pool, Events: bus, Secrets: keyring, Log: log, River: rc,
 		clients: map[uuid.UUID]cachedClient{}, slots: map[uuid.UUID]chan struct{}{}}
 	s.processing.Lease = processLease
-	// Every side pool is made here, not on first use, so that a server
-	// capturing its constructors' side pools (postgres.SidePools) closes
-	// them all; each connects nothing until used.
+	// Every side pool is made here, not on first use, so that Close has
+	// them all to close; each connects nothing until used.
 	s.hookConns = postgres.NewSidePool(pool, processConns)
 	s.callSlots = newCallSlots(pool)
 	s.Inbox = NewInbox(pool, s.enqueueProcessing, DefaultInboxWindow)
