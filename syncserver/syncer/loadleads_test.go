@@ -3,7 +3,6 @@ package syncer_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 
@@ -23,16 +22,8 @@ import (
 func TestLoadLeadsSearchesByID(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
-	admin := env.Admin()
-	other := env.NewTenant(admin, "other").StoreID
-	store := env.NewTenant(admin, "stale").StoreID
-	env.SeedLeads(other, 1, "Other")
-	env.DB.Fill(t, "leads", fmt.Sprintf("store_id = '%s'", other), 5_000,
-		map[string]string{"id": "gen_random_uuid()", "version": "g + 1"})
-	env.DB.Analyze(t, "leads")
-	ids := env.SeedLeads(store, 1_500, "Stale")
-	env.DB.Fill(t, "leads", fmt.Sprintf("store_id = '%s'", store), 20_000,
-		map[string]string{"id": "gen_random_uuid()", "version": "g + 2000"})
+	tn, ids := env.StaleLeads(1_500)
+	store := tn.StoreID
 
 	batch := append(ids[:1_000:1_000], ids[0], uuid.New()) // a repeat, and a lead of no store
 	for _, lock := range []bool{false, true} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,4 +158,31 @@ func RequireKeyed(t testing.TB, plan []string, table string, keys ...string) {
 			t.Fatalf("an index is searched by store alone, not by %s:\n%s", strings.Join(keys, " or "), text)
 		}
 	}
+}
+
+// Rows returns the rows sql reads with args, each printed, as the
+// application role in a transaction scoped to store: in the order read
+// unless sorted.
+func (db *DB) Rows(t testing.TB, store uuid.UUID, sorted bool, sql string, args ...any) []string {
+	t.Helper()
+	ctx := context.Background()
+	var got []string
+	err := postgres.InTx(ctx, db.App, postgres.StoreScope(store), func(tx *postgres.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+			v, err := r.Values()
+			return fmt.Sprint(v), err
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("pgtest: rows: %v\n%s", err, sql)
+	}
+	if sorted {
+		slices.Sort(got)
+	}
+	return got
 }

@@ -285,6 +285,20 @@ func (s *Service) apply(ctx context.Context, c Connection, source string, in []i
 	return res, nil
 }
 
+// lockLeadsSQL reads and locks the leads $2 of store $1 (each once, in id
+// order, so two settles wait for each other instead of deadlocking) that
+// are not deleted: one primary-key search per lead, whatever the planner
+// believes of the store. (As "id = ANY($2)", with statistics that did not
+// yet know the store's leads, a batch's leads were planned as a read of all
+// of the store's leads, filtered; the store is a sub-select so that,
+// believing the store has one lead, the planner does not search another of
+// leads' indexes by store alone: see pgtest.RequireKeyed.
+// TestLockLeadsSearchesByID.)
+const lockLeadsSQL = `SELECT l.id, l.status FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) u,
+LATERAL (SELECT id, status FROM leads WHERE store_id = (SELECT $1::uuid) AND id = u.id AND deleted_at IS NULL
+  OFFSET 0 FOR UPDATE) l
+ORDER BY l.id`
+
 // settle finishes an apply in one transaction: cancellations of open
 // leads, late changes recorded, the shop orders upserted and the webhooks
 // marked.
@@ -345,8 +359,7 @@ CROSS JOIN LATERAL (SELECT order_id, digest FROM shop_orders
 		}
 		status := map[uuid.UUID]string{}
 		if len(leadIDs) > 0 {
-			rows, err = w.Tx.Query(ctx, `SELECT id, status FROM leads WHERE store_id = $1 AND id = ANY($2) AND deleted_at IS NULL ORDER BY id FOR UPDATE`,
-				store, leadIDs)
+			rows, err = w.Tx.Query(ctx, lockLeadsSQL, store, leadIDs)
 			if err != nil {
 				return fmt.Errorf("lock leads: %w", err)
 			}
