@@ -53,6 +53,21 @@ type customerKey struct {
 	phone  string
 }
 
+// parcelCustomersSQL reads the seller and the customer's phone of each
+// parcel of $2 (each once) of store $1 whose lead has a phone: one search of
+// the parcels' and the leads' primary keys per parcel, whatever the planner
+// believes of the store. (As "p.id = ANY($2)", with statistics that did not
+// yet know the store's parcels, a batch's parcels were planned as a read of
+// all of the store's parcels, filtered; the store is a sub-select so that,
+// believing the store has one parcel, the planner does not search another
+// of parcels' indexes by store alone: see pgtest.RequireKeyed.
+// TestParcelCustomersSearchByID.)
+const parcelCustomersSQL = `SELECT c.id, s.seller_id, c.phone_e164 FROM stores s,
+  (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
+  LATERAL (SELECT p.id, l.phone_e164 FROM parcels p JOIN leads l ON l.store_id = p.store_id AND l.id = p.lead_id
+    WHERE p.store_id = (SELECT $1::uuid) AND p.id = u.id AND l.phone_e164 <> '' OFFSET 0) c
+WHERE s.id = $1`
+
 // RecordOutcomes records the outcome of each event's parcel for its
 // customer and rewrites the history on each such customer's open leads in
 // the store. A parcel refused and then returned is one failed delivery; one
@@ -86,9 +101,7 @@ func RecordOutcomes(ctx context.Context, tx *postgres.Tx, evs []events.Event) er
 	}
 	// The parcels' customers; a parcel of another store, or whose lead has
 	// no valid phone, has nothing to record.
-	rows, err := tx.Query(ctx, `SELECT p.id, s.seller_id, l.phone_e164
-FROM parcels p JOIN leads l ON l.store_id = p.store_id AND l.id = p.lead_id JOIN stores s ON s.id = p.store_id
-WHERE p.store_id = $1 AND p.id = ANY($2::uuid[]) AND l.phone_e164 <> ''`, store, parcelIDs)
+	rows, err := tx.Query(ctx, parcelCustomersSQL, store, parcelIDs)
 	if err != nil {
 		return fmt.Errorf("parcels' customers: %w", err)
 	}
