@@ -9,3 +9,10 @@ func (in *Inbox) Closing() <-chan struct{} { return in.stop }
 // LockLeadsSQL is what a settle reads and locks its orders' leads with, for
 // the plan test.
 const LockLeadsSQL = lockLeadsSQL
+
+// MarkWebhooksSQL and FailWebhooksSQL are what a batch's webhooks are
+// marked processed or failed with, for the plan test.
+const (
+	MarkWebhooksSQL = markWebhooksSQL
+	FailWebhooksSQL = failWebhooksSQL
+)

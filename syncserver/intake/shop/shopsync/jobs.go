@@ -156,6 +156,14 @@ type storedHook struct {
 	body            []byte
 }
 
+// failWebhooksSQL counts a failed attempt, with error $3, against the
+// pending webhooks $2 of store $1, those tried $4 times becoming dead: one
+// primary-key search per webhook (see markWebhooksSQL).
+const failWebhooksSQL = `UPDATE shop_webhooks w SET attempts = w.attempts + 1, last_error = $3,
+  status = CASE WHEN w.attempts + 1 >= $4 THEN 'dead' ELSE w.status END
+FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u
+WHERE w.store_id = (SELECT $1::uuid) AND w.id = u.id AND w.status = 'pending'`
+
 // ProcessWebhooks applies pending stored webhooks of a store: ids, and
 // others waiting, oldest first. Unreadable ones are marked dead, unknown
 // topics ignored; both are acknowledged and kept.
@@ -220,9 +228,7 @@ WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0) OR
 				ids[i] = e.webhook
 			}
 			rerr := postgres.InTx(context.WithoutCancel(ctx), s.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
-				_, err := tx.Exec(ctx, `UPDATE shop_webhooks SET attempts = attempts + 1, last_error = $3,
-  status = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE status END
-WHERE store_id = $1 AND id = ANY($2) AND status = 'pending'`, store, ids, err.Error(), MaxWebhookAttempts)
+				_, err := tx.Exec(ctx, failWebhooksSQL, store, ids, err.Error(), MaxWebhookAttempts)
 				return err
 			})
 			return res, errors.Join(err, rerr)

@@ -285,6 +285,18 @@ func (s *Service) apply(ctx context.Context, c Connection, source string, in []i
 	return res, nil
 }
 
+// markWebhooksSQL marks the webhooks $2 of store $1 processed, with status
+// $3 and error $4: one primary-key search per webhook, whatever the planner
+// believes of the store. (As "id = ANY($2)", with statistics that did not
+// yet know the store's webhooks, a batch of up to MaxProcessBatch was
+// planned as a read of all of the store's webhooks — every one received,
+// kept — searched by store alone and filtered; the store is a sub-select so
+// that the planner costs it as an average store: see pgtest.RequireKeyed.
+// TestWebhookUpdatesSearchByID.)
+const markWebhooksSQL = `UPDATE shop_webhooks w SET status = $3, last_error = $4, attempts = w.attempts + 1, processed_at = now()
+FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u
+WHERE w.store_id = (SELECT $1::uuid) AND w.id = u.id`
+
 // lockLeadsSQL reads and locks the leads $2 of store $1 (each once, in id
 // order, so two settles wait for each other instead of deadlocking) that
 // are not deleted: one primary-key search per lead, whatever the planner
@@ -477,8 +489,7 @@ ON CONFLICT (store_id, connection_id, order_id) DO UPDATE SET
 		byStatus[m] = append(byStatus[m], id)
 	}
 	for m, ids := range byStatus {
-		if _, err := w.Tx.Exec(ctx, `UPDATE shop_webhooks SET status = $3, last_error = $4, attempts = attempts + 1, processed_at = now()
-WHERE store_id = $1 AND id = ANY($2)`, store, ids, m.status, m.err); err != nil {
+		if _, err := w.Tx.Exec(ctx, markWebhooksSQL, store, ids, m.status, m.err); err != nil {
 			return fmt.Errorf("mark webhooks: %w", err)
 		}
 	}

@@ -1,0 +1,69 @@
+package shopsync_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leadify/leadify/syncserver/intake/shop/shopsync"
+	"github.com/leadify/leadify/syncserver/postgres/pgtest"
+	"github.com/leadify/leadify/syncserver/servertest"
+)
+
+// A processed or failed batch of webhooks is marked by id even when the
+// planner's statistics do not know the store's webhooks yet: not by a read
+// of all of the store's webhooks (every one received is kept), filtered.
+func TestWebhookUpdatesSearchByID(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	admin := env.Admin()
+	ctx := context.Background()
+	owner := env.DB.Owner(t)
+	// webhooks writes a connection of the store and n of its webhooks,
+	// half of them pending, and returns the ids of the pending ones.
+	webhooks := func(store uuid.UUID, n int) []uuid.UUID {
+		conn, hook := uuid.New(), uuid.New()
+		_, err := owner.Exec(ctx, `INSERT INTO intake_sources (store_id, id, kind, name) VALUES ($1, $2, 'shopify', 'shop')`, store, conn)
+		require.NoError(t, err)
+		_, err = owner.Exec(ctx, `INSERT INTO shop_connections (store_id, id, platform, name, base_url, credentials)
+VALUES ($1, $2, 'shopify', 'shop', 'https://shop.test', 'v1:x:y')`, store, conn)
+		require.NoError(t, err)
+		_, err = owner.Exec(ctx, `INSERT INTO shop_webhooks (store_id, id, connection_id, platform, delivery_id, topic, body)
+VALUES ($1, $2, $3, 'shopify', 'd0', 'orders/create', '{}')`, store, hook, conn)
+		require.NoError(t, err)
+		env.DB.Fill(t, "shop_webhooks", fmt.Sprintf("id = '%s'", hook), n, map[string]string{"id": "gen_random_uuid()",
+			"delivery_id": "'d' || g", "status": "CASE WHEN g % 2 = 0 THEN 'done' ELSE 'pending' END"})
+		rows := env.DB.Rows(t, store, true, `SELECT id::text FROM shop_webhooks WHERE store_id = $1 AND status = 'pending' LIMIT 500`, store)
+		ids := make([]uuid.UUID, len(rows))
+		for i, r := range rows {
+			ids[i] = uuid.MustParse(r[1 : len(r)-1])
+		}
+		return ids
+	}
+	webhooks(env.NewTenant(admin, "other").StoreID, 5_000)
+	env.DB.Analyze(t, "shop_webhooks")
+	store := env.NewTenant(admin, "stale").StoreID
+	ids := webhooks(store, 40_000)
+	batch := append([]uuid.UUID{uuid.New(), ids[0]}, ids...) // a webhook of no store, and a repeat
+
+	pgtest.RequireKeyed(t, env.DB.Explain(t, store, shopsync.MarkWebhooksSQL, store, batch, "done", ""), "shop_webhooks", "id")
+	pgtest.RequireKeyed(t, env.DB.Explain(t, store, shopsync.FailWebhooksSQL, store, batch, "boom", shopsync.MaxWebhookAttempts),
+		"shop_webhooks", "id")
+
+	count := func(where string) int {
+		return len(env.DB.Rows(t, store, false, `SELECT 1 FROM shop_webhooks WHERE store_id = $1 AND `+where, store))
+	}
+	// Each webhook's attempt is counted once, however often named.
+	for range shopsync.MaxWebhookAttempts - 1 {
+		env.DB.Rows(t, store, false, shopsync.FailWebhooksSQL+` RETURNING 1`, store, batch, "boom", shopsync.MaxWebhookAttempts)
+	}
+	require.Equal(t, 500, count(fmt.Sprintf("attempts = %d AND status = 'pending' AND last_error = 'boom'", shopsync.MaxWebhookAttempts-1)))
+	env.DB.Rows(t, store, false, shopsync.FailWebhooksSQL+` RETURNING 1`, store, batch[:250], "boom", shopsync.MaxWebhookAttempts)
+	require.Equal(t, 248, count("status = 'dead'"))
+	env.DB.Rows(t, store, false, shopsync.MarkWebhooksSQL+` RETURNING 1`, store, batch, "done", "")
+	require.Equal(t, 500, count("status = 'done' AND last_error = '' AND processed_at IS NOT NULL"))
+	require.Equal(t, 248, count(fmt.Sprintf("attempts = %d", shopsync.MaxWebhookAttempts+1)))
+}
