@@ -1,6 +1,8 @@
 package customers_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -31,4 +33,37 @@ func TestParcelCustomersSearchByID(t *testing.T) {
 	require.Equal(t, env.DB.Rows(t, tn.StoreID, true, `SELECT p.id, s.seller_id, l.phone_e164
 FROM parcels p JOIN leads l ON l.store_id = p.store_id AND l.id = p.lead_id JOIN stores s ON s.id = p.store_id
 WHERE p.store_id = $1 AND p.id = ANY($2::uuid[]) AND l.phone_e164 <> ''`, tn.StoreID, batch), got)
+}
+
+// The due customers among a batch's are read and crossed off by phone even
+// when the planner's statistics do not know the store's due customers yet:
+// not by a read of the store's whole backlog, filtered.
+func TestDueCustomersSearchByPhone(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	admin := env.Admin()
+	ctx := context.Background()
+	owner := env.DB.Owner(t)
+	due := func(store uuid.UUID, n int) {
+		_, err := owner.Exec(ctx, `INSERT INTO customer_history_due (store_id, phone_e164)
+SELECT $1, '+2126' || lpad(g::text, 8, '0') FROM generate_series(1, $2::int) g`, store, n)
+		require.NoError(t, err)
+	}
+	due(env.NewTenant(admin, "other").StoreID, 5_000)
+	env.DB.Analyze(t, "customer_history_due")
+	store := env.NewTenant(admin, "stale").StoreID
+	due(store, 20_000)
+	phones := []string{"+212700000000", "+212600000001"} // a customer not due, and a repeat
+	for i := range 1_000 {
+		phones = append(phones, fmt.Sprintf("+2126%08d", 1+i*7))
+	}
+	pgtest.RequireKeyed(t, env.DB.Explain(t, store, customers.DueSQL, store, phones), "customer_history_due", "phone_e164")
+	pgtest.RequireKeyed(t, env.DB.Explain(t, store, customers.CrossOffSQL, store, phones), "customer_history_due", "phone_e164")
+	got := env.DB.Rows(t, store, true, customers.DueSQL, store, phones)
+	require.Len(t, got, 1_000)
+	require.Equal(t, env.DB.Rows(t, store, true,
+		`SELECT phone_e164 FROM customer_history_due WHERE store_id = $1 AND phone_e164 = ANY($2::text[])`, store, phones), got)
+	require.Len(t, env.DB.Rows(t, store, false, customers.CrossOffSQL+` RETURNING 1`, store, phones), 1_000)
+	require.Empty(t, env.DB.Rows(t, store, false, customers.DueSQL, store, phones))
+	require.Len(t, env.DB.Rows(t, store, false, `SELECT 1 FROM customer_history_due WHERE store_id = $1`, store), 19_000)
 }
