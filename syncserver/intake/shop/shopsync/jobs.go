@@ -161,8 +161,10 @@ type storedHook struct {
 // primary-key search per webhook (see markWebhooksSQL).
 const failWebhooksSQL = `UPDATE shop_webhooks w SET attempts = w.attempts + 1, last_error = $3,
   status = CASE WHEN w.attempts + 1 >= $4 THEN 'dead' ELSE w.status END
-FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u
-WHERE w.store_id = (SELECT $1::uuid) AND w.id = u.id AND w.status = 'pending'`
+FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) u,
+  LATERAL (SELECT ctid FROM shop_webhooks WHERE store_id = (SELECT $1::uuid) AND id = u.id AND status = 'pending'
+    OFFSET 0 FOR UPDATE) k
+WHERE w.ctid = k.ctid`
 
 // ProcessWebhooks applies pending stored webhooks of a store: ids, and
 // others waiting, oldest first. Unreadable ones are marked dead, unknown

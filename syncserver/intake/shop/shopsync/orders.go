@@ -290,12 +290,15 @@ func (s *Service) apply(ctx context.Context, c Connection, source string, in []i
 // believes of the store. (As "id = ANY($2)", with statistics that did not
 // yet know the store's webhooks, a batch of up to MaxProcessBatch was
 // planned as a read of all of the store's webhooks — every one received,
-// kept — searched by store alone and filtered; the store is a sub-select so
-// that the planner costs it as an average store: see pgtest.RequireKeyed.
-// TestWebhookUpdatesSearchByID.)
+// kept — searched by store alone and filtered. An update joined to the ids
+// could still be planned as a hash of the store's webhooks: each is found
+// and locked by id, in id order, the store a sub-select so that the planner
+// costs it as an average store (see pgtest.RequireKeyed), then updated by
+// its ctid, stable once locked. TestWebhookUpdatesSearchByID.)
 const markWebhooksSQL = `UPDATE shop_webhooks w SET status = $3, last_error = $4, attempts = w.attempts + 1, processed_at = now()
-FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u
-WHERE w.store_id = (SELECT $1::uuid) AND w.id = u.id`
+FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) u,
+  LATERAL (SELECT ctid FROM shop_webhooks WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0 FOR UPDATE) k
+WHERE w.ctid = k.ctid`
 
 // lockLeadsSQL reads and locks the leads $2 of store $1 (each once, in id
 // order, so two settles wait for each other instead of deadlocking) that
