@@ -16,3 +16,7 @@ const (
 	MarkWebhooksSQL = markWebhooksSQL
 	FailWebhooksSQL = failWebhooksSQL
 )
+
+// ShopOrdersSQL is what a settle reads its orders' digests with, for the
+// plan test.
+const ShopOrdersSQL = shopOrdersSQL

@@ -285,6 +285,16 @@ func (s *Service) apply(ctx context.Context, c Connection, source string, in []i
 	return res, nil
 }
 
+// shopOrdersSQL reads the digests of the orders $3 of connection $2 of
+// store $1: one search of the primary key per order. The store is a
+// sub-select: believing a store its statistics did not know had one order,
+// the planner found shop_orders_lead_idx searched by store alone as good as
+// the key and read all of the store's orders for every order of the batch.
+// TestShopOrdersSearchByOrderID.
+const shopOrdersSQL = `SELECT o.order_id, o.digest FROM unnest($3::text[]) AS u(id)
+CROSS JOIN LATERAL (SELECT order_id, digest FROM shop_orders
+  WHERE store_id = (SELECT $1::uuid) AND connection_id = $2 AND order_id = u.id OFFSET 0) o`
+
 // markWebhooksSQL marks the webhooks $2 of store $1 processed, with status
 // $3 and error $4: one primary-key search per webhook, whatever the planner
 // believes of the store. (As "id = ANY($2)", with statistics that did not
@@ -351,10 +361,7 @@ CROSS JOIN LATERAL (SELECT row_key, lead_id FROM intake_rows
 			return fmt.Errorf("row keys: %w", err)
 		}
 		prev := map[string][]byte{}
-		rows, err = w.Tx.Query(ctx, `SELECT o.order_id, o.digest FROM unnest($3::text[]) AS u(id)
-CROSS JOIN LATERAL (SELECT order_id, digest FROM shop_orders
-  WHERE store_id = $1 AND connection_id = $2 AND order_id = u.id OFFSET 0) o`,
-			store, c.ID, order)
+		rows, err = w.Tx.Query(ctx, shopOrdersSQL, store, c.ID, order)
 		if err != nil {
 			return fmt.Errorf("shop orders: %w", err)
 		}

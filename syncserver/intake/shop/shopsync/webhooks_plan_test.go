@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadify/leadify/syncserver/intake/shop/shopsync"
@@ -25,13 +26,8 @@ func TestWebhookUpdatesSearchByID(t *testing.T) {
 	// webhooks writes a connection of the store and n of its webhooks,
 	// half of them pending, and returns the ids of the pending ones.
 	webhooks := func(store uuid.UUID, n int) []uuid.UUID {
-		conn, hook := uuid.New(), uuid.New()
-		_, err := owner.Exec(ctx, `INSERT INTO intake_sources (store_id, id, kind, name) VALUES ($1, $2, 'shopify', 'shop')`, store, conn)
-		require.NoError(t, err)
-		_, err = owner.Exec(ctx, `INSERT INTO shop_connections (store_id, id, platform, name, base_url, credentials)
-VALUES ($1, $2, 'shopify', 'shop', 'https://shop.test', 'v1:x:y')`, store, conn)
-		require.NoError(t, err)
-		_, err = owner.Exec(ctx, `INSERT INTO shop_webhooks (store_id, id, connection_id, platform, delivery_id, topic, body)
+		conn, hook := shopConnection(t, owner, store), uuid.New()
+		_, err := owner.Exec(ctx, `INSERT INTO shop_webhooks (store_id, id, connection_id, platform, delivery_id, topic, body)
 VALUES ($1, $2, $3, 'shopify', 'd0', 'orders/create', '{}')`, store, hook, conn)
 		require.NoError(t, err)
 		env.DB.Fill(t, "shop_webhooks", fmt.Sprintf("id = '%s'", hook), n, map[string]string{"id": "gen_random_uuid()",
@@ -66,4 +62,52 @@ VALUES ($1, $2, $3, 'shopify', 'd0', 'orders/create', '{}')`, store, hook, conn)
 	env.DB.Rows(t, store, false, shopsync.MarkWebhooksSQL+` RETURNING 1`, store, batch, "done", "")
 	require.Equal(t, 500, count("status = 'done' AND last_error = '' AND processed_at IS NOT NULL"))
 	require.Equal(t, 248, count(fmt.Sprintf("attempts = %d", shopsync.MaxWebhookAttempts+1)))
+}
+
+// shopConnection writes, as the owner, a Shopify connection of the store.
+func shopConnection(t *testing.T, owner *pgx.Conn, store uuid.UUID) uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	conn := uuid.New()
+	_, err := owner.Exec(ctx, `INSERT INTO intake_sources (store_id, id, kind, name) VALUES ($1, $2, 'shopify', 'shop')`, store, conn)
+	require.NoError(t, err)
+	_, err = owner.Exec(ctx, `INSERT INTO shop_connections (store_id, id, platform, name, base_url, credentials)
+VALUES ($1, $2, 'shopify', 'shop', 'https://shop.test', 'v1:x:y')`, store, conn)
+	require.NoError(t, err)
+	return conn
+}
+
+// A batch's orders are looked up by order id even when the planner's
+// statistics do not know the store's orders yet: not by a read of all of
+// the connection's orders, filtered.
+func TestShopOrdersSearchByOrderID(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	admin := env.Admin()
+	ctx := context.Background()
+	owner := env.DB.Owner(t)
+	orders := func(store uuid.UUID, n int) uuid.UUID {
+		conn := shopConnection(t, owner, store)
+		_, err := owner.Exec(ctx, `INSERT INTO shop_orders (store_id, connection_id, order_id, lead_id, digest, source)
+VALUES ($1, $2, 'o0', gen_random_uuid(), '\x00', 'webhook')`, store, conn)
+		require.NoError(t, err)
+		env.DB.Fill(t, "shop_orders", fmt.Sprintf("connection_id = '%s'", conn), n,
+			map[string]string{"order_id": "'o' || g", "lead_id": "gen_random_uuid()"})
+		return conn
+	}
+	orders(env.NewTenant(admin, "other").StoreID, 5_000)
+	env.DB.Analyze(t, "shop_orders")
+	store := env.NewTenant(admin, "stale").StoreID
+	conn := orders(store, 20_000)
+	ids := []string{"o1", "o1", "unknown"} // a repeat, and an order never seen
+	for i := range 500 {
+		ids = append(ids, fmt.Sprintf("o%d", 2+i*7))
+	}
+	plan := env.DB.Explain(t, store, shopsync.ShopOrdersSQL, store, conn, ids)
+	pgtest.RequireKeyed(t, plan, "shop_orders", "order_id")
+	got := env.DB.Rows(t, store, true, shopsync.ShopOrdersSQL, store, conn, ids)
+	require.Len(t, got, 502, "a repeated order is read twice, as the settle expects")
+	require.Equal(t, env.DB.Rows(t, store, true, `SELECT o.order_id, o.digest FROM unnest($3::text[]) AS u(id)
+CROSS JOIN LATERAL (SELECT order_id, digest FROM shop_orders
+  WHERE store_id = $1 AND connection_id = $2 AND order_id = u.id OFFSET 0) o`, store, conn, ids), got)
 }
