@@ -69,7 +69,7 @@ func ReverseParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) er
 		}
 	}
 	rows, err := tx.Query(ctx, `SELECT e.parcel_id, e.rule_id FROM unnest($2::uuid[]) AS p(id), LATERAL (
-  SELECT parcel_id, rule_id FROM commission_entries WHERE store_id = $1 AND parcel_id = p.id AND kind = 'earn' OFFSET 0) e
+  SELECT parcel_id, rule_id FROM commission_entries WHERE store_id = (SELECT $1::uuid) AND parcel_id = p.id AND kind = 'earn' OFFSET 0) e
 ORDER BY e.rule_id`, store, parcels) // by parcel, whatever the planner believes of the store: see probeSQL
 	if err != nil {
 		return fmt.Errorf("entries of %d parcels: %w", len(parcels), err)
@@ -111,6 +111,6 @@ func EarnParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) error
 		return err
 	}
 	return restatus(ctx, tx.Tx, w, store, StatusEarned, `SELECT DISTINCT e.id FROM unnest($2::uuid[]) AS p(id), LATERAL (
-  SELECT id FROM commission_entries WHERE store_id = $1 AND parcel_id = p.id AND kind = 'earn' AND status = 'pending' OFFSET 0) e
+  SELECT id FROM commission_entries WHERE store_id = (SELECT $1::uuid) AND parcel_id = p.id AND kind = 'earn' AND status = 'pending' OFFSET 0) e
 ORDER BY e.id`, store, parcels) // by parcel: see probeSQL
 }

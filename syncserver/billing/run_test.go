@@ -22,7 +22,7 @@ func TestRunIsIdempotentAndBalances(t *testing.T) {
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00),
 		agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
 	src := parcels(f.store, f.agent, 2500, 1) // more than one chunk
-	r := &billing.Runner{Pool: f.pool, Source: src}
+	r := &billing.Runner{Pool: f.pool, Source: src, Chunk: 2000}
 	ctx := context.Background()
 
 	res, err := r.Run(ctx, f.store, march)

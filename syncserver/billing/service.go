@@ -112,7 +112,7 @@ func (s *Service) collect(ctx context.Context, store uuid.UUID, from, to time.Ti
 // platformFees sums the platform's ledger entries (net of reversals) per parcel.
 func platformFees(ctx context.Context, tx pgx.Tx, store uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]money.Amount, error) {
 	rows, err := tx.Query(ctx, `SELECT p.id, e.amount FROM unnest($2::uuid[]) AS p(id), LATERAL (
-  SELECT sum(amount)::bigint AS amount FROM commission_entries WHERE store_id = $1 AND parcel_id = p.id AND beneficiary = 'platform') e
+  SELECT sum(amount)::bigint AS amount FROM commission_entries WHERE store_id = (SELECT $1::uuid) AND parcel_id = p.id AND beneficiary = 'platform') e
 WHERE e.amount IS NOT NULL`, store, ids) // by parcel, whatever the planner believes of the store: see probeSQL
 	if err != nil {
 		return nil, fmt.Errorf("platform fees: %w", err)
