@@ -335,14 +335,53 @@ func (s *Service) ownPending(ctx context.Context, store uuid.UUID, ids []uuid.UU
 		return false, 0, fmt.Errorf("webhook connections: %w", err)
 	}
 	err = postgres.InTx(ctx, pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
-		return tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE attempts = 0) > 0, count(*) FILTER (WHERE attempts > 0)
-FROM webhook_inbox WHERE store_id = $1 AND id = ANY($2) AND status = 'pending'`, store, ids).Scan(&fresh, &tried)
+		return tx.QueryRow(ctx, ownPendingSQL, store, ids).Scan(&fresh, &tried)
 	})
 	if err != nil {
 		return false, 0, fmt.Errorf("look for pending webhooks: %w", err)
 	}
 	return fresh, tried, nil
 }
+
+// ownPendingSQL counts, of the webhooks $2 of store $1 still pending
+// (each once, however often named), those not yet tried and those tried:
+// one primary-key search per webhook, whatever the planner believes of the
+// store. (As "id = ANY($2)", with statistics that did not yet know the
+// store's webhooks, a job's ids were planned as a read of the store's whole
+// pending backlog through webhook_inbox_status_idx, filtered, for every
+// snoozed job's check; the store is a sub-select so that the planner costs
+// it as an average store: see pgtest.RequireKeyed.
+// TestInboxLookUpsSearchByID.)
+const ownPendingSQL = `SELECT count(*) FILTER (WHERE w.attempts = 0) > 0, count(*) FILTER (WHERE w.attempts > 0)
+FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
+  LATERAL (SELECT attempts FROM webhook_inbox WHERE store_id = (SELECT $1::uuid) AND id = u.id AND status = 'pending' OFFSET 0) w`
+
+// markDoneSQL marks the webhooks $2 of store $1 done, each once however
+// often named; markRetrySQL and markDeadSQL count a failed attempt against
+// each webhook of $2, with the error of $3 beside it, markDeadSQL giving up
+// on it. Each webhook is found and locked by its primary key, in id order
+// (the batch's are locked already, by the load), the store a sub-select so
+// that the planner costs it as an average store (see pgtest.RequireKeyed),
+// then updated by its ctid, stable once locked. (As "id = ANY($2)", or
+// joined to the unnested ids, with statistics that did not yet know the
+// store's webhooks, a batch of up to MaxProcessBatch was planned as a read
+// of all of the store's webhooks — every one received is kept — through
+// webhook_inbox_digest_idx or the primary key searched by store alone,
+// filtered or hashed. TestInboxLookUpsSearchByID.)
+const (
+	markDoneSQL = `UPDATE webhook_inbox w SET status = 'done', last_error = '', attempts = w.attempts + 1, processed_at = now()
+FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) u,
+  LATERAL (SELECT ctid FROM webhook_inbox WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0 FOR UPDATE) k
+WHERE w.ctid = k.ctid`
+	markRetrySQL = `UPDATE webhook_inbox w SET attempts = w.attempts + 1, last_error = u.msg
+FROM (SELECT id, msg FROM unnest($2::uuid[], $3::text[]) AS u(id, msg) ORDER BY id) u,
+  LATERAL (SELECT ctid FROM webhook_inbox WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0 FOR UPDATE) k
+WHERE w.ctid = k.ctid`
+	markDeadSQL = `UPDATE webhook_inbox w SET status = 'dead', last_error = u.msg, attempts = w.attempts + 1, processed_at = now()
+FROM (SELECT id, msg FROM unnest($2::uuid[], $3::text[]) AS u(id, msg) ORDER BY id) u,
+  LATERAL (SELECT ctid FROM webhook_inbox WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0 FOR UPDATE) k
+WHERE w.ctid = k.ctid`
+)
 
 // round is what one processing transaction did.
 type round struct {
@@ -366,6 +405,27 @@ func (r round) unloaded(ids []uuid.UUID) []uuid.UUID {
 	return out
 }
 
+// anyPendingSQL says whether any of the webhooks $2 of store $1, or any
+// other of its webhooks not yet tried, is pending; loadWebhooksSQL reads
+// and locks them, up to $3, in arrival order. Both read the store's pending
+// webhooks through webhook_inbox_status_idx (store_id, status, received_at),
+// partial on status <> 'done', searched by store and status, the ids a
+// filter, and are left so: the webhooks not yet tried are wanted whatever
+// the ids, so the store's pending backlog is read anyway, and that backlog
+// is bounded — a webhook leaves it once applied, or dead after
+// MaxWebhookAttempts — unlike the store's webhooks, every one received
+// being kept. Believing a store it does not know small, the planner
+// searches that index by store and status (TestInboxLookUpsSearchByID); a
+// read by id would still have to read the backlog for the fresh ones. So
+// is shopsync's pending read left.
+const (
+	anyPendingSQL = `SELECT EXISTS (SELECT 1 FROM webhook_inbox
+WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0))`
+	loadWebhooksSQL = `SELECT id, account_id, carrier, method, content_type, query, body, attempts
+FROM webhook_inbox WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0)
+ORDER BY received_at, id LIMIT $3 FOR UPDATE`
+)
+
 // processWebhooks applies the stored webhooks ids of one store, with any
 // other fresh webhooks of the store that are waiting (up to
 // MaxProcessBatch), in arrival order, in one transaction: when jobs queue
@@ -382,8 +442,7 @@ func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids, own
 	// write lock or a commit (an fsync) of their own.
 	var pending bool
 	if err := postgres.InTx(ctx, pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
-		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_inbox
-WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0))`, store, ids).Scan(&pending)
+		return tx.QueryRow(ctx, anyPendingSQL, store, ids).Scan(&pending)
 	}); err != nil {
 		return round{}, fmt.Errorf("look for pending webhooks: %w", err)
 	}
@@ -395,9 +454,7 @@ WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0))`,
 		if err := w.Lock(store); err != nil {
 			return err
 		}
-		rows, err := w.Tx.Query(ctx, `SELECT id, account_id, carrier, method, content_type, query, body, attempts
-FROM webhook_inbox WHERE store_id = $1 AND status = 'pending' AND (id = ANY($2) OR attempts = 0)
-ORDER BY received_at, id LIMIT $3 FOR UPDATE`, store, ids, MaxProcessBatch)
+		rows, err := w.Tx.Query(ctx, loadWebhooksSQL, store, ids, MaxProcessBatch)
 		if err != nil {
 			return fmt.Errorf("load webhooks: %w", err)
 		}
@@ -556,23 +613,16 @@ FROM unnest($3::uuid[], $4::uuid[], $5::bigint[], $6::timestamptz[], $7::text[],
 ON CONFLICT DO NOTHING`, store, now, ev.id, ev.parcel, ev.version, ev.reported, ev.raw, ev.status, ev.known, ev.applied, ev.note)
 	}
 	if len(up.id) > 0 {
-		pipe.Queue(`UPDATE parcels p SET version = u.version, updated_at = $2, status = u.status,
-  raw_status = CASE WHEN u.set_raw THEN u.raw ELSE p.raw_status END, status_known = CASE WHEN u.set_raw THEN u.known ELSE p.status_known END,
-  last_report_at = $2
-FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::bool[], $7::text[], $8::bool[]) AS u(id, version, status, set_raw, raw, known)
-WHERE p.store_id = $1 AND p.id = u.id`, store, now, up.id, up.version, up.status, up.setRaw, up.raw, up.known)
+		pipe.Queue(updateParcelsSQL, store, now, up.id, up.version, up.status, up.setRaw, up.raw, up.known)
 	}
 	if len(retryIDs) > 0 {
-		pipe.Queue(`UPDATE webhook_inbox w SET attempts = attempts + 1, last_error = u.msg FROM unnest($2::uuid[], $3::text[]) AS u(id, msg)
-WHERE w.store_id = $1 AND w.id = u.id`, store, retryIDs, retryMsg)
+		pipe.Queue(markRetrySQL, store, retryIDs, retryMsg)
 	}
 	if len(deadID) > 0 {
-		pipe.Queue(`UPDATE webhook_inbox w SET status = 'dead', last_error = u.msg, attempts = attempts + 1, processed_at = now()
-FROM unnest($2::uuid[], $3::text[]) AS u(id, msg) WHERE w.store_id = $1 AND w.id = u.id`, store, deadID, deadMs)
+		pipe.Queue(markDeadSQL, store, deadID, deadMs)
 	}
 	if len(done) > 0 {
-		pipe.Queue(`UPDATE webhook_inbox SET status = 'done', last_error = '', attempts = attempts + 1, processed_at = now()
-WHERE store_id = $1 AND id = ANY($2)`, store, done)
+		pipe.Queue(markDoneSQL, store, done)
 	}
 	if err := w.Tx.SendBatch(ctx, pipe).Close(); err != nil {
 		return 0, fmt.Errorf("apply webhooks: %w", err)
@@ -582,6 +632,23 @@ WHERE store_id = $1 AND id = ANY($2)`, store, done)
 	}
 	return retry, nil
 }
+
+// updateParcelsSQL writes the new version $4, status $5 and (where $6)
+// raw status $7 and its known flag $8 of each parcel $3 of store $1, at $2.
+// Each parcel (locked already, by lockParcels) is found and locked by its
+// primary key, in id order, the store a sub-select so that the planner
+// costs it as an average store (see pgtest.RequireKeyed), then updated by
+// its ctid, stable once locked. (Joined to the unnested ids, with
+// statistics that did not yet know the store's parcels, a batch was
+// planned as a hash of all of the store's parcels read through the primary
+// key searched by store alone. TestParcelUpdatesSearchByID.)
+const updateParcelsSQL = `UPDATE parcels p SET version = u.version, updated_at = $2, status = u.status,
+  raw_status = CASE WHEN u.set_raw THEN u.raw ELSE p.raw_status END, status_known = CASE WHEN u.set_raw THEN u.known ELSE p.status_known END,
+  last_report_at = $2
+FROM (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::bool[], $7::text[], $8::bool[])
+    AS u(id, version, status, set_raw, raw, known) ORDER BY id) u,
+  LATERAL (SELECT ctid FROM parcels WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0 FOR UPDATE) k
+WHERE p.ctid = k.ctid`
 
 // lockParcelsSQL locks the parcels of each (account, tracking) key, driving
 // from the keys with one probe of parcels_tracking_idx (account_id,
