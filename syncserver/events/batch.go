@@ -28,10 +28,16 @@ type batchKey struct {
 // pacer keeps a batch consumer's jobs of one store, in this instance, one
 // at a time and, when the consumer asks for it, at least its interval apart.
 type pacer struct {
-	mu   sync.Mutex
-	busy map[batchKey]bool
-	last map[batchKey]time.Time // when the last batch of a paced key began
+	mu    sync.Mutex
+	busy  map[batchKey]bool
+	last  map[batchKey]time.Time // when the last batch of a paced key began
+	swept time.Time              // when last was last rid of keys idle a minute
 }
+
+// pacerKeep is how many paced keys the pacer keeps before it sweeps out
+// those idle for a minute, at most once a minute: a sweep walks them all,
+// under the lock every job of every store takes.
+const pacerKeep = 4096
 
 // busyWait is how long a job whose key is busy waits before trying again:
 // by then the running batch has usually taken its events.
@@ -52,7 +58,8 @@ func (p *pacer) start(k batchKey, every time.Duration, now time.Time) (done func
 	p.busy[k] = true
 	prev, hadPrev := p.last[k]
 	if every > 0 {
-		if len(p.last) >= 4096 {
+		if len(p.last) >= pacerKeep && now.Sub(p.swept) >= time.Minute {
+			p.swept = now
 			for key, at := range p.last {
 				if now.Sub(at) >= time.Minute {
 					delete(p.last, key)

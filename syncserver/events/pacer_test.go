@@ -47,3 +47,26 @@ func TestPacer(t *testing.T) {
 	require.NotNil(t, done)
 	require.NotContains(t, p.last, u, "unpaced keys leave nothing behind")
 }
+
+// Past pacerKeep keys the pacer forgets those idle a minute, walking them
+// at most once a minute: not on every job.
+func TestPacerSweepsOnceAMinute(t *testing.T) {
+	p := pacer{busy: map[batchKey]bool{}, last: map[batchKey]time.Time{}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fill := func(after time.Duration, n int) {
+		for range n {
+			done, _ := p.start(batchKey{store: uuid.New(), consumer: "c"}, time.Second, t0.Add(after))
+			done(true)
+		}
+	}
+	fill(0, pacerKeep+10)
+	require.Len(t, p.last, pacerKeep+10, "all recent: the sweep at the 4,096th kept them")
+	fill(30*time.Second, pacerKeep+10)
+	require.Len(t, p.last, 2*pacerKeep+20, "swept 30 s ago: no walk")
+	fill(60*time.Second, 1)
+	require.Len(t, p.last, pacerKeep+11, "a minute after the last walk, the keys idle a minute go")
+	fill(90*time.Second, 1)
+	require.Len(t, p.last, pacerKeep+12, "swept 30 s ago: no walk, though most are a minute idle")
+	fill(120*time.Second, 1)
+	require.Len(t, p.last, 2, "the next walk")
+}
