@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leadify/leadify/syncserver/internal/groupcommit"
 	"github.com/leadify/leadify/syncserver/postgres"
 )
 
@@ -65,150 +65,41 @@ type Enqueuer func(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery
 
 // Inbox stores webhooks durably with group commit: deliveries arriving
 // together share one transaction (one fsync), so throughput is not one
-// commit per webhook. Submit returns once the delivery is committed.
+// commit per webhook. It is a groupcommit.Group committing with flush.
+//
+// Submit stores a delivery and returns its outcome once committed. It
+// fails when its ctx ends first (the delivery may or may not be stored:
+// the carrier retries and the digest makes the retry a Duplicate), when
+// the batch's transaction fails, or with ErrInboxClosed once the inbox is
+// closed. StoreNow stores one in a transaction of its own, without group
+// commit: the baseline the benchmarks compare group commit with. Close
+// commits every delivery already handed to the batchers (in flight or
+// still queued) and answers its Submit, stops the batchers and closes the
+// inbox's connections; call it once no webhook request is served (the
+// HTTP server drained).
 type Inbox struct {
+	*groupcommit.Group[Delivery, Outcome]
 	conns   *postgres.SidePool // the inbox's own connections: it acknowledges only what it stored
 	enqueue Enqueuer
-	window  time.Duration
-	reqs    chan *pending
-	start   sync.Once
-
-	mu      sync.Mutex
-	closed  bool
-	stop    chan struct{}  // closed by Close
-	running sync.WaitGroup // Run calls
 }
 
-// ErrInboxClosed is Submit's error once the inbox is closed.
+// ErrInboxClosed is Submit's (and StoreNow's) error once the inbox is
+// closed: the delivery was not stored, and the carrier retries it.
 var ErrInboxClosed = errors.New("webhook inbox closed")
 
-type pending struct {
-	ctx  context.Context
-	d    Delivery
-	done chan result
-}
-
-type result struct {
-	out Outcome
-	err error
-}
-
 // NewInbox returns an inbox. Its batchers start with the first Submit and
-// live as long as the process (they hold no resources while idle); call Run
-// instead to bound them by a context.
+// live until Close (they hold no resources while idle); call Run instead
+// to bound them by a context.
 func NewInbox(pool *pgxpool.Pool, enqueue Enqueuer, window time.Duration) *Inbox {
-	return &Inbox{conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue, window: window, reqs: make(chan *pending, 4*MaxInboxBatch),
-		stop: make(chan struct{})}
+	in := &Inbox{conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue}
+	in.Group = groupcommit.New(groupcommit.Config[Delivery, Outcome]{Window: window, MaxBatch: MaxInboxBatch,
+		Batchers: inboxFlushers, Commit: in.flush, Closed: ErrInboxClosed, OnClose: in.conns.Close, Batcher: in.loop})
+	return in
 }
 
-// Close stops the batchers once the batches they are committing are done,
-// and closes the inbox's connections: Submit fails with ErrInboxClosed from
-// then on. Call it once no request is served (the HTTP server drained).
-func (in *Inbox) Close() {
-	in.start.Do(func() {}) // no batcher starts after Close
-	in.mu.Lock()
-	if !in.closed {
-		in.closed = true
-		close(in.stop)
-	}
-	in.mu.Unlock()
-	in.running.Wait()
-	in.conns.Close()
-}
-
-// Submit stores d and returns its outcome once committed. It fails when ctx
-// ends first (the delivery may or may not be stored: the carrier retries and
-// the digest makes the retry a Duplicate) or the batch's transaction fails.
-func (in *Inbox) Submit(ctx context.Context, d Delivery) (Outcome, error) {
-	in.start.Do(func() { go in.Run(context.Background()) })
-	p := &pending{ctx: ctx, d: d, done: make(chan result, 1)}
-	select {
-	case <-in.stop:
-		return 0, ErrInboxClosed
-	default:
-	}
-	select {
-	case in.reqs <- p:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-in.stop:
-		return 0, ErrInboxClosed
-	}
-	select {
-	case r := <-p.done:
-		return r.out, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-in.stop:
-		// Its batch may be committing: the batchers stop after it.
-		in.running.Wait()
-		select {
-		case r := <-p.done:
-			return r.out, r.err
-		default:
-			return 0, ErrInboxClosed
-		}
-	}
-}
-
-// StoreNow stores d in a transaction of its own, without group commit: the
-// baseline the benchmarks compare group commit with.
-func (in *Inbox) StoreNow(ctx context.Context, d Delivery) (Outcome, error) {
-	p := &pending{ctx: ctx, d: d, done: make(chan result, 1)}
-	in.flush(ctx, []*pending{p})
-	r := <-p.done
-	return r.out, r.err
-}
-
-// Run commits batches until ctx ends or the inbox is closed. Submit calls
-// it once by itself.
-func (in *Inbox) Run(ctx context.Context) {
-	in.start.Do(func() {})
-	in.mu.Lock()
-	if in.closed {
-		in.mu.Unlock()
-		return
-	}
-	in.running.Add(1)
-	in.mu.Unlock()
-	defer in.running.Done()
-	done := make(chan struct{})
-	for range inboxFlushers {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			in.loop(ctx)
-		}()
-	}
-	for range inboxFlushers {
-		<-done
-	}
-}
-
-func (in *Inbox) loop(ctx context.Context) {
-	for {
-		var first *pending
-		select {
-		case <-ctx.Done():
-			return
-		case <-in.stop:
-			return
-		case first = <-in.reqs:
-		}
-		batch := []*pending{first}
-		timer := time.NewTimer(in.window)
-	collect:
-		for len(batch) < MaxInboxBatch {
-			select {
-			case p := <-in.reqs:
-				batch = append(batch, p)
-			case <-timer.C:
-				break collect
-			}
-		}
-		timer.Stop()
-		in.flush(context.WithoutCancel(ctx), batch)
-	}
-}
+// loop is one batcher (Run starts them; Submit starts Run once by
+// itself): a method of the inbox's, so that a goroutine dump names it.
+func (in *Inbox) loop(ctx context.Context) { in.Loop(ctx) }
 
 const insertInbox = `WITH u AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::bytea[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::bytea[], $10::uuid[])
@@ -223,7 +114,9 @@ const insertInbox = `WITH u AS (
 )
 SELECT auth.idx, auth.store_id, auth.id, ins.id IS NOT NULL FROM auth LEFT JOIN ins ON ins.id = auth.id`
 
-func (in *Inbox) flush(ctx context.Context, batch []*pending) {
+// flush commits one batch in a transaction on the inbox's own connections,
+// with the processing of the new deliveries enqueued in it.
+func (in *Inbox) flush(ctx context.Context, batch []Delivery) ([]Outcome, func(), error) {
 	n := len(batch)
 	var (
 		idx      = make([]int32, n)
@@ -237,8 +130,7 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 		bodies   = make([][]byte, n)
 		ids      = make([]uuid.UUID, n)
 	)
-	for i, p := range batch {
-		d := p.d
+	for i, d := range batch {
 		idx[i], accounts[i], hashes[i], carriers[i], digests[i] = int32(i), d.AccountID, d.TokenHash, d.Carrier, d.Digest()
 		methods[i], cts[i], queries[i], bodies[i], ids[i] = d.Method, d.ContentType, d.Query, d.Body, uuid.Must(uuid.NewV7())
 		if bodies[i] == nil {
@@ -248,10 +140,7 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 	outcomes := make([]Outcome, n)
 	pool, err := in.conns.Get(ctx)
 	if err != nil {
-		for _, p := range batch {
-			p.done <- result{err: fmt.Errorf("store webhook: %w", err)}
-		}
-		return
+		return nil, nil, fmt.Errorf("store webhook: %w", err)
 	}
 	err = postgres.InTx(ctx, pool, postgres.Scope{AllStores: true}, func(tx *postgres.Tx) error {
 		for i := range outcomes {
@@ -285,11 +174,8 @@ func (in *Inbox) flush(ctx context.Context, batch []*pending) {
 		}
 		return in.enqueue(ctx, tx, stored)
 	})
-	for i, p := range batch {
-		if err != nil {
-			p.done <- result{err: fmt.Errorf("store webhook: %w", err)}
-			continue
-		}
-		p.done <- result{out: outcomes[i]}
+	if err != nil {
+		return nil, nil, fmt.Errorf("store webhook: %w", err)
 	}
+	return outcomes, nil, nil
 }

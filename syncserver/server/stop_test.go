@@ -115,10 +115,11 @@ func TestStopClosesSidePools(t *testing.T) {
 	require.Eventually(t, func() bool { return goroutines(healthCheck) == pools }, 5*time.Second, 10*time.Millisecond,
 		"a side pool's goroutines outlived the server")
 	require.Zero(t, goroutines("parcels.(*Inbox).loop"), "the inbox's batchers outlived the server")
-	// The shop inbox's batchers and the Run that started them (a batcher's
-	// stack names Run as its creator until it has exited).
+	// The shop inbox's batchers, and the Runs that started both inboxes'
+	// (their groupcommit.Group's; a batcher's stack names Run as its
+	// creator until it has exited).
 	require.Eventually(t, func() bool {
-		return goroutines("shopsync.(*Inbox).loop") == 0 && goroutines("shopsync.(*Inbox).Run") == 0
+		return goroutines("shopsync.(*Inbox).loop") == 0 && goroutines("groupcommit.(*Group[...]).Run") == 0
 	}, time.Second, 5*time.Millisecond, "the shop inbox's batchers outlived the server")
 	main.Close()
 	require.Eventually(t, func() bool { return sessions() == 0 }, 10*time.Second, 20*time.Millisecond,

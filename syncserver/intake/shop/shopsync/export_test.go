@@ -1,11 +1,5 @@
 package shopsync
 
-// Queued is how many submitted deliveries wait for a batcher.
-func (in *Inbox) Queued() int { return len(in.reqs) }
-
-// Closing is closed once Close has been called.
-func (in *Inbox) Closing() <-chan struct{} { return in.stop }
-
 // LockLeadsSQL is what a settle reads and locks its orders' leads with, for
 // the plan test.
 const LockLeadsSQL = lockLeadsSQL
