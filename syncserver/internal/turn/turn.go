@@ -86,11 +86,20 @@ func (t *Turns) Leave(store uuid.UUID, force bool) bool {
 // asks that one to look again before it stops, hands it ask (when not nil
 // and not already handed, taken or worked) and returns nil, false — unless
 // that one has held it longer than Lease: then its turn is taken over,
-// with what was handed to it and not worked.
+// with what was handed to it and not worked. An ask already worked is
+// refused the turn whoever holds it: its job is done (WasWorked says so).
 func (t *Turns) Claim(store uuid.UUID, ask *Ask) (*Turn, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
+	if ask != nil {
+		if _, done := t.worked[ask.Key]; done {
+			// A holder worked it between the job's WasWorked and this
+			// Claim: the job finds that out with WasWorked, instead of
+			// working it again with the turn.
+			return nil, false
+		}
+	}
 	old := t.held[store]
 	if old != nil && (t.Lease <= 0 || now.Sub(old.since) < t.Lease) {
 		old.again = true
