@@ -31,11 +31,6 @@ func Subscribe(bus *events.Bus) {
 	bus.SubscribeBatch(earnConsumer, 0, EarnParcels, events.ParcelDelivered)
 }
 
-// ReverseParcel is ReverseParcels for one event.
-func ReverseParcel(ctx context.Context, tx *postgres.Tx, ev events.Event) error {
-	return ReverseParcels(ctx, tx, []events.Event{ev})
-}
-
 // ReverseParcels appends a reversal for every entry of the events' parcels
 // not yet reversed, dated by the first event of each parcel. Entries a later
 // run writes for a parcel come with their reversals (the run sees the

@@ -35,7 +35,7 @@ func (f *fixture) reverse(p uuid.UUID, at time.Time) {
 	f.t.Helper()
 	ev := events.Event{Store: f.store, Kind: events.ParcelReturned, AggregateID: p, OccurredAt: at}
 	require.NoError(f.t, postgres.InTx(context.Background(), f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
-		return billing.ReverseParcel(context.Background(), tx, ev)
+		return billing.ReverseParcels(context.Background(), tx, []events.Event{ev})
 	}))
 }
 

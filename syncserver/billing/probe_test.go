@@ -6,12 +6,11 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/syncserver/billing"
-	"github.com/leadify/leadify/syncserver/postgres"
+	"github.com/leadify/leadify/syncserver/postgres/pgtest"
 )
 
 // The probe a re-run makes for every chunk looks the chunk's parcels up in
@@ -29,11 +28,7 @@ func TestProbeLooksUpParcels(t *testing.T) {
 	}
 	_, err := (&billing.Runner{Pool: f.pool, Source: parcels(other, f.agent, 5_000, 1)}).Run(ctx, other, march)
 	require.NoError(t, err)
-	owner, err := pgx.Connect(ctx, f.db.OwnerURL)
-	require.NoError(t, err)
-	defer owner.Close(ctx)
-	_, err = owner.Exec(ctx, `ANALYZE commission_entries`)
-	require.NoError(t, err)
+	f.db.Analyze(t, "commission_entries")
 
 	src := parcels(f.store, f.agent, 30_000, 2)
 	_, err = (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
@@ -43,32 +38,11 @@ func TestProbeLooksUpParcels(t *testing.T) {
 	for _, p := range src[:1000] {
 		ids = append(ids, p.ID)
 	}
-	var plan []string
-	var got, want int
-	err = postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
-		rows, err := tx.Query(ctx, `EXPLAIN `+billing.ProbeSQL, f.store, ids)
-		if err != nil {
-			return err
-		}
-		if plan, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (`+billing.ProbeSQL+`) p`, f.store, ids).Scan(&got); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM commission_entries WHERE store_id = $1 AND parcel_id = ANY($2)`,
-			f.store, ids).Scan(&want)
-	})
-	require.NoError(t, err)
-	text := strings.Join(plan, "\n")
-	require.Contains(t, text, "commission_entries_parcel_key", text)
-	require.NotContains(t, text, "commission_entries_version_idx", text)
-	require.NotContains(t, text, "Seq Scan on commission_entries", text)
-	for _, line := range plan {
-		if strings.Contains(line, "Index Cond:") || strings.Contains(line, "Recheck Cond:") {
-			require.Contains(t, line, "parcel_id", "the index is searched by parcel, not scanned by store:\n%s", text)
-		}
-	}
-	require.Greater(t, want, len(ids), "entries of the parcels")
-	require.Equal(t, want, got)
+	plan := f.db.Explain(t, f.store, billing.ProbeSQL, f.store, ids)
+	require.Contains(t, strings.Join(plan, "\n"), "commission_entries_parcel_key", plan)
+	pgtest.RequireKeyed(t, plan, "commission_entries", "parcel_id")
+	want := f.db.Rows(t, f.store, true, `SELECT parcel_id, rule_id, kind, id, beneficiary, agent_id, status, base, amount,
+  rule_name, calculation FROM commission_entries WHERE store_id = $1 AND parcel_id = ANY($2)`, f.store, ids)
+	require.Greater(t, len(want), len(ids), "entries of the parcels")
+	require.Equal(t, want, f.db.Rows(t, f.store, true, billing.ProbeSQL, f.store, ids))
 }

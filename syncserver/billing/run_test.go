@@ -107,7 +107,7 @@ func TestReversalByEvent(t *testing.T) {
 	ev := events.Event{Store: f.store, Kind: events.ParcelReturned, AggregateID: src[0].ID, OccurredAt: march.AddDate(0, 0, 3)}
 	reverse := func() {
 		require.NoError(t, postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
-			return billing.ReverseParcel(ctx, tx, ev)
+			return billing.ReverseParcels(ctx, tx, []events.Event{ev})
 		}))
 	}
 	reverse()
