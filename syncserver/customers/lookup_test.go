@@ -6,9 +6,11 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadify/leadify/syncserver/customers"
+	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/postgres/pgtest"
 	"github.com/leadify/leadify/syncserver/servertest"
 )
@@ -21,12 +23,17 @@ func TestParcelCustomersSearchByID(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
 	tn, _ := env.StaleLeads(10)
-	ids := env.DB.Rows(t, tn.StoreID, true, `SELECT id::text FROM parcels WHERE store_id = $1 LIMIT 1000`, tn.StoreID)
-	batch := []uuid.UUID{uuid.New()} // a parcel of no store
-	for _, id := range ids {
-		batch = append(batch, uuid.MustParse(id[1:len(id)-1]))
-	}
-	batch = append(batch, batch[1]) // and a repeat
+	var ids []uuid.UUID
+	env.InStore(func(tx *postgres.Tx) error {
+		rows, err := tx.Query(context.Background(), `SELECT id FROM parcels WHERE store_id = $1 LIMIT 1000`, tn.StoreID)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err
+	}, tn.StoreID)
+	batch := append([]uuid.UUID{uuid.New()}, ids...) // a parcel of no store
+	batch = append(batch, batch[1])                  // and a repeat
 	pgtest.RequireKeyed(t, env.DB.Explain(t, tn.StoreID, customers.ParcelCustomersSQL, tn.StoreID, batch), "parcels", "id")
 	got := env.DB.Rows(t, tn.StoreID, true, customers.ParcelCustomersSQL, tn.StoreID, batch)
 	require.Len(t, got, 1_000)

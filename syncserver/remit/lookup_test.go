@@ -1,18 +1,15 @@
 package remit_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadify/leadify/shared/money"
-	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/postgres/pgtest"
 	"github.com/leadify/leadify/syncserver/remit"
 )
@@ -61,37 +58,21 @@ func TestStatementLookUpsSearchByKey(t *testing.T) {
 	pgtest.RequireKeyed(t, f.db.Explain(t, f.store, remit.FirstLinesSQL, f.store, f.account, trackings), "remittance_lines", "tracking", "id")
 
 	// They read what the statements they replace read.
-	ctx := context.Background()
-	rowsOf := func(tx *postgres.Tx, sql string, args ...any) []string {
-		rows, err := tx.Query(ctx, sql, args...)
-		require.NoError(t, err)
-		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-			v, err := r.Values()
-			return fmt.Sprint(v), err
-		})
-		require.NoError(t, err)
-		slices.Sort(got)
-		return got
-	}
-	err := postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {
-		byID := append(slices.Clone(ids[:1_000]), ids[0], uuid.New())
-		got := rowsOf(tx, remit.FeesParcelsSQL, f.store, byID)
-		require.Len(t, got, 1_000)
-		require.Equal(t, rowsOf(tx, `SELECT id, account_id, tracking FROM parcels WHERE store_id = $1 AND id = ANY($2)`, f.store, byID), got)
-		got = rowsOf(tx, remit.ParcelsByTrackingSQL, f.store, f.account, trackings)
-		require.Len(t, got, 1_002)
-		require.Equal(t, rowsOf(tx, `SELECT DISTINCT ON (tracking) tracking, id, status, cod, city_id, updated_at FROM parcels
+	byID := append(slices.Clone(ids[:1_000]), ids[0], uuid.New())
+	got := f.db.Rows(t, f.store, true, remit.FeesParcelsSQL, f.store, byID)
+	require.Len(t, got, 1_000)
+	require.Equal(t, f.db.Rows(t, f.store, true, `SELECT id, account_id, tracking FROM parcels WHERE store_id = $1 AND id = ANY($2)`, f.store, byID), got)
+	got = f.db.Rows(t, f.store, true, remit.ParcelsByTrackingSQL, f.store, f.account, trackings)
+	require.Len(t, got, 1_002)
+	require.Equal(t, f.db.Rows(t, f.store, true, `SELECT DISTINCT ON (tracking) tracking, id, status, cod, city_id, updated_at FROM parcels
 WHERE store_id = $1 AND account_id = $2 AND tracking = ANY($3) AND deleted_at IS NULL AND creation = 'created'
 ORDER BY tracking, created_at, id`, f.store, f.account, trackings), got)
-		got = rowsOf(tx, remit.FirstLinesSQL, f.store, f.account, trackings)
-		require.Len(t, got, 1_002)
-		require.Equal(t, rowsOf(tx, `SELECT DISTINCT ON (l.tracking) r.id, r.reference, r.account_id, r.paid_at, r.created_at, l.line_no,
+	got = f.db.Rows(t, f.store, true, remit.FirstLinesSQL, f.store, f.account, trackings)
+	require.Len(t, got, 1_002)
+	require.Equal(t, f.db.Rows(t, f.store, true, `SELECT DISTINCT ON (l.tracking) r.id, r.reference, r.account_id, r.paid_at, r.created_at, l.line_no,
   l.tracking, l.outcome, l.cod, l.delivery_fee, l.return_fee, l.cod_fee, l.fees, l.net
 FROM remittance_lines l JOIN remittances r ON r.store_id = l.store_id AND r.id = l.remittance_id
 WHERE l.store_id = $1 AND r.account_id = $2 AND l.tracking = ANY($3)
 ORDER BY l.tracking, r.created_at, r.id, l.line_no`, f.store, f.account, trackings), got)
-		require.Empty(t, rowsOf(tx, remit.ParcelsByTrackingSQL, f.store, otherAccount, trackings), "another store's account")
-		return nil
-	})
-	require.NoError(t, err)
+	require.Empty(t, f.db.Rows(t, f.store, true, remit.ParcelsByTrackingSQL, f.store, otherAccount, trackings), "another store's account")
 }

@@ -285,6 +285,11 @@ func (s *Service) apply(ctx context.Context, c Connection, source string, in []i
 	return res, nil
 }
 
+// rowKeysSQL is intake's knownSQL (the recorded lead of keys $3 of source $2) without the checksum.
+const rowKeysSQL = `SELECT k.row_key, k.lead_id FROM unnest($3::text[]) AS u(key)
+CROSS JOIN LATERAL (SELECT row_key, lead_id FROM intake_rows
+  WHERE store_id = $1 AND source_id = $2 AND row_key = u.key OFFSET 0) k`
+
 // shopOrdersSQL reads the digests of the orders $3 of connection $2 of
 // store $1: one search of the primary key per order. The store is a
 // sub-select: believing a store its statistics did not know had one order,
@@ -343,10 +348,7 @@ func (s *Service) settle(ctx context.Context, w *syncer.Writer, c Connection, so
 		// older than a large backfill, "= ANY($3)" was planned as a read of
 		// the connection's every row, growing with each batch (the sheet
 		// import's look-ups had the same quadratic plan).
-		rows, err := w.Tx.Query(ctx, `SELECT k.row_key, k.lead_id FROM unnest($3::text[]) AS u(key)
-CROSS JOIN LATERAL (SELECT row_key, lead_id FROM intake_rows
-  WHERE store_id = $1 AND source_id = $2 AND row_key = u.key OFFSET 0) k`,
-			store, c.ID, keys)
+		rows, err := w.Tx.Query(ctx, rowKeysSQL, store, c.ID, keys)
 		if err != nil {
 			return fmt.Errorf("row keys: %w", err)
 		}
