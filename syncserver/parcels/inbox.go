@@ -65,7 +65,7 @@ type Enqueuer func(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery
 
 // Inbox stores webhooks durably with group commit: deliveries arriving
 // together share one transaction (one fsync), so throughput is not one
-// commit per webhook. It is a groupcommit.Group committing with flush.
+// commit per webhook. It commits through a groupcommit.Group, with flush.
 //
 // Submit stores a delivery and returns its outcome once committed. It
 // fails when its ctx ends first (the delivery may or may not be stored:
@@ -78,8 +78,8 @@ type Enqueuer func(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery
 // inbox's connections; call it once no webhook request is served (the
 // HTTP server drained).
 type Inbox struct {
-	*groupcommit.Group[Delivery, Outcome]
-	conns   *postgres.SidePool // the inbox's own connections: it acknowledges only what it stored
+	g       *groupcommit.Group[Delivery, Outcome] // commits with flush
+	conns   *postgres.SidePool                    // the inbox's own connections: it acknowledges only what it stored
 	enqueue Enqueuer
 }
 
@@ -92,14 +92,33 @@ var ErrInboxClosed = errors.New("webhook inbox closed")
 // to bound them by a context.
 func NewInbox(pool *pgxpool.Pool, enqueue Enqueuer, window time.Duration) *Inbox {
 	in := &Inbox{conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue}
-	in.Group = groupcommit.New(groupcommit.Config[Delivery, Outcome]{Window: window, MaxBatch: MaxInboxBatch,
+	in.g = groupcommit.New(groupcommit.Config[Delivery, Outcome]{Window: window, MaxBatch: MaxInboxBatch,
 		Batchers: inboxFlushers, Commit: in.flush, Closed: ErrInboxClosed, OnClose: in.conns.Close, Batcher: in.loop})
 	return in
 }
 
 // loop is one batcher (Run starts them; Submit starts Run once by
 // itself): a method of the inbox's, so that a goroutine dump names it.
-func (in *Inbox) loop(ctx context.Context) { in.Loop(ctx) }
+func (in *Inbox) loop(ctx context.Context) { in.g.Loop(ctx) }
+
+// Submit stores d with group commit and returns its outcome once its batch
+// committed (see Inbox).
+func (in *Inbox) Submit(ctx context.Context, d Delivery) (Outcome, error) { return in.g.Submit(ctx, d) }
+
+// StoreNow stores d in a transaction of its own, without group commit (see
+// Inbox).
+func (in *Inbox) StoreNow(ctx context.Context, d Delivery) (Outcome, error) {
+	return in.g.StoreNow(ctx, d)
+}
+
+// Run runs the inbox's batchers until ctx ends or the inbox is closed;
+// Submit starts them once by itself.
+func (in *Inbox) Run(ctx context.Context) { in.g.Run(ctx) }
+
+// Close commits every delivery already handed to the batchers, stops them
+// and closes the inbox's connections (see Inbox). Closing it again does
+// nothing.
+func (in *Inbox) Close() { in.g.Close() }
 
 const insertInbox = `WITH u AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::bytea[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::bytea[], $10::uuid[])

@@ -49,7 +49,7 @@ type Service struct {
 	mu      sync.Mutex
 	clients map[uuid.UUID]cachedClient
 	slots   map[uuid.UUID]chan struct{}
-	// callSlots holds the cluster-wide slots (created on first use).
+	// callSlots holds the cluster-wide slots (made by New).
 	callSlots *callSlots
 	writes    storeWrites // group commit of creation records, per store
 	// processing holds the stores whose webhooks a job of this instance is
@@ -85,12 +85,7 @@ func New(pool *pgxpool.Pool, bus *events.Bus, keyring *secrets.Keyring, log *slo
 // be given back. Closing it again does nothing.
 func (s *Service) Close() {
 	s.Inbox.Close()
-	s.mu.Lock()
-	cs := s.callSlots
-	s.mu.Unlock()
-	if cs != nil {
-		cs.close()
-	}
+	s.callSlots.close()
 	s.hookConns.Close()
 }
 
@@ -195,17 +190,13 @@ func (s *Service) acquire(ctx context.Context, a Account) (func(), error) {
 		slot = make(chan struct{}, n)
 		s.slots[a.ID] = slot
 	}
-	if s.callSlots == nil {
-		s.callSlots = newCallSlots(s.Pool)
-	}
-	cs := s.callSlots
 	s.mu.Unlock()
 	select {
 	case slot <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	release, err := cs.acquire(ctx, a.ID, n)
+	release, err := s.callSlots.acquire(ctx, a.ID, n)
 	if err != nil {
 		<-slot
 		return nil, err

@@ -236,13 +236,10 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 		// A holder tried this attempt's webhooks: only their outcome is
 		// left to read.
 		_, tried, err := s.ownPending(ctx, store, ids)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case tried > 0:
-			return fmt.Errorf("%d of %d: %w", tried, len(ids), errRetryLater)
 		}
-		return nil
+		return retryLater(tried, len(ids))
 	}
 	var ask *turn.Ask
 	if job.Attempt > 1 {
@@ -259,10 +256,8 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 			return err
 		case fresh:
 			return river.JobSnooze(processRecheck)
-		case tried > 0:
-			return fmt.Errorf("%d of %d: %w", tried, len(ids), errRetryLater)
 		}
-		return nil
+		return retryLater(tried, len(ids))
 	}
 	held := true
 	defer func() {
@@ -310,20 +305,19 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 		}
 		handed = append(handed, asks...)
 	}
-	return processed(retry, len(ids), nil)
+	crash(CrashWebhooksApplied)
+	return retryLater(retry, len(ids))
 }
 
-// processed is a processing job's result once its batches are committed:
-// retry of its n webhooks named no parcel and are tried again later.
-func processed(retry, n int, err error) error {
-	if err != nil {
-		return err
+// retryLater is a processing job's result when n of its webhooks (of in
+// all) were tried and named no parcel, so are tried again later: an error
+// wrapping errRetryLater, which River retries with its backoff, or nil
+// when n is 0.
+func retryLater(n, of int) error {
+	if n == 0 {
+		return nil
 	}
-	crash(CrashWebhooksApplied)
-	if retry > 0 {
-		return fmt.Errorf("%d of %d: %w", retry, n, errRetryLater)
-	}
-	return nil
+	return fmt.Errorf("%d of %d: %w", n, of, errRetryLater)
 }
 
 // ownPending says whether any of the store's webhooks ids is still waiting
@@ -387,7 +381,7 @@ WHERE w.ctid = k.ctid`
 type round struct {
 	retry  int                // own webhooks that named no parcel
 	full   bool               // MaxProcessBatch were loaded: more may wait
-	loaded map[uuid.UUID]bool // the webhooks loaded (and tried)
+	loaded map[uuid.UUID]bool // the webhooks loaded (and tried), when full
 }
 
 // unloaded returns those of ids the round may have left pending untried:
@@ -474,11 +468,15 @@ func (s *Service) processWebhooks(ctx context.Context, store uuid.UUID, ids, own
 		if len(list) == 0 {
 			return nil
 		}
-		r.full = len(list) == MaxProcessBatch
-		r.loaded = make(map[uuid.UUID]bool, len(list))
+		// Only a full round's loaded webhooks are read (see unloaded).
+		if r.full = len(list) == MaxProcessBatch; r.full {
+			r.loaded = make(map[uuid.UUID]bool, len(list))
+			for _, d := range list {
+				r.loaded[d.id] = true
+			}
+		}
 		var parsed []inboxEvent
 		for _, d := range list {
-			r.loaded[d.id] = true
 			ev, perr := parseDelivery(d.name, d.method, d.ct, d.query, d.body)
 			if perr != nil {
 				s.Log.Warn("webhook unreadable, dead", "store", store, "id", d.id, "err", perr)

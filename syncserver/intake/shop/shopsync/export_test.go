@@ -14,3 +14,12 @@ const (
 // ShopOrdersSQL is what a settle reads its orders' digests with, for the
 // plan test.
 const ShopOrdersSQL = shopOrdersSQL
+
+// InboxFlushers is how many batches an inbox commits at once.
+const InboxFlushers = inboxFlushers
+
+// Queued is how many deliveries wait for a batcher, for the tests.
+func (in *Inbox) Queued() int { return in.g.Queued() }
+
+// Closing is closed once Close is called, for the tests.
+func (in *Inbox) Closing() <-chan struct{} { return in.g.Closing() }

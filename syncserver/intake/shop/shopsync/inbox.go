@@ -57,12 +57,13 @@ type Enqueuer func(ctx context.Context, tx *postgres.Tx, stored []StoredDelivery
 type Committed func(stored []StoredDelivery)
 
 // Inbox stores webhooks durably with group commit: deliveries arriving
-// together share one transaction (one fsync). It is a groupcommit.Group
-// (as the carrier webhook inbox is) committing with flush: Submit stores a
-// delivery and returns its outcome once committed. When Submit's ctx ends
-// first the delivery may or may not be stored: the shop retries and the
-// delivery id makes the retry a Duplicate. StoreNow stores one in a
-// transaction of its own (no group commit): the benchmarks' baseline.
+// together share one transaction (one fsync). It commits through a
+// groupcommit.Group (as the carrier webhook inbox does), with flush:
+// Submit stores a delivery and returns its outcome once committed. When
+// Submit's ctx ends first the delivery may or may not be stored: the shop
+// retries and the delivery id makes the retry a Duplicate. StoreNow stores
+// one in a transaction of its own (no group commit): the benchmarks'
+// baseline.
 //
 // Close commits every delivery already handed to the batchers — those of
 // the batches being committed, and those still queued — and answers its
@@ -72,7 +73,7 @@ type Committed func(stored []StoredDelivery)
 // submits to it any more: a server, after its HTTP server drained (Close
 // waits for the commits; closing it again does nothing).
 type Inbox struct {
-	*groupcommit.Group[Delivery, Outcome]
+	g       *groupcommit.Group[Delivery, Outcome] // commits with flush
 	pool    *pgxpool.Pool
 	enqueue Enqueuer
 	// OnCommit, when set, hears of every committed batch's new deliveries
@@ -88,14 +89,33 @@ var ErrInboxClosed = errors.New("shop webhook inbox closed")
 // NewInbox returns an inbox; its batchers start with the first Submit.
 func NewInbox(pool *pgxpool.Pool, enqueue Enqueuer, window time.Duration) *Inbox {
 	in := &Inbox{pool: pool, conns: postgres.NewSidePool(pool, inboxFlushers), enqueue: enqueue}
-	in.Group = groupcommit.New(groupcommit.Config[Delivery, Outcome]{Window: window, MaxBatch: MaxInboxBatch,
+	in.g = groupcommit.New(groupcommit.Config[Delivery, Outcome]{Window: window, MaxBatch: MaxInboxBatch,
 		Batchers: inboxFlushers, Commit: in.flush, Closed: ErrInboxClosed, OnClose: in.conns.Close, Batcher: in.loop})
 	return in
 }
 
 // loop is one batcher (Run starts them; Submit starts Run once by
 // itself): a method of the inbox's, so that a goroutine dump names it.
-func (in *Inbox) loop(ctx context.Context) { in.Loop(ctx) }
+func (in *Inbox) loop(ctx context.Context) { in.g.Loop(ctx) }
+
+// Submit stores d with group commit and returns its outcome once its batch
+// committed (see Inbox).
+func (in *Inbox) Submit(ctx context.Context, d Delivery) (Outcome, error) { return in.g.Submit(ctx, d) }
+
+// StoreNow stores d in a transaction of its own, without group commit (see
+// Inbox).
+func (in *Inbox) StoreNow(ctx context.Context, d Delivery) (Outcome, error) {
+	return in.g.StoreNow(ctx, d)
+}
+
+// Run runs the inbox's batchers until ctx ends or the inbox is closed;
+// Submit starts them once by itself.
+func (in *Inbox) Run(ctx context.Context) { in.g.Run(ctx) }
+
+// Close commits every delivery already handed to the batchers, stops them
+// and closes the inbox's connections (see Inbox). Closing it again does
+// nothing.
+func (in *Inbox) Close() { in.g.Close() }
 
 // InsertColumns are shop_webhooks' columns a delivery fills (the
 // benchmark's COPY baseline writes the same).

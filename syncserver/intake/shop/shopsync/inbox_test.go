@@ -59,7 +59,7 @@ WHERE NOT granted AND relation = 'shop_webhooks'::regclass`).Scan(&n))
 		}()
 	}
 	// One delivery per batcher, each batch waiting on the lock...
-	const flushers, queued = 4, 6
+	const flushers, queued = shopsync.InboxFlushers, 6
 	for i := range flushers {
 		submit(i)
 		require.Eventually(t, func() bool { return waiting() == i+1 }, 10*time.Second, 5*time.Millisecond,
