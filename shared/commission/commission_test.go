@@ -221,3 +221,11 @@ func TestDecode(t *testing.T) {
 		require.ErrorIs(t, err, commission.ErrInvalid, bad)
 	}
 }
+
+func TestFormatRate(t *testing.T) {
+	for bp, want := range map[int64]string{0: "0,00 %", 5: "0,05 %", 250: "2,50 %", 1250: "12,50 %", 10000: "100,00 %", -5: "-0,05 %", -250: "-2,50 %"} {
+		if got := commission.FormatRate(bp); got != want {
+			t.Errorf("FormatRate(%d) = %q, want %q", bp, got, want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/leadify/leadify/shared/money"
 )
@@ -47,7 +46,12 @@ func Sort(rules []Rule) {
 // sorted with [Sort]; Evaluate does not validate them. It fails with
 // [money.ErrOverflow] if an amount does not fit.
 func Evaluate(rules []Rule, o Order) ([]Entry, error) {
-	var entries []Entry
+	return AppendEvaluate(nil, rules, o)
+}
+
+// AppendEvaluate is [Evaluate] appending the entries to entries, for a
+// caller that reuses one slice over many orders.
+func AppendEvaluate(entries []Entry, rules []Rule, o Order) ([]Entry, error) {
 	stopped := Beneficiary("")
 	for i := range rules {
 		r := &rules[i]
@@ -130,18 +134,34 @@ func pay(base money.Amount, rateBP int64, fixed money.Amount) (money.Amount, str
 	if err != nil {
 		return 0, "", err
 	}
-	var parts []string
+	// One string, built in place: a commission run writes one per entry.
+	b := make([]byte, 0, 64)
 	if rateBP != 0 {
-		parts = append(parts, FormatRate(rateBP)+" × "+base.Format())
+		b = appendRate(b, rateBP)
+		b = append(b, " × "...)
+		b = base.AppendFormat(b)
 	}
 	if fixed != 0 {
-		parts = append(parts, "forfait "+fixed.Format())
+		if rateBP != 0 {
+			b = append(b, " + "...)
+		}
+		b = append(b, "forfait "...)
+		b = fixed.AppendFormat(b)
 	}
-	return total, strings.Join(parts, " + ") + " = " + total.Format(), nil
+	b = append(b, " = "...)
+	return total, string(total.AppendFormat(b)), nil
 }
 
 // FormatRate writes basis points as a French percentage: 250 is "2,50 %".
 func FormatRate(bp int64) string {
-	s := strconv.FormatInt(bp/100, 10) + "," + fmt.Sprintf("%02d", bp%100)
-	return s + " %"
+	return string(appendRate(nil, bp))
+}
+
+func appendRate(b []byte, bp int64) []byte {
+	u := uint64(bp)
+	if bp < 0 {
+		b, u = append(b, '-'), uint64(-bp)
+	}
+	b = strconv.AppendUint(b, u/100, 10)
+	return append(b, ',', byte('0'+u%100/10), byte('0'+u%10), ' ', '%')
 }

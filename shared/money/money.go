@@ -119,9 +119,14 @@ func abs(x int64) uint64 {
 // by a space, a decimal comma, two decimals and the currency,
 // "1 299,50 MAD" or "-12,00 MAD".
 func (a Amount) Format() string {
+	return string(a.AppendFormat(make([]byte, 0, 24)))
+}
+
+// AppendFormat appends [Amount.Format]'s text to b.
+func (a Amount) AppendFormat(b []byte) []byte {
 	units, cents, neg := a.split()
-	digits := strconv.FormatUint(units, 10)
-	b := make([]byte, 0, len(digits)+len(digits)/3+9)
+	var buf [20]byte
+	digits := strconv.AppendUint(buf[:0], units, 10)
 	if neg {
 		b = append(b, '-')
 	}
@@ -132,7 +137,7 @@ func (a Amount) Format() string {
 		b = append(b, digits[i])
 	}
 	b = append(b, ',', byte('0'+cents/10), byte('0'+cents%10))
-	return string(append(b, " MAD"...))
+	return append(b, " MAD"...)
 }
 
 // String returns [Amount.Format].

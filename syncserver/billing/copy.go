@@ -1,7 +1,9 @@
 package billing
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -161,6 +163,38 @@ func (c *entryColumns) params(store uuid.UUID, first int64) ([][]byte, []uint32)
 var arrayOf = map[uint32]uint32{oidInt8: oidInt8Array, oidText: oidTextArray, oidUUID: oidUUIDArray,
 	oidTimestamptz: oidTimestamptzArray}
 
-// newEntryID mints a ledger entry's id: a UUIDv7, so that the ledger's
-// primary key grows at its end.
-func newEntryID() (uuid.UUID, error) { return uuid.NewV7() }
+// entryIDs mints ledger entries' ids: UUIDv7s (RFC 9562), so that the
+// ledger's primary key grows at its end. The millisecond is read once per
+// batch; a 42-bit sequence, starting at random each millisecond, fills
+// rand_a and the top of rand_b (method 1 of the RFC's monotonicity), and 32
+// random bits the rest, from a ChaCha8 stream seeded from crypto/rand.
+// uuid.NewV7 reads the clock and crypto/rand for every id: a tenth of a
+// commission run's own CPU.
+type entryIDs struct {
+	rng *rand.ChaCha8
+	ms  uint64
+	seq uint64
+}
+
+// begin reads the clock for the batch's ids.
+func (g *entryIDs) begin() {
+	if g.rng == nil {
+		var seed [32]byte
+		crand.Read(seed[:]) // never fails (crypto/rand)
+		g.rng = rand.NewChaCha8(seed)
+	}
+	if ms := uint64(time.Now().UnixMilli()); ms > g.ms {
+		g.ms, g.seq = ms, g.rng.Uint64()>>23 // 41 bits: room to count up
+	}
+}
+
+func (g *entryIDs) next() uuid.UUID {
+	g.seq++
+	if g.seq >= 1<<42 {
+		g.ms, g.seq = g.ms+1, 0
+	}
+	var u uuid.UUID
+	binary.BigEndian.PutUint64(u[:8], g.ms<<16|0x7000|g.seq>>30)
+	binary.BigEndian.PutUint64(u[8:], 1<<63|(g.seq&(1<<30-1))<<32|g.rng.Uint64()&0xffffffff)
+	return u
+}

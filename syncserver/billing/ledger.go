@@ -94,28 +94,33 @@ type batch struct {
 	// prepared says cols hold the n rows of prepareBlind, for write.
 	prepared bool
 	n        int
+	ids      entryIDs
 	// The probe's parameters.
 	parcels  column
 	probeBuf []byte
 }
 
-// write appends rows to the ledger: under the store's scope lock (taken
-// here), so that what is "already in the ledger" cannot change until
-// commit — every writer of the ledger takes it.
+// write appends rows to the ledger. With probe it does so under the store's
+// scope lock (taken here), so that what is "already in the ledger" cannot
+// change until commit — every writer that reads the ledger to write it takes
+// it: the entries of the rows' parcels are read first, and rows already in
+// the ledger are left out.
 //
-// With probe, the entries of the rows' parcels are read first, and rows
-// already in the ledger are left out. Without it the rows are inserted
-// blindly and the ledger's unique key is the check: errKnown (the
-// transaction is then aborted) says some were already there, and the
-// caller retries with probe. So a store's month written for the first time,
-// the common case, costs no lookup at all. promote also moves the pending
-// earn entries of delivered parcels among rows to earned, found by the probe
-// (promote implies probe).
+// Without probe the rows are inserted blindly, without the lock (the run's
+// chunks write through syncer.WriteAside, several at once), and the
+// ledger's unique key is the check: errKnown (the transaction is then
+// aborted) says some were already there, or that a reversal needs its entry
+// read from the ledger, and the caller writes again with probe. So a store's
+// month written for the first time, the common case, costs no lookup and
+// holds no lock. promote also moves the pending earn entries of delivered
+// parcels among rows to earned, found by the probe (promote implies probe).
 func (b *batch) write(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UUID, rows []entryRow, probe, promote bool) (int, error) {
-	if err := v.Lock(store); err != nil {
-		return 0, err
-	}
 	probe = probe || promote
+	if probe {
+		if err := v.Lock(store); err != nil {
+			return 0, err
+		}
+	}
 	n, prepared := b.n, b.prepared
 	b.prepared = false
 	if probe || !prepared {
@@ -131,14 +136,7 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UU
 		}
 	}
 	if n == -1 {
-		// A reversal of an entry not in the batch: read the ledger.
-		if err := b.readKnown(ctx, tx, store, rows); err != nil {
-			return 0, err
-		}
-		var err error
-		if n, err = b.prepare(rows); err != nil {
-			return 0, err
-		}
+		return 0, errKnown // a reversal of an entry not in the batch: read the ledger
 	}
 	if n > 0 {
 		first, err := v.Reserve(store, n)
@@ -146,9 +144,12 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UU
 			return 0, err
 		}
 		if err := b.insert(ctx, tx, store, first, n); err != nil {
+			// An entry already there, or one a writer without the lock (a
+			// run's other chunk) inserted meanwhile; two such chunks holding
+			// each other's keys deadlock, and Postgres breaks it.
 			var pgErr *pgconn.PgError
-			if b.known == nil && errors.As(err, &pgErr) && pgErr.Code == "23505" {
-				return 0, errKnown
+			if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "40P01") {
+				return 0, fmt.Errorf("%w: %s", errKnown, pgErr.Message)
 			}
 			return 0, fmt.Errorf("insert entries: %w", err)
 		}
@@ -258,6 +259,7 @@ func (b *batch) prepare(rows []entryRow) (int, error) {
 	clear(b.index)
 	b.earns, b.mark = b.earns[:0], b.mark[:0]
 	b.cols.reset()
+	b.ids.begin()
 	var new map[entryKey]struct{} // reversals written (earns are in index)
 	for i := range rows {
 		r := &rows[i]
@@ -265,10 +267,7 @@ func (b *batch) prepare(rows []entryRow) (int, error) {
 		if _, ok := b.known[k]; ok {
 			continue
 		}
-		id, err := newEntryID()
-		if err != nil {
-			return 0, err
-		}
+		id := b.ids.next()
 		if r.Kind != commission.KindReversal {
 			if _, dup := b.index[k]; dup {
 				continue // a parcel reported twice

@@ -20,9 +20,8 @@ import (
 
 // Runner runs commissions: it streams a store's parcels of one month from its
 // Source, evaluates them with the store's rules, and appends the entries to
-// the ledger in chunks of at most Chunk rows per transaction, several chunks
-// in flight at once: while one holds the store's scope lock to insert and
-// commit, the next is being encoded.
+// the ledger in chunks of at most Chunk rows per transaction, Writers chunks
+// in flight at once, each inserted by its own backend (see write).
 type Runner struct {
 	Pool   *pgxpool.Pool
 	Source ParcelSource
@@ -43,7 +42,8 @@ type Runner struct {
 const RunChunk = 10_000
 
 // runSlots bounds the commission runs in progress in this process (each
-// holds up to Writers+1 pool connections; the smallest pool has 4).
+// holds up to Writers+1 pool connections, and a writer reserving versions
+// aside a further one for a moment; the smallest pool has 4).
 var runSlots = make(chan struct{}, 1)
 
 // RunResult counts what a run saw and wrote.
@@ -172,25 +172,34 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 
 // write appends rows in one transaction; promotePending also moves the
 // pending confirmation entries of delivered parcels to earned (only
-// confirmation rules make pending entries).
+// confirmation rules make pending entries). Until probe is set, chunks are
+// inserted blindly with versions reserved aside (syncer.WriteAside), so the
+// run's writers insert at once, each on its own backend; from the first
+// chunk that meets entries already in the ledger on, chunks read the ledger
+// first under the store's lock (syncer.Write).
 func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool, b *batch, probe *atomic.Bool) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	for {
+	for attempt := 1; ; attempt++ {
 		var n int
 		known := probe.Load()
+		write := syncer.Write
 		if !known {
 			if err := b.prepareBlind(rows); err != nil {
 				return 0, err
 			}
+			write = syncer.WriteAside
 		}
-		err := syncer.Write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
+		err := write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
 			var err error
 			n, err = b.write(ctx, w.Tx, w, store, rows, known, promotePending)
 			return err
 		})
-		if errors.Is(err, errKnown) && !known {
+		// A chunk written with probe meets errKnown only when an unlocked
+		// chunk of this run inserted one of its keys meanwhile (a parcel
+		// reported twice): it reads the ledger again.
+		if errors.Is(err, errKnown) && attempt < 4 {
 			probe.Store(true)
 			continue
 		}
@@ -247,7 +256,8 @@ func (e *evaluator) rows(dst []entryRow, p DeliveredParcel) ([]entryRow, error) 
 		at      time.Time
 		status  string
 	}
-	var occ []occurrence
+	var buf [2]occurrence
+	occ := buf[:0]
 	if inPeriod(p.ConfirmedAt, e.from, e.to) {
 		st := StatusPending
 		if p.Status == parcel.StatusDelivered {
@@ -268,7 +278,7 @@ func (e *evaluator) rows(dst []entryRow, p DeliveredParcel) ([]entryRow, error) 
 			Agent: e.name(p.Agent), Carrier: p.Carrier, City: p.City, Category: p.Category, Amount: p.COD, At: o.at,
 			AgentVolume: vol[p.Agent], StoreVolume: e.storeVol[o.trigger]}
 		var err error
-		if e.entries, err = commission.Evaluate(e.rules, order); err != nil {
+		if e.entries, err = commission.AppendEvaluate(e.entries[:0], e.rules, order); err != nil {
 			return dst, err
 		}
 		for _, en := range e.entries {

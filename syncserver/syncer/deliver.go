@@ -79,7 +79,10 @@ func (s *Service) deliver(ctx context.Context, a *auth.Actor, scope uuid.UUID, s
 	}
 	switch {
 	case call.changes == nil:
-		return delivery{to: max(version, call.to)}, nil
+		// Not the poke's version: a read begun after the poke's commit may
+		// still stop below it, under another writer's reservation (WriteAside),
+		// and the replica's pull will too. That writer pokes when it commits.
+		return delivery{to: max(from.Version, call.to)}, nil
 	case call.to <= from.Version:
 		return delivery{from: from.Version, to: from.Version, current: true}, nil
 	}
@@ -136,7 +139,7 @@ func (s *Service) readDelivery(ctx context.Context, a *auth.Actor, sc *leadifyv1
 // members' epochs (one row per member) in the snapshot's first statement.
 func deliverySQL(store uuid.UUID) string {
 	id := postgres.QuoteLiteral(store.String())
-	return `SELECT 's', seq, purged_below FROM sync_scopes WHERE scope_id = ` + id + `::uuid
+	return `SELECT 's', sync_visible_seq(scope_id, seq), purged_below FROM sync_scopes WHERE scope_id = ` + id + `::uuid
 UNION ALL SELECT user_id::text, epoch, 0 FROM store_members WHERE store_id = ` + id + `::uuid`
 }
 

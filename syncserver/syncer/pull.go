@@ -107,13 +107,15 @@ type scopeState struct{ seq, purged int64 }
 
 // statesSQL reads every followed scope's counter in one statement (sent with
 // the snapshot's opening): most pulls find most scopes unchanged and stop there.
+// The counter is read as sync_visible_seq: below versions reserved aside by a
+// writer still writing them (WriteAside).
 // The ids are the server's own (from the actor), formatted here.
 func statesSQL(scopes []*leadifyv1.Scope) string {
 	ids := make([]string, len(scopes))
 	for i, sc := range scopes {
 		ids[i] = uuid.MustParse(sc.Id).String()
 	}
-	return `SELECT scope_id, seq, purged_below FROM sync_scopes WHERE scope_id = ANY(` +
+	return `SELECT scope_id, sync_visible_seq(scope_id, seq), purged_below FROM sync_scopes WHERE scope_id = ANY(` +
 		postgres.QuoteLiteral("{"+strings.Join(ids, ",")+"}") + `::uuid[])`
 }
 

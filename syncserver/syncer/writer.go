@@ -8,6 +8,7 @@ package syncer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,6 +36,14 @@ type Writer struct {
 	locked     map[uuid.UUID]bool
 	touched    map[uuid.UUID]int64
 	notifyInTx bool // WriterIn: the transaction's owner commits, so notify with it
+	// aside: WriteAside's pool, where Reserve takes versions in a
+	// transaction of its own; reserved is the range it took (first > 0).
+	aside    *pgxpool.Pool
+	scope    postgres.Scope
+	reserved struct {
+		scope uuid.UUID
+		first int64
+	}
 }
 
 // Write runs fn in a transaction of the given scope with a Writer, then — after
@@ -42,14 +51,47 @@ type Writer struct {
 // it wrote, so subscribed clients pull. This is the only way synced tables are
 // written: a database trigger refuses writes from anywhere else.
 func Write(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, fn func(w *Writer) error) error {
+	return write(ctx, pool, scope, false, fn)
+}
+
+// WriteAside is Write for a writer that must not hold its scope's lock until
+// it commits: a commission run's chunks, several of one store in flight at
+// once, each on its own backend. Its Reserve takes the versions in a short
+// transaction of its own, which bumps the scope's counter and records the
+// range with this transaction's id (sync_reservations); this transaction
+// deletes the record as it commits. Until then pulls and deliveries of the
+// scope stop below the range — the rows other writers commit above it wait
+// with it — so no replica's cursor passes a version whose row is still to
+// come; if this transaction aborts, its versions are a gap nobody waits for.
+//
+// fn may Reserve once, and must do so before it writes anything: a write
+// holding row locks while its reservation waits for the scope's lock could
+// wait on a writer that holds that lock and waits for those rows, and the
+// database would not see that deadlock (one side of it is this process).
+// Lock is refused: what fn reads may change under it before it commits, so
+// it suits only writes that a unique key makes safe, like blind inserts.
+func WriteAside(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, fn func(w *Writer) error) error {
+	return write(ctx, pool, scope, true, fn)
+}
+
+func write(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, aside bool, fn func(w *Writer) error) error {
 	var touched map[uuid.UUID]int64
 	err := postgres.InTx(ctx, pool, scope, func(tx *postgres.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('app.sync_writer', 'on', true)`); err != nil {
 			return fmt.Errorf("mark sync writer: %w", err)
 		}
 		w := &Writer{Tx: tx, ctx: ctx, locked: map[uuid.UUID]bool{}, touched: map[uuid.UUID]int64{}}
+		if aside {
+			w.aside, w.scope = pool, scope
+		}
 		if err := fn(w); err != nil {
 			return err
+		}
+		if r := w.reserved; r.first > 0 {
+			// The rows are in: the reservation ends with this commit.
+			if _, err := tx.Exec(ctx, `DELETE FROM sync_reservations WHERE scope_id = $1 AND first = $2`, r.scope, r.first); err != nil {
+				return fmt.Errorf("end reservation: %w", err)
+			}
 		}
 		touched = w.touched
 		return nil
@@ -67,6 +109,9 @@ func Write(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, fn fun
 // writers never deadlock. Call it before reading the rows a write depends on:
 // it serialises writers of a scope, making version order equal commit order.
 func (w *Writer) Lock(scopes ...uuid.UUID) error {
+	if w.aside != nil {
+		return errors.New("lock scopes: a writer reserving aside does not lock")
+	}
 	var need []uuid.UUID
 	for _, s := range scopes {
 		if !w.locked[s] && !slices.Contains(need, s) {
@@ -100,6 +145,9 @@ func (w *Writer) Reserve(scope uuid.UUID, n int) (int64, error) {
 	if n <= 0 {
 		return 0, fmt.Errorf("reserve %d versions", n)
 	}
+	if w.aside != nil {
+		return w.reserveAside(scope, n)
+	}
 	if err := w.Lock(scope); err != nil {
 		return 0, err
 	}
@@ -114,6 +162,34 @@ func (w *Writer) Reserve(scope uuid.UUID, n int) (int64, error) {
 		}
 	}
 	return last - int64(n) + 1, nil
+}
+
+// reserveAsideSQL takes versions $2 of scope $1 for the writing transaction
+// $3, reaping the records of writers that aborted on the way.
+const reserveAsideSQL = `WITH reaped AS (
+  DELETE FROM sync_reservations WHERE scope_id = $1 AND pg_xact_status(writer) = 'aborted'),
+s AS (UPDATE sync_scopes SET seq = seq + $2 WHERE scope_id = $1 RETURNING seq)
+INSERT INTO sync_reservations (scope_id, first, last, writer) SELECT $1, seq - $2 + 1, seq, $3::xid8 FROM s RETURNING last`
+
+func (w *Writer) reserveAside(scope uuid.UUID, n int) (int64, error) {
+	if w.reserved.first > 0 {
+		return 0, fmt.Errorf("reserve versions in %v: a writer reserving aside reserves once", scope)
+	}
+	var xid string
+	if err := w.Tx.QueryRow(w.ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid); err != nil {
+		return 0, fmt.Errorf("reserve versions in %v: %w", scope, err)
+	}
+	var last int64
+	err := postgres.InTx(w.ctx, w.aside, w.scope, func(tx *postgres.Tx) error {
+		return tx.QueryRow(w.ctx, reserveAsideSQL, scope, n, xid).Scan(&last)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reserve versions in %v: %w", scope, postgres.Translate(err))
+	}
+	first := last - int64(n) + 1
+	w.reserved.scope, w.reserved.first = scope, first
+	w.touched[scope] = last
+	return first, nil
 }
 
 func nullUUID(id uuid.UUID) *uuid.UUID {
