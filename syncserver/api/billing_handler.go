@@ -44,7 +44,8 @@ func NewBillingHandler(runner *billing.Runner, svc *billing.Service, enqueue Enq
 func (h *billingHandler) err(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, commission.ErrInvalid), errors.Is(err, billing.ErrBadPeriod), errors.Is(err, billing.ErrOverpaid),
-		errors.Is(err, billing.ErrMalformedLink), errors.Is(err, money.ErrOverflow), errors.Is(err, billing.ErrDuplicateParcel):
+		errors.Is(err, billing.ErrMalformedLink), errors.Is(err, money.ErrOverflow), errors.Is(err, billing.ErrDuplicateParcel),
+		errors.Is(err, billing.ErrBadPageToken):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, billing.ErrIssued), errors.Is(err, billing.ErrNotIssued):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
@@ -177,19 +178,13 @@ func (h *billingHandler) ListCommissionEntries(ctx context.Context, req *connect
 		}
 		agent = a.UserID
 	}
-	after := uuid.Nil
-	if req.Msg.PageToken != "" {
-		if after, err = parseID("page_token", req.Msg.PageToken); err != nil {
-			return nil, toConnect(ctx, h.log, err)
-		}
-	}
 	size := int(req.Msg.PageSize)
 	if size <= 0 || size > 1000 {
 		size = 200
 	}
 	resp := &leadifyv1.ListCommissionEntriesResponse{}
 	err = postgres.InSnapshot(ctx, h.svc.Pool, a.Scope(), func(tx *postgres.Tx) error {
-		entries, err := billing.ListEntries(ctx, tx, store, agent, after, size)
+		entries, next, err := billing.ListEntries(ctx, tx, store, agent, req.Msg.PageToken, size)
 		for _, e := range entries {
 			pb := &leadifyv1.CommissionEntry{Id: e.ID.String(), RuleId: e.RuleID.String(), RuleName: e.RuleName,
 				ParcelId: e.ParcelID.String(), Kind: e.Kind, Beneficiary: e.Beneficiary, Status: e.Status, Base: int64(e.Base),
@@ -199,9 +194,7 @@ func (h *billingHandler) ListCommissionEntries(ctx context.Context, req *connect
 			}
 			resp.Entries = append(resp.Entries, pb)
 		}
-		if len(entries) == size {
-			resp.NextPageToken = entries[len(entries)-1].ID.String()
-		}
+		resp.NextPageToken = next
 		return err
 	})
 	if err != nil {

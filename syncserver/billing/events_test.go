@@ -31,7 +31,7 @@ func TestEventsReverseThroughTheBus(t *testing.T) {
 	}
 	src[1].Status = parcel.StatusOutForDelivery // confirmed, not yet delivered: pending
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	before := f.ledger(f.store)
 	require.Equal(t, 1, before.ByStatus[billing.StatusPending])
@@ -73,7 +73,7 @@ func TestEventsPublishedTogether(t *testing.T) {
 	}
 	src[2].Status = parcel.StatusOutForDelivery // pending until delivered
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	before := f.ledger(f.store)
 	require.Equal(t, 1, before.ByStatus[billing.StatusPending])

@@ -30,12 +30,16 @@ type fixture struct {
 	store  uuid.UUID
 	agent  uuid.UUID
 	db     *pgtest.DB // nil for fixtures on a servertest server
+	// reserve is the side pool runs reserve versions aside on, as the
+	// server's do.
+	reserve *postgres.SidePool
 }
 
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	db := pgtest.New(t)
-	f := &fixture{t: t, pool: db.App, db: db, seller: uuid.New(), agent: uuid.New()}
+	f := &fixture{t: t, pool: db.App, db: db, seller: uuid.New(), agent: uuid.New(), reserve: postgres.NewSidePool(db.App, 2)}
+	t.Cleanup(f.reserve.Close)
 	owner := uuid.New()
 	f.exec(`INSERT INTO users (id, email, full_name, password_hash) VALUES ($1, $2, 'Salma', 'x'), ($3, $4, 'Sara', 'x')`,
 		owner, owner.String()+"@t.test", f.agent, f.agent.String()+"@t.test")

@@ -3,7 +3,9 @@ package billing
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,17 +24,46 @@ type LedgerEntry struct {
 	OccurredAt                            time.Time
 }
 
-// ListEntries pages the store's ledger in id order after the given id (uuid.Nil
-// for the first page). agent, when not uuid.Nil, restricts the page to that
-// agent's own entries.
-func ListEntries(ctx context.Context, tx pgx.Tx, store, agent, after uuid.UUID, limit int) ([]LedgerEntry, error) {
-	rows, err := tx.Query(ctx, `SELECT id, rule_id, parcel_id, coalesce(agent_id, '00000000-0000-0000-0000-000000000000'),
-  coalesce(reverses, '00000000-0000-0000-0000-000000000000'), kind, beneficiary, status, rule_name, calculation, base, amount, occurred_at
-FROM commission_entries
-WHERE store_id = $1 AND id > $2 AND ($3 = '00000000-0000-0000-0000-000000000000'::uuid OR agent_id = $3)
-ORDER BY id LIMIT $4`, store, after, agent, limit)
+// ErrBadPageToken: a page token ListEntries did not write.
+var ErrBadPageToken = errors.New("bad page token")
+
+// ledgerColumns is the select list of both of ListEntries' pages.
+const ledgerColumns = `id, rule_id, parcel_id, coalesce(agent_id, '00000000-0000-0000-0000-000000000000'),
+  coalesce(reverses, '00000000-0000-0000-0000-000000000000'), kind, beneficiary, status, rule_name, calculation, base, amount, occurred_at`
+
+// ListEntries pages the store's ledger after the page token (empty for the
+// first page) and returns the next page's token (empty after the last).
+// The whole ledger is paged by parcel, rule and kind (its unique key, which
+// never changes); agent, when not uuid.Nil, restricts it to that agent's own
+// entries, paged by id through the agents' index.
+func ListEntries(ctx context.Context, tx pgx.Tx, store, agent uuid.UUID, token string, limit int) ([]LedgerEntry, string, error) {
+	var rows pgx.Rows
+	var err error
+	if agent != uuid.Nil {
+		after := uuid.Nil
+		if token != "" {
+			if after, err = uuid.Parse(token); err != nil {
+				return nil, "", fmt.Errorf("%w: %q", ErrBadPageToken, token)
+			}
+		}
+		rows, err = tx.Query(ctx, `SELECT `+ledgerColumns+` FROM commission_entries
+WHERE store_id = $1 AND agent_id = $2 AND id > $3 ORDER BY id LIMIT $4`, store, agent, after, limit)
+	} else {
+		var parcel, rule uuid.UUID
+		var kind string
+		if token != "" {
+			p, r, k, ok := parseLedgerToken(token)
+			if !ok {
+				return nil, "", fmt.Errorf("%w: %q", ErrBadPageToken, token)
+			}
+			parcel, rule, kind = p, r, k
+		}
+		rows, err = tx.Query(ctx, `SELECT `+ledgerColumns+` FROM commission_entries
+WHERE store_id = $1 AND (parcel_id, rule_id, kind) > ($2, $3, $4) ORDER BY parcel_id, rule_id, kind LIMIT $5`,
+			store, parcel, rule, kind, limit)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("list entries: %w", err)
+		return nil, "", fmt.Errorf("list entries: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LedgerEntry, error) {
 		var e LedgerEntry
@@ -43,9 +74,27 @@ ORDER BY id LIMIT $4`, store, after, agent, limit)
 		return e, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list entries: %w", err)
+		return nil, "", fmt.Errorf("list entries: %w", err)
 	}
-	return out, nil
+	if len(out) < limit {
+		return out, "", nil
+	}
+	last := out[len(out)-1]
+	if agent != uuid.Nil {
+		return out, last.ID.String(), nil
+	}
+	return out, last.ParcelID.String() + "/" + last.RuleID.String() + "/" + last.Kind, nil
+}
+
+func parseLedgerToken(token string) (parcel, rule uuid.UUID, kind string, ok bool) {
+	ps, rest, ok1 := strings.Cut(token, "/")
+	rs, kind, ok2 := strings.Cut(rest, "/")
+	p, err1 := uuid.Parse(ps)
+	r, err2 := uuid.Parse(rs)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || kind == "" {
+		return uuid.Nil, uuid.Nil, "", false
+	}
+	return p, r, kind, true
 }
 
 // List returns the store's invoices, newest period first, without their PDFs.

@@ -88,7 +88,7 @@ func TestAgentPayouts(t *testing.T) {
 	ctx := context.Background()
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerDelivered, 10_00))
 	src := parcels(f.store, f.agent, 30, 3)
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	delivered := 0
 	var firstDelivered uuid.UUID
@@ -148,7 +148,7 @@ func TestAgentPayouts(t *testing.T) {
 		more[i].DeliveredAt = more[i].DeliveredAt.AddDate(0, 1, 0)
 		more[i].Status = parcel.StatusDelivered
 	}
-	_, err = (&billing.Runner{Pool: f.pool, Source: more}).Run(ctx, f.store, april)
+	_, err = (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: more}).Run(ctx, f.store, april)
 	require.NoError(t, err)
 	p2, _, err := billing.MarkPaid(ctx, f.pool, f.store, f.agent, uuid.Nil, uuid.New(), april.AddDate(0, 1, 0), april.AddDate(0, 1, 1), "VIR-04")
 	require.NoError(t, err)
@@ -196,7 +196,7 @@ func TestLedgerBalancesProperty(t *testing.T) {
 				batch[i].DeliveredAt = batch[i].DeliveredAt.Add(d)
 			}
 			all = append(all, batch...)
-			_, err := (&billing.Runner{Pool: f.pool, Source: batch}).Run(ctx, f.store, month)
+			_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: batch}).Run(ctx, f.store, month)
 			require.NoError(t, err)
 		case 2: // a delivered parcel comes back
 			if len(all) > 0 {
@@ -228,7 +228,7 @@ func TestPayoutRepairsRacedReversal(t *testing.T) {
 	for i := range src {
 		src[i].Status = parcel.StatusDelivered
 	}
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	april := march.AddDate(0, 1, 0)
 	_, _, err = billing.MarkPaid(ctx, f.pool, f.store, f.agent, uuid.Nil, uuid.New(), april, april, "VIR-1")
@@ -248,7 +248,7 @@ func TestPayoutRepairsRacedReversal(t *testing.T) {
 		more[i].Status = parcel.StatusDelivered
 		more[i].ConfirmedAt, more[i].DeliveredAt = more[i].ConfirmedAt.AddDate(0, 1, 0), more[i].DeliveredAt.AddDate(0, 1, 0)
 	}
-	_, err = (&billing.Runner{Pool: f.pool, Source: more}).Run(ctx, f.store, april)
+	_, err = (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: more}).Run(ctx, f.store, april)
 	require.NoError(t, err)
 	p, _, err := billing.MarkPaid(ctx, f.pool, f.store, f.agent, uuid.Nil, uuid.New(), april.AddDate(0, 1, 0), april, "VIR-2")
 	require.NoError(t, err)

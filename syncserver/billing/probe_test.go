@@ -26,12 +26,12 @@ func TestProbeLooksUpParcels(t *testing.T) {
 	for _, s := range []uuid.UUID{f.store, other} {
 		f.saveRules(s, agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
 	}
-	_, err := (&billing.Runner{Pool: f.pool, Source: parcels(other, f.agent, 5_000, 1)}).Run(ctx, other, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: parcels(other, f.agent, 5_000, 1)}).Run(ctx, other, march)
 	require.NoError(t, err)
 	f.db.Analyze(t, "commission_entries")
 
 	src := parcels(f.store, f.agent, 30_000, 2)
-	_, err = (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err = (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 
 	ids := make([]uuid.UUID, 0, 1000)

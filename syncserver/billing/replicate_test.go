@@ -13,6 +13,7 @@ import (
 	"github.com/leadify/leadify/shared/mutation"
 	"github.com/leadify/leadify/shared/parcel"
 	"github.com/leadify/leadify/syncserver/billing"
+	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/servertest"
 	"github.com/leadify/leadify/syncserver/syncer"
 )
@@ -55,7 +56,8 @@ func TestLedgerAndInvoicesReplicate(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
 	tn := env.NewTenant(env.Admin(), "argan")
-	f := &fixture{t: t, pool: env.DB.App, seller: tn.SellerID, store: tn.StoreID}
+	f := &fixture{t: t, pool: env.DB.App, seller: tn.SellerID, store: tn.StoreID, reserve: postgres.NewSidePool(env.DB.App, 2)}
+	t.Cleanup(f.reserve.Close)
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerDelivered, 5_00), platformRule(uuid.New(), 300))
 	mine := parcels(f.store, tn.Agent.UserID, 6, 21)
 	others := parcels(f.store, uuid.New(), 4, 22)
@@ -64,7 +66,7 @@ func TestLedgerAndInvoicesReplicate(t *testing.T) {
 		src[i].Status = parcel.StatusDelivered
 	}
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	svc := newService(t, f, src)
 	from, to := billing.MonthOf(march)

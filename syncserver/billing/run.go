@@ -30,6 +30,10 @@ type Runner struct {
 	// Writers is how many chunks are written concurrently, each in its own
 	// transaction and pool connection; 0 means 2.
 	Writers int
+	// Reserve, when set, is the side pool the chunks' versions are reserved
+	// aside on (syncer.WriteAside), so that they insert at once; without it
+	// chunks take the store's lock in turn.
+	Reserve *postgres.SidePool
 }
 
 // RunChunk is a run's default chunk: 10,000 ledger rows per transaction,
@@ -173,8 +177,9 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 // write appends rows in one transaction; promotePending also moves the
 // pending confirmation entries of delivered parcels to earned (only
 // confirmation rules make pending entries). Until probe is set, chunks are
-// inserted blindly with versions reserved aside (syncer.WriteAside), so the
-// run's writers insert at once, each on its own backend; from the first
+// inserted blindly, with versions reserved aside (syncer.WriteAside) when
+// the runner has a Reserve pool, so the run's writers insert at once, each
+// on its own backend; from the first
 // chunk that meets entries already in the ledger on, chunks read the ledger
 // first under the store's lock (syncer.Write).
 func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool, b *batch, probe *atomic.Bool) (int, error) {
@@ -184,18 +189,29 @@ func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, pr
 	for attempt := 1; ; attempt++ {
 		var n int
 		known := probe.Load()
-		write := syncer.Write
+		var reserve *pgxpool.Pool
 		if !known {
 			if err := b.prepareBlind(rows); err != nil {
 				return 0, err
 			}
-			write = syncer.WriteAside
+			if r.Reserve != nil {
+				var err error
+				if reserve, err = r.Reserve.Get(ctx); err != nil {
+					return 0, err
+				}
+			}
 		}
-		err := write(ctx, r.Pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
+		fn := func(w *syncer.Writer) error {
 			var err error
 			n, err = b.write(ctx, w.Tx, w, store, rows, known, promotePending)
 			return err
-		})
+		}
+		var err error
+		if reserve != nil {
+			err = syncer.WriteAside(ctx, r.Pool, reserve, postgres.StoreScope(store), fn)
+		} else {
+			err = syncer.Write(ctx, r.Pool, postgres.StoreScope(store), fn)
+		}
 		// A chunk written with probe meets errKnown only when an unlocked
 		// chunk of this run inserted one of its keys meanwhile (a parcel
 		// reported twice): it reads the ledger again.

@@ -22,7 +22,7 @@ func TestRunIsIdempotentAndBalances(t *testing.T) {
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00),
 		agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
 	src := parcels(f.store, f.agent, 2500, 1) // more than one chunk
-	r := &billing.Runner{Pool: f.pool, Source: src, Chunk: 2000}
+	r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src, Chunk: 2000}
 	ctx := context.Background()
 
 	res, err := r.Run(ctx, f.store, march)
@@ -79,7 +79,7 @@ func TestParcelReportedTwice(t *testing.T) {
 		src[i].Status = parcel.StatusDelivered
 	}
 	twice := append(append(billing.SliceSource{}, src...), src[1])
-	res, err := (&billing.Runner{Pool: f.pool, Source: twice}).Run(context.Background(), f.store, march)
+	res, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: twice}).Run(context.Background(), f.store, march)
 	require.NoError(t, err)
 	require.Equal(t, 3, res.Written)
 	var want money.Amount
@@ -88,6 +88,43 @@ func TestParcelReportedTwice(t *testing.T) {
 		require.NoError(t, err)
 		want += fee
 	}
+	require.Equal(t, want, f.ledger(f.store).Platform)
+}
+
+// TestParcelsReportedTwiceAcrossChunks: duplicates in different chunks,
+// which the run's writers insert at once without the store's lock, meet on
+// the ledger's unique key; the chunk that loses reads the ledger and writes
+// the rest. Each parcel is paid once, and a re-run writes nothing.
+func TestParcelsReportedTwiceAcrossChunks(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.saveRules(f.store, platformRule(uuid.New(), 300))
+	src := parcels(f.store, f.agent, 300, 8)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	// Every tenth parcel again, 20 parcels later: in the next chunk of 20.
+	var twice billing.SliceSource
+	for i, p := range src {
+		twice = append(twice, p)
+		if i >= 20 && (i-20)%10 == 0 {
+			twice = append(twice, src[i-20])
+		}
+	}
+	r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: twice, Chunk: 20, Writers: 2}
+	res, err := r.Run(context.Background(), f.store, march)
+	require.NoError(t, err)
+	require.Equal(t, 300, res.Written)
+	var want money.Amount
+	for _, p := range src {
+		fee, err := p.COD.MulRate(300)
+		require.NoError(t, err)
+		want += fee
+	}
+	require.Equal(t, want, f.ledger(f.store).Platform)
+	again, err := r.Run(context.Background(), f.store, march)
+	require.NoError(t, err)
+	require.Zero(t, again.Written)
 	require.Equal(t, want, f.ledger(f.store).Platform)
 }
 
@@ -100,7 +137,7 @@ func TestReversalByEvent(t *testing.T) {
 		src[i].Status = parcel.StatusDelivered
 	}
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	before := f.ledger(f.store)
 
@@ -136,7 +173,7 @@ func TestLedgerIsAppendOnly(t *testing.T) {
 	f := setup(t)
 	f.saveRules(f.store, platformRule(uuid.New(), 250))
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: parcels(f.store, f.agent, 3, 4)}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: parcels(f.store, f.agent, 3, 4)}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	for _, stmt := range []string{
 		`UPDATE commission_entries SET amount = amount + 1`,
@@ -191,7 +228,7 @@ func TestRunAfterReturn(t *testing.T) {
 		src[i].Status = parcel.StatusDelivered
 	}
 	ctx := context.Background()
-	r := &billing.Runner{Pool: f.pool, Source: src, Chunk: 37, Writers: 2}
+	r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src, Chunk: 37, Writers: 2}
 	res, err := r.Run(ctx, f.store, march)
 	require.NoError(t, err)
 	require.Equal(t, 400, res.Written)
@@ -254,7 +291,7 @@ func TestRunOverflow(t *testing.T) {
 	for i := range src {
 		src[i].Status = parcel.StatusDelivered
 	}
-	res, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(context.Background(), f.store, march)
+	res, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(context.Background(), f.store, march)
 	require.ErrorIs(t, err, money.ErrOverflow)
 	require.ErrorContains(t, err, src[0].ID.String())
 	require.Zero(t, res.Written)
@@ -269,7 +306,7 @@ func TestLedgerIsolation(t *testing.T) {
 	other := f.newStore("Other")
 	f.saveRules(other, platformRule(uuid.New(), 300))
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: parcels(other, f.agent, 10, 7)}).Run(ctx, other, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: parcels(other, f.agent, 10, 7)}).Run(ctx, other, march)
 	require.NoError(t, err)
 	require.Positive(t, f.ledger(other).Earn)
 	require.NoError(t, postgres.InTx(ctx, f.pool, postgres.StoreScope(f.store), func(tx *postgres.Tx) error {

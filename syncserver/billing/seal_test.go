@@ -24,7 +24,7 @@ func TestIssuedPDFIsSealed(t *testing.T) {
 	f.saveRules(f.store, platformRule(uuid.New(), 300), agentRule(uuid.New(), commission.TriggerDelivered, 5_00))
 	src := parcels(f.store, f.agent, 25, 11)
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	svc := newService(t, f, src)
 	from, to := billing.MonthOf(march)

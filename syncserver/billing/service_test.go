@@ -38,7 +38,7 @@ func TestInvoiceLifecycle(t *testing.T) {
 	f.saveRules(f.store, platformRule(uuid.New(), 300))
 	src := parcels(f.store, f.agent, 40, 5)
 	ctx := context.Background()
-	_, err := (&billing.Runner{Pool: f.pool, Source: src}).Run(ctx, f.store, march)
+	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	svc := newService(t, f, src)
 	from, to := billing.MonthOf(march)

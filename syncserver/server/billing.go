@@ -12,6 +12,7 @@ import (
 	"github.com/leadify/leadify/syncserver/api"
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/parcels"
+	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/remit"
 )
 
@@ -23,7 +24,9 @@ func billingSource(s *Server) billing.ParcelSource { return parcels.BillingSourc
 // statement) or expected (from the account's price list).
 func newBilling(s *Server) (*billing.Runner, *billing.Service) {
 	src := billingSource(s)
-	return &billing.Runner{Pool: s.Pool, Source: src},
+	reserve := postgres.NewSidePool(s.Pool, 2)
+	s.own(reserve.Close)
+	return &billing.Runner{Pool: s.Pool, Source: src, Reserve: reserve},
 		&billing.Service{Pool: s.Pool, Source: remit.FeeSource{Inner: src, Pool: s.Pool}, Secrets: s.cfg.Secrets,
 			Config: s.cfg.Billing, Now: s.cfg.Now}
 }

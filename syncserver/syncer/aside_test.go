@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadify/leadify/shared/lead"
@@ -51,7 +52,7 @@ func startAside(t *testing.T, env *servertest.Env, store uuid.UUID, n int, name 
 	})
 	ready := make(chan struct{})
 	go func() {
-		a.done <- syncer.WriteAside(context.Background(), env.DB.App, postgres.StoreScope(store), func(w *syncer.Writer) error {
+		a.done <- syncer.WriteAside(context.Background(), env.DB.App, reservePool(t, env), postgres.StoreScope(store), func(w *syncer.Writer) error {
 			first, err := w.Reserve(store, n)
 			if err != nil {
 				close(ready)
@@ -97,24 +98,31 @@ func TestAsideReservationsHoldReplicasBelowThem(t *testing.T) {
 	follower := newReplica(t, tn.Seller)
 	follower.pull(1000)
 	st := subscribe(t, follower)
-	before := r.cursors[store.String()].Version
+	env.SeedLeads(store, 20, "Between") // not pulled yet: the pull below pages
+	before := r.cursors[store.String()].Version + 20
 
 	a := startAside(t, env, store, 3, "Aside")
 	require.Equal(t, before+1, a.first)
-	env.SeedLeads(store, 1, "Above") // commits first, with a higher version
+	env.SeedLeads(store, 20, "Above") // commits first, with higher versions
 	top := storeVersion(t, env, store)
-	require.Equal(t, a.first+3, top)
+	require.Equal(t, a.first+3+19, top)
 
-	r.pull(1000)
+	// Pages of 8 rows: the last one's bound, the 8th row above its cursor,
+	// is among the rows above the reservation.
+	r.pull(8)
 	require.Equal(t, before, r.cursors[store.String()].Version, "a pull stops below the reservation")
-	require.False(t, names(r)["Above 0"], "a row committed above a reservation waits for it")
+	got := names(r)
+	require.True(t, got["Between 19"])
+	require.False(t, got["Above 0"], "a row committed above a reservation waits for it")
 	// The stream was poked by the commit above the reservation: it sends
 	// nothing past it.
 	select {
 	case m := <-st.msgs:
 		if m.Delivered != nil {
 			require.Less(t, m.Delivered.Changes.Cursor, a.first, "a delivery stops below the reservation")
-			require.Empty(t, m.Delivered.Changes.Changes)
+			for _, ch := range m.Delivered.Changes.Changes {
+				require.Less(t, ch.Version, a.first)
+			}
 		}
 	case <-time.After(2 * time.Second):
 	}
@@ -123,8 +131,8 @@ func TestAsideReservationsHoldReplicasBelowThem(t *testing.T) {
 	require.NoError(t, <-a.done)
 	r.pull(1000)
 	require.Equal(t, top, r.cursors[store.String()].Version)
-	got := names(r)
-	for _, n := range []string{"Before 0", "Before 1", "Aside 0", "Aside 1", "Aside 2", "Above 0"} {
+	got = names(r)
+	for _, n := range []string{"Before 0", "Before 1", "Between 0", "Aside 0", "Aside 1", "Aside 2", "Above 0", "Above 19"} {
 		require.True(t, got[n], "%s pulled", n)
 	}
 	delivered, poked := st.until(t, store.String(), top)
@@ -135,7 +143,7 @@ func TestAsideReservationsHoldReplicasBelowThem(t *testing.T) {
 				ids[ch.GetLead().GetCustomerName()] = true
 			}
 		}
-		for _, n := range []string{"Aside 0", "Aside 1", "Aside 2", "Above 0"} {
+		for _, n := range []string{"Aside 0", "Aside 1", "Aside 2", "Above 0", "Above 19"} {
 			require.True(t, ids[n], "%s delivered", n)
 		}
 	}
@@ -197,11 +205,11 @@ func TestAsideWritersDoNotLock(t *testing.T) {
 	env := servertest.Start(t)
 	tn := env.NewTenant(env.Admin(), "aside-lock")
 	store := tn.StoreID
-	err := syncer.WriteAside(context.Background(), env.DB.App, postgres.StoreScope(store), func(w *syncer.Writer) error {
+	err := syncer.WriteAside(context.Background(), env.DB.App, reservePool(t, env), postgres.StoreScope(store), func(w *syncer.Writer) error {
 		return w.Lock(store)
 	})
 	require.ErrorContains(t, err, "does not lock")
-	err = syncer.WriteAside(context.Background(), env.DB.App, postgres.StoreScope(store), func(w *syncer.Writer) error {
+	err = syncer.WriteAside(context.Background(), env.DB.App, reservePool(t, env), postgres.StoreScope(store), func(w *syncer.Writer) error {
 		if _, err := w.Reserve(store, 1); err != nil {
 			return err
 		}
@@ -211,7 +219,7 @@ func TestAsideWritersDoNotLock(t *testing.T) {
 	require.ErrorContains(t, err, "reserves once")
 	// Another store's scope: not the transaction's.
 	other := env.NewTenant(env.Admin(), "aside-other").StoreID
-	err = syncer.WriteAside(context.Background(), env.DB.App, postgres.StoreScope(store), func(w *syncer.Writer) error {
+	err = syncer.WriteAside(context.Background(), env.DB.App, reservePool(t, env), postgres.StoreScope(store), func(w *syncer.Writer) error {
 		_, err := w.Reserve(other, 1)
 		return err
 	})
@@ -229,6 +237,16 @@ func visible(t *testing.T, env *servertest.Env, scope uuid.UUID) int64 {
 	var v int64
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT sync_visible_seq(scope_id, seq) FROM sync_scopes WHERE scope_id = $1`, scope).Scan(&v))
 	return v
+}
+
+// reservePool is a pool of the test's own for aside reservations.
+func reservePool(t *testing.T, env *servertest.Env) *pgxpool.Pool {
+	t.Helper()
+	p := postgres.NewSidePool(env.DB.App, 2)
+	t.Cleanup(p.Close)
+	pool, err := p.Get(context.Background())
+	require.NoError(t, err)
+	return pool
 }
 
 func reservations(t *testing.T, env *servertest.Env, scope uuid.UUID) int {

@@ -221,7 +221,7 @@ func scopeColumn(k leadifyv1.ScopeKind) string {
 
 // pageBound finds the version that ends a page of about max rows above from:
 // the max-th smallest version across the scope's tables (so every row of that
-// version is in the page), or seq when fewer rows remain.
+// version is in the page), or seq when fewer rows remain up to it.
 func pageBound(ctx context.Context, tx rowQuerier, tables []string, col string, scope uuid.UUID, from, seq int64, max int) (int64, bool, error) {
 	if len(tables) == 0 {
 		return seq, false, nil
@@ -241,7 +241,12 @@ func pageBound(ctx context.Context, tx rowQuerier, tables []string, col string, 
 	if err != nil {
 		return 0, false, err
 	}
-	return v, v < seq, nil
+	if v >= seq {
+		// Rows above seq are rows committed above a reservation still
+		// being written (WriteAside): they wait for it.
+		return seq, false, nil
+	}
+	return v, true, nil
 }
 
 func (s *Service) storeChanges(ctx context.Context, tx querier, v viewer, store uuid.UUID, from, to int64, out *leadifyv1.ScopeChanges) error {

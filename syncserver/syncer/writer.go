@@ -36,8 +36,8 @@ type Writer struct {
 	locked     map[uuid.UUID]bool
 	touched    map[uuid.UUID]int64
 	notifyInTx bool // WriterIn: the transaction's owner commits, so notify with it
-	// aside: WriteAside's pool, where Reserve takes versions in a
-	// transaction of its own; reserved is the range it took (first > 0).
+	// aside: WriteAside's reservation pool, where Reserve takes versions in
+	// a transaction of its own; reserved is the range it took (first > 0).
 	aside    *pgxpool.Pool
 	scope    postgres.Scope
 	reserved struct {
@@ -51,7 +51,7 @@ type Writer struct {
 // it wrote, so subscribed clients pull. This is the only way synced tables are
 // written: a database trigger refuses writes from anywhere else.
 func Write(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, fn func(w *Writer) error) error {
-	return write(ctx, pool, scope, false, fn)
+	return write(ctx, pool, nil, scope, fn)
 }
 
 // WriteAside is Write for a writer that must not hold its scope's lock until
@@ -70,19 +70,23 @@ func Write(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, fn fun
 // database would not see that deadlock (one side of it is this process).
 // Lock is refused: what fn reads may change under it before it commits, so
 // it suits only writes that a unique key makes safe, like blind inserts.
-func WriteAside(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, fn func(w *Writer) error) error {
-	return write(ctx, pool, scope, true, fn)
+//
+// The reservations are made on reserve, a pool of their own: a writer
+// holding pool's last connection while its reservation waited for another
+// would wait for ever if the other writers of the run did the same.
+func WriteAside(ctx context.Context, pool, reserve *pgxpool.Pool, scope postgres.Scope, fn func(w *Writer) error) error {
+	return write(ctx, pool, reserve, scope, fn)
 }
 
-func write(ctx context.Context, pool *pgxpool.Pool, scope postgres.Scope, aside bool, fn func(w *Writer) error) error {
+func write(ctx context.Context, pool, reserve *pgxpool.Pool, scope postgres.Scope, fn func(w *Writer) error) error {
 	var touched map[uuid.UUID]int64
 	err := postgres.InTx(ctx, pool, scope, func(tx *postgres.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('app.sync_writer', 'on', true)`); err != nil {
 			return fmt.Errorf("mark sync writer: %w", err)
 		}
 		w := &Writer{Tx: tx, ctx: ctx, locked: map[uuid.UUID]bool{}, touched: map[uuid.UUID]int64{}}
-		if aside {
-			w.aside, w.scope = pool, scope
+		if reserve != nil {
+			w.aside, w.scope = reserve, scope
 		}
 		if err := fn(w); err != nil {
 			return err

@@ -29,7 +29,7 @@ func (s *Sim) step(ctx context.Context) {
 	action := s.pick(map[string]int{
 		"agent-do": 30, "seller-do": 10, "sync": 18, "pull": 5, "claim": 8, "offline": 4, "online": 6, "clock": 5,
 		"import": 4, "deliver-delayed": 4, "crash": 3, "permissions": 2, "membership": 2, "archive": 2, "purge": 1,
-		"restart": 1, "stream": 12, "stream-late": 2,
+		"restart": 1, "stream": 12, "stream-late": 2, "aside-open": 3, "aside-commit": 2, "aside-abort": 2,
 	})
 	s.count(s.report.Actions, action)
 	s.trace("step %d: %s", s.report.Steps, action)
@@ -101,7 +101,16 @@ func (s *Sim) step(ctx context.Context) {
 			c.held = append(c.held[:i], c.held[i+1:]...)
 			s.applyDelivered(ctx, c, d)
 		}
+	case "aside-open":
+		s.openAside(ctx)
+	case "aside-commit", "aside-abort":
+		if len(s.aside) == 0 {
+			s.count(s.report.Actions, action+":none-open")
+			return
+		}
+		s.endAside(ctx, s.rng.IntN(len(s.aside)), action == "aside-commit")
 	}
+	s.checkAsideCursors(ctx)
 }
 
 // stream plays a client's delivering Subscribe stream for the store's
@@ -148,6 +157,10 @@ func (s *Sim) stream(ctx context.Context, c *client) {
 		s.count(s.report.Actions, "stream:poke")
 		s.guard(c, func() error { return c.sc.Pull(ctx) })
 	default:
+		if bound, ok := s.asideBound(); ok && msg.Delivered.Changes.GetCursor() > bound {
+			s.violate("%s: a delivery brings the store cursor to %d, past the versions %s reserved aside by a writer still open",
+				c.name, msg.Delivered.Changes.GetCursor(), s.openRanges())
+		}
 		fate := s.pick(map[string]int{"deliver": 80, "drop": 7, "duplicate": 7, "hold": 6})
 		s.count(s.report.Faults, "stream:"+fate)
 		switch fate {

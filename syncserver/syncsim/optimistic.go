@@ -18,6 +18,9 @@ import (
 // the server's row with those mutations re-applied on top (the rebase), not
 // the server's row alone nor the mutations applied twice.
 func (s *Sim) checkOptimistic(ctx context.Context, c *client) {
+	if s.asideHoldsBack(ctx) {
+		return // the pull rightly stopped below an open aside writer's versions
+	}
 	rows, err := c.read.QueryContext(ctx, `SELECT store_id, name, version, args, created_at FROM outbox ORDER BY mutation_id`)
 	if err != nil {
 		s.t.Fatal(err)

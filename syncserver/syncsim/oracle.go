@@ -18,6 +18,8 @@ import (
 // up, then checks the oracle.
 func (s *Sim) quiet(ctx context.Context) {
 	s.report.QuietPoints++
+	// The checks compare settled states: every aside writer ends first.
+	s.resolveAside(ctx)
 	for _, d := range s.delayed {
 		s.serve(d.req, d.body)
 	}
@@ -67,6 +69,7 @@ GROUP BY l.id, l.call_attempts HAVING l.call_attempts <> count(e.id) FILTER (WHE
 	for _, c := range s.clients {
 		s.checkClient(ctx, conn, c)
 	}
+	s.checkAside(ctx)
 }
 
 type leadView struct {
@@ -145,14 +148,14 @@ WHERE e.store_id = $1 AND l.deleted_at IS NULL AND ($2 OR l.assigned_to = $3)`, 
 		g, ok := got[id]
 		switch {
 		case !ok:
-			s.violate("%s: lead %s (%+v) missing from the replica", c.name, id, w)
+			s.violate("%s: lead %s (%+v) missing from the replica%s", c.name, id, w, s.asideLabel(id))
 		case w.redacted != g.redacted || w.status != g.status || w.attempts != g.attempts || (!w.redacted && w.assignedTo != g.assignedTo):
 			s.violate("%s: lead %s is %+v in the replica, %+v on the server", c.name, id, g, w)
 		}
 	}
 	for id := range got {
 		if _, ok := want[id]; !ok {
-			s.violate("%s: lead %s is in the replica but outside the user's view", c.name, id)
+			s.violate("%s: lead %s is in the replica but outside the user's view%s", c.name, id, s.asideLabel(id))
 		}
 	}
 	gotEvents := readIDs(s, c.read, `SELECT id FROM lead_events`)

@@ -3,7 +3,11 @@
 // the real localstore replica and syncclient, each on its own SQLite file —
 // driven one step at a time by a seeded scheduler that owns the transport
 // (dropping, duplicating, delaying and reordering calls), the clock, the ids of
-// the rows clients create, and crashes. At every quiet point an oracle written
+// the rows clients create, and crashes — and server-side writers that reserve
+// their versions aside (syncer.WriteAside, as a commission run's chunks do),
+// left open across other steps and then committed, failed or killed, while
+// every step checks that no replica's cursor passes versions still to come.
+// At every quiet point (where open aside writers end first) an oracle written
 // as plain SQL from DESIGN.md's visibility rules — not the Pull code — checks
 // that every replica equals its user's view, that no acknowledged mutation was
 // lost or applied twice, and that every rejection reached its user as a conflict.
@@ -24,6 +28,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/mattn/go-sqlite3" // the oracle reads replicas directly
 
 	"github.com/leadify/leadify/desktop/localstore"
@@ -136,6 +141,14 @@ type Sim struct {
 	// authGen stands for the hub's count of auth signals: membership and
 	// permission changes raise it, as their triggers signal a real hub.
 	authGen int64
+	// asidePool is the pool of the aside writers (syncer.WriteAside), a
+	// process of their own; aside are those open, oldest first; asideEnded
+	// what became of the others, and asideLeads each of their leads' writer
+	// (an index into asideEnded).
+	asidePool  *pgxpool.Pool
+	aside      []*asideWriter
+	asideEnded []asideEnd
+	asideLeads map[uuid.UUID]int
 }
 
 type client struct {
@@ -189,7 +202,7 @@ func Run(t testing.TB, cfg Config) Report {
 		cfg.Logf = func(string, ...any) {}
 	}
 	s := &Sim{t: t, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), dir: t.TempDir(),
+		now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), dir: t.TempDir(), asideLeads: map[uuid.UUID]int{},
 		report: Report{Seed: cfg.Seed, Actions: map[string]int{}, Faults: map[string]int{}, Conflicts: map[string]int{}}}
 	s.setup()
 	s.cfg.Logf("setup done")
@@ -205,6 +218,8 @@ func Run(t testing.TB, cfg Config) Report {
 			break
 		}
 	}
+	// A run stopped at a violation may leave aside writers open.
+	s.resolveAside(ctx)
 	// Every acknowledged mutation once more, now that the run is over (and
 	// ended on a quiet point: not when it stopped at a violation).
 	if s.report.Steps%cfg.QuietEvery == 0 || s.report.Steps == cfg.Steps {
@@ -315,6 +330,7 @@ func (s *Sim) setup() {
 	}
 	db.App.Reset()
 	s.owner = owner
+	s.openAsidePool(ctx, db.AppURL)
 	// No job runs behind the simulation's back: none of the sync's jobs
 	// run on their own in a run this short of real time (the purge is
 	// periodic, every six hours), and the rest never touch synced tables
@@ -350,26 +366,35 @@ func (s *Sim) setup() {
 // helper — with ids from the simulation's id source and times from its clock,
 // so that a seed replays the same run.
 func (s *Sim) seed(ctx context.Context, n int, prefix string) {
+	leads := s.newLeads(n, prefix)
 	err := syncer.Write(ctx, s.env.DB.App, postgres.StoreScope(s.store), func(w *syncer.Writer) error {
 		first, err := w.Reserve(s.store, n)
 		if err != nil {
 			return err
 		}
-		leads := make([]mutation.Lead, n)
 		for i := range leads {
-			s.imported++
-			at := s.now.Add(time.Duration(i) * time.Microsecond)
-			leads[i] = mutation.Lead{ID: s.newID(), StoreID: s.store, Version: first + int64(i), CreatedAt: at, UpdatedAt: at,
-				Status: lead.StatusNew, CustomerName: fmt.Sprintf("%s %d", prefix, s.imported), PhoneRaw: "0612345678",
-				PhoneE164: "+212612345678", CityID: "casablanca", CityRaw: "Casa", Address: prefix + " street",
-				Items: []mutation.Item{{SKU: "ARG-100", Name: "Huile d'argan 100ml", Qty: 1, UnitPrice: 120 * money.Dirham}},
-				COD:   120 * money.Dirham, Source: "sim"}
+			leads[i].Version = first + int64(i)
 		}
 		return w.InsertLeads(leads)
 	})
 	if err != nil {
 		s.t.Fatalf("import leads: %v", err)
 	}
+}
+
+// newLeads makes n new pool leads, their versions still to be stamped.
+func (s *Sim) newLeads(n int, prefix string) []mutation.Lead {
+	leads := make([]mutation.Lead, n)
+	for i := range leads {
+		s.imported++
+		at := s.now.Add(time.Duration(i) * time.Microsecond)
+		leads[i] = mutation.Lead{ID: s.newID(), StoreID: s.store, CreatedAt: at, UpdatedAt: at,
+			Status: lead.StatusNew, CustomerName: fmt.Sprintf("%s %d", prefix, s.imported), PhoneRaw: "0612345678",
+			PhoneE164: "+212612345678", CityID: "casablanca", CityRaw: "Casa", Address: prefix + " street",
+			Items: []mutation.Item{{SKU: "ARG-100", Name: "Huile d'argan 100ml", Qty: 1, UnitPrice: 120 * money.Dirham}},
+			COD:   120 * money.Dirham, Source: "sim"}
+	}
+	return leads
 }
 
 func (s *Sim) addClient(name string, role mutation.Role, email string, c *servertest.Clients) {
