@@ -120,7 +120,8 @@ func BenchmarkCommissionRun(b *testing.B) {
 	for b.Loop() {
 		store := f.newStore("Bench " + uuid.NewString()[:8])
 		f.saveRules(store, agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
-		r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: streamSource{n, agents}, Chunk: envInt(b, "LEADIFY_BENCH_CHUNK")}
+		r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: streamSource{n, agents}, Chunk: envInt(b, "LEADIFY_BENCH_CHUNK"),
+			Writers: envInt(b, "LEADIFY_BENCH_WRITERS")}
 		db, wal, ckpt := backendCPU(b, f, nil), walPosition(b, f), checkpoints(b, f)
 		cpu, start := cpuTime(b), time.Now()
 		res, err := r.Run(ctx, store, march)
