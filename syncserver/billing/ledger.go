@@ -96,9 +96,7 @@ type keyOrder struct {
 // reused from one chunk to the next.
 type batch struct {
 	cols  entryColumns
-	index map[entryKey]int // new entries of the batch by key → position in earns
-	earns []storedEntry    // the batch's new earn entries, for its reversals
-	mark  []uuid.UUID      // ledger entries the batch reverses
+	mark  []uuid.UUID // ledger entries the batch reverses
 	known map[entryKey]storedEntry
 	// prepared says cols hold the n rows of prepareBlind, for write.
 	prepared bool
@@ -263,11 +261,7 @@ func (b *batch) prepareBlind(rows []entryRow) error {
 // entry is neither among the rows nor in b.known, and b.known was not read.
 // Reversals copy their entry, from the batch or from the ledger.
 func (b *batch) prepare(rows []entryRow) (int, error) {
-	if b.index == nil {
-		b.index = make(map[entryKey]int, len(rows))
-	}
-	clear(b.index)
-	b.earns, b.mark = b.earns[:0], b.mark[:0]
+	b.mark = b.mark[:0]
 	b.cols.reset()
 	b.ids.begin()
 	// In the order of the ledger's parcel key: the chunk's inserts into it
@@ -275,7 +269,8 @@ func (b *batch) prepare(rows []entryRow) (int, error) {
 	// the window of parcels being delivered (0.65 s of Postgres CPU per
 	// million entries). Rows of one key keep their order, so that of a
 	// parcel reported twice the first report counts; a reversal sorts
-	// after its earn ("earn" < "reversal").
+	// after its earn ("earn" < "reversal"). So a key's repeats follow it,
+	// and a reversal follows its earn when the batch has it.
 	b.order = b.order[:0]
 	for i := range rows {
 		p := rows[i].ParcelID
@@ -297,33 +292,34 @@ func (b *batch) prepare(rows []entryRow) (int, error) {
 		}
 		return cmp.Compare(x.row, y.row)
 	})
-	var new map[entryKey]struct{} // reversals written (earns are in index)
-	for _, o := range b.order {
+	var (
+		prev     entryKey
+		earn     storedEntry // the last earn written, of (parcel, rule) earnFor
+		earnFor  entryKey
+		haveEarn bool
+	)
+	for n, o := range b.order {
 		r := &rows[o.row]
 		k := entryKey{r.ParcelID, r.RuleID, r.Kind}
+		if n > 0 && k == prev {
+			continue // a parcel reported twice: its first report counts
+		}
+		prev = k
 		if _, ok := b.known[k]; ok {
 			continue
 		}
 		id := b.ids.next()
 		if r.Kind != commission.KindReversal {
-			if _, dup := b.index[k]; dup {
-				continue // a parcel reported twice
-			}
-			agent := r.Agent
-			e := storedEntry{id: id, beneficiary: string(r.Entry.Beneficiary), agent: agent, status: r.Status,
+			e := storedEntry{id: id, beneficiary: string(r.Entry.Beneficiary), agent: r.Agent, status: r.Status,
 				base: int64(r.Entry.Base), amount: int64(r.Entry.Amount), ruleName: r.Entry.RuleName, calculation: r.Entry.Calculation}
-			b.index[k] = len(b.earns)
-			b.earns = append(b.earns, e)
+			earn, earnFor, haveEarn = e, entryKey{r.ParcelID, r.RuleID, commission.KindEarn}, true
 			b.cols.add(id, r, &e, uuid.Nil)
-			continue
-		}
-		if _, dup := new[k]; dup {
 			continue
 		}
 		ek := entryKey{r.ParcelID, r.RuleID, commission.KindEarn}
 		var of storedEntry
-		if j, ok := b.index[ek]; ok {
-			of = b.earns[j]
+		if haveEarn && earnFor == ek {
+			of = earn
 		} else if e, ok := b.known[ek]; ok {
 			of = e
 			if e.status == StatusPending || e.status == StatusEarned {
@@ -343,10 +339,6 @@ func (b *batch) prepare(rows []entryRow) (int, error) {
 		}
 		rev := storedEntry{beneficiary: of.beneficiary, agent: of.agent, status: status, base: of.base, amount: -of.amount,
 			ruleName: of.ruleName, calculation: "annulation : " + of.calculation}
-		if new == nil {
-			new = map[entryKey]struct{}{}
-		}
-		new[k] = struct{}{}
 		b.cols.add(id, r, &rev, of.id)
 	}
 	return b.cols.len(), nil
