@@ -545,6 +545,14 @@ type SyncMutation struct {
 	CreatedAt  time.Time
 }
 
+type SyncReservation struct {
+	ScopeID   uuid.UUID
+	First     int64
+	Last      int64
+	Writer    pgtype.Uint64
+	CreatedAt time.Time
+}
+
 type SyncScope struct {
 	ScopeID     uuid.UUID
 	Kind        string
