@@ -82,13 +82,19 @@ func TestParcelReportedTwice(t *testing.T) {
 	res, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: twice}).Run(context.Background(), f.store, march)
 	require.NoError(t, err)
 	require.Equal(t, 3, res.Written)
+	require.Equal(t, platformFees(t, src, 300), f.ledger(f.store).Platform)
+}
+
+// platformFees is what a platform rule of bp pays for the parcels, each once.
+func platformFees(t *testing.T, src billing.SliceSource, bp int64) money.Amount {
+	t.Helper()
 	var want money.Amount
 	for _, p := range src {
-		fee, err := p.COD.MulRate(300)
+		fee, err := p.COD.MulRate(bp)
 		require.NoError(t, err)
 		want += fee
 	}
-	require.Equal(t, want, f.ledger(f.store).Platform)
+	return want
 }
 
 // TestParcelsReportedTwiceAcrossChunks: duplicates in different chunks,
@@ -115,12 +121,7 @@ func TestParcelsReportedTwiceAcrossChunks(t *testing.T) {
 	res, err := r.Run(context.Background(), f.store, march)
 	require.NoError(t, err)
 	require.Equal(t, 300, res.Written)
-	var want money.Amount
-	for _, p := range src {
-		fee, err := p.COD.MulRate(300)
-		require.NoError(t, err)
-		want += fee
-	}
+	want := platformFees(t, src, 300)
 	require.Equal(t, want, f.ledger(f.store).Platform)
 	again, err := r.Run(context.Background(), f.store, march)
 	require.NoError(t, err)

@@ -230,12 +230,17 @@ func TestAsideWritersDoNotLock(t *testing.T) {
 
 // visible is the store's version as pulls read it.
 func visible(t *testing.T, env *servertest.Env, scope uuid.UUID) int64 {
+	return ownerInt(t, env, `SELECT sync_visible_seq(scope_id, seq) FROM sync_scopes WHERE scope_id = $1`, scope)
+}
+
+// ownerInt reads one integer as the database's owner.
+func ownerInt(t *testing.T, env *servertest.Env, query string, args ...any) int64 {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), env.DB.OwnerURL)
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
 	var v int64
-	require.NoError(t, conn.QueryRow(context.Background(), `SELECT sync_visible_seq(scope_id, seq) FROM sync_scopes WHERE scope_id = $1`, scope).Scan(&v))
+	require.NoError(t, conn.QueryRow(context.Background(), query, args...).Scan(&v))
 	return v
 }
 
@@ -250,11 +255,5 @@ func reservePool(t *testing.T, env *servertest.Env) *pgxpool.Pool {
 }
 
 func reservations(t *testing.T, env *servertest.Env, scope uuid.UUID) int {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), env.DB.OwnerURL)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	var n int
-	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM sync_reservations WHERE scope_id = $1`, scope).Scan(&n))
-	return n
+	return int(ownerInt(t, env, `SELECT count(*) FROM sync_reservations WHERE scope_id = $1`, scope))
 }

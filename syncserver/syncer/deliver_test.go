@@ -9,7 +9,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -224,11 +223,5 @@ func TestDeliveriesFollowMembershipAndSession(t *testing.T) {
 }
 
 func storeVersion(t *testing.T, env *servertest.Env, store uuid.UUID) int64 {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), env.DB.OwnerURL)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	var v int64
-	require.NoError(t, conn.QueryRow(context.Background(), `SELECT seq FROM sync_scopes WHERE scope_id = $1`, store).Scan(&v))
-	return v
+	return ownerInt(t, env, `SELECT seq FROM sync_scopes WHERE scope_id = $1`, store)
 }

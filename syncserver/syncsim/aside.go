@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/leadify/leadify/syncserver/postgres"
 	"github.com/leadify/leadify/syncserver/syncer"
@@ -327,22 +328,11 @@ func (s *Sim) checkAside(ctx context.Context) {
 			}
 		}
 	}
-	rows, err := s.owner.Query(ctx, `SELECT first, last, coalesce(pg_xact_status(writer), 'unknown') FROM sync_reservations
-WHERE scope_id = $1 ORDER BY first`, s.store)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for rows.Next() {
-		var first, last int64
-		var status string
-		if err := rows.Scan(&first, &last, &status); err != nil {
-			s.t.Fatal(err)
-		}
-		if status != "aborted" {
-			s.violate("versions %d–%d are still recorded as reserved aside, by a writer that is %s, with every aside writer ended", first, last, status)
+	for _, r := range s.reservations(ctx) {
+		if r.status != "aborted" {
+			s.violate("versions %d–%d are still recorded as reserved aside, by a writer that is %s, with every aside writer ended", r.first, r.last, r.status)
 		}
 	}
-	rows.Close()
 	var seq, visible int64
 	if err := s.owner.QueryRow(ctx, `SELECT seq, sync_visible_seq(scope_id, seq) FROM sync_scopes WHERE scope_id = $1`, s.store).
 		Scan(&seq, &visible); err != nil {
@@ -351,4 +341,28 @@ WHERE scope_id = $1 ORDER BY first`, s.store)
 	if visible != seq {
 		s.violate("with every aside writer ended, the store's visible version is %d, below its counter %d", visible, seq)
 	}
+}
+
+// reservation is a range recorded in sync_reservations, with its writer's
+// status (pg_xact_status).
+type reservation struct {
+	first, last int64
+	status      string
+}
+
+// reservations are the store's ranges still recorded as reserved aside.
+func (s *Sim) reservations(ctx context.Context) []reservation {
+	rows, err := s.owner.Query(ctx, `SELECT first, last, coalesce(pg_xact_status(writer), 'unknown') FROM sync_reservations
+WHERE scope_id = $1 ORDER BY first`, s.store)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (reservation, error) {
+		var v reservation
+		return v, r.Scan(&v.first, &v.last, &v.status)
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
 }

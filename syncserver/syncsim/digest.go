@@ -109,20 +109,9 @@ func (s *Sim) digest(ctx context.Context) string {
 	for _, e := range s.asideEnded {
 		fmt.Fprintf(h, "aside %d-%d steps %d-%d %s %d leads\n", e.first, e.last, e.opened, e.ended, e.how, len(e.ids))
 	}
-	rows, err = s.owner.Query(ctx, `SELECT first, last, coalesce(pg_xact_status(writer), 'unknown') FROM sync_reservations
-WHERE scope_id = $1 ORDER BY first`, s.store)
-	if err != nil {
-		s.t.Fatal(err)
+	for _, r := range s.reservations(ctx) {
+		fmt.Fprintf(h, "reservation %d-%d %s\n", r.first, r.last, r.status)
 	}
-	for rows.Next() {
-		var first, last int64
-		var status string
-		if err := rows.Scan(&first, &last, &status); err != nil {
-			s.t.Fatal(err)
-		}
-		fmt.Fprintf(h, "reservation %d-%d %s\n", first, last, status)
-	}
-	rows.Close()
 	digest := hex.EncodeToString(sum.Sum(nil))[:16]
 	// To see where two runs part: diff the texts their digests were made of.
 	if dir := os.Getenv("LEADIFY_SIM_DIGEST_DIR"); dir != "" {
