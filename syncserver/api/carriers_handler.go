@@ -286,12 +286,9 @@ func (h *carriersHandler) SetCarrierCityRules(ctx context.Context, req *connect.
 
 // confirmedLeadsSQL reads which of the leads $2 (up to
 // maxParcelsPerRequest) of store $1 are confirmed, each once, in id order:
-// one primary-key search per lead, whatever the planner believes of the
-// store. (As "id = ANY($2)", with statistics that did not yet know the
-// store's leads, it was planned as a read of all of the store's leads,
-// filtered; the store is a sub-select so that, believing the store has one
-// lead, the planner does not search another of leads' indexes by store
-// alone: see pgtest.RequireKeyed. TestConfirmedLeadsSearchesByID.)
+// one primary-key search per lead.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestConfirmedLeadsSearchesByID.
 const confirmedLeadsSQL = `SELECT l.id FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
 LATERAL (SELECT id FROM leads WHERE store_id = (SELECT $1::uuid) AND id = u.id AND status = 'confirmed'
   AND deleted_at IS NULL OFFSET 0) l

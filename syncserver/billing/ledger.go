@@ -193,15 +193,9 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx, v versioner, store uuid.UU
 }
 
 // probeSQL reads the entries of the parcels $2 of store $1: one look-up of
-// the ledger's parcel key per parcel, whatever the planner believes of the
-// store. (As "parcel_id = ANY($2)" the planner, its statistics not yet
-// knowing that a new store has hundreds of thousands of entries, chose to
-// read all of the store's entries, through the version index or the parcel
-// key searched by store alone, and filter them, for every chunk: a re-run of
-// 100,000 parcels took 4–7 s instead of 1. TestProbeLooksUpParcels.) The
-// store is a sub-select so that the planner costs it as an average store,
-// not as the one row its statistics may say: with that, every index leading
-// with store_id looked as cheap, and one searched by store alone could win.
+// the ledger's parcel key per parcel.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestProbeLooksUpParcels.
 const probeSQL = `SELECT e.parcel_id, e.rule_id, e.kind, e.id, e.beneficiary, e.agent_id, e.status, e.base, e.amount,
   e.rule_name, e.calculation
 FROM unnest($2::uuid[]) AS p(id), LATERAL (SELECT * FROM commission_entries c

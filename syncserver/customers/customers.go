@@ -55,13 +55,9 @@ type customerKey struct {
 
 // parcelCustomersSQL reads the seller and the customer's phone of each
 // parcel of $2 (each once) of store $1 whose lead has a phone: one search of
-// the parcels' and the leads' primary keys per parcel, whatever the planner
-// believes of the store. (As "p.id = ANY($2)", with statistics that did not
-// yet know the store's parcels, a batch's parcels were planned as a read of
-// all of the store's parcels, filtered; the store is a sub-select so that,
-// believing the store has one parcel, the planner does not search another
-// of parcels' indexes by store alone: see pgtest.RequireKeyed.
-// TestParcelCustomersSearchByID.)
+// the parcels' and the leads' primary keys per parcel.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestParcelCustomersSearchByID.
 const parcelCustomersSQL = `SELECT c.id, s.seller_id, c.phone_e164 FROM stores s,
   (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
   LATERAL (SELECT p.id, l.phone_e164 FROM parcels p JOIN leads l ON l.store_id = p.store_id AND l.id = p.lead_id

@@ -116,16 +116,10 @@ WHERE l.store_id = $1 AND l.id = u.id`, store, first, ids, ds, rs); err != nil {
 }
 
 // dueSQL reads which of the phones $2 are of customers due in store $1,
-// and crossOffSQL crosses them off: one search of the due customers' key
-// per phone, whatever the planner believes of the store. (As
-// "phone_e164 = ANY($2)", with statistics that did not yet know the store's
-// due customers, a batch's customers were planned as a read of all of the
-// store's due customers — a bulk update's backlog — through the key
-// searched by store alone, filtered; the store is a sub-select so that the
-// planner costs it as an average store: see pgtest.RequireKeyed. A delete
-// joined to the phones could still be planned as a hash of the store's due
-// customers: crossOffSQL finds and locks each row by phone, then deletes
-// it by its ctid, stable once locked. TestDueCustomersSearchByPhone.)
+// and crossOffSQL crosses them off, each row found and locked by phone,
+// then deleted by its ctid: one search of the due customers' key per phone.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestDueCustomersSearchByPhone.
 const (
 	dueSQL = `SELECT d.phone_e164 FROM (SELECT DISTINCT p FROM unnest($2::text[]) AS u(p)) u,
 LATERAL (SELECT phone_e164 FROM customer_history_due WHERE store_id = (SELECT $1::uuid) AND phone_e164 = u.p OFFSET 0) d`

@@ -48,18 +48,12 @@ WHERE p.store_id = $1 AND p.id = ANY($2::uuid[]) AND l.phone_e164 <> ''`, tn.Sto
 func TestDueCustomersSearchByPhone(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
-	admin := env.Admin()
-	ctx := context.Background()
 	owner := env.DB.Owner(t)
-	due := func(store uuid.UUID, n int) {
-		_, err := owner.Exec(ctx, `INSERT INTO customer_history_due (store_id, phone_e164)
+	store := env.StaleStore([]string{"customer_history_due"}, 5_000, 20_000, func(store uuid.UUID, n int) {
+		_, err := owner.Exec(context.Background(), `INSERT INTO customer_history_due (store_id, phone_e164)
 SELECT $1, '+2126' || lpad(g::text, 8, '0') FROM generate_series(1, $2::int) g`, store, n)
 		require.NoError(t, err)
-	}
-	due(env.NewTenant(admin, "other").StoreID, 5_000)
-	env.DB.Analyze(t, "customer_history_due")
-	store := env.NewTenant(admin, "stale").StoreID
-	due(store, 20_000)
+	}).StoreID
 	phones := []string{"+212700000000", "+212600000001"} // a customer not due, and a repeat
 	for i := range 1_000 {
 		phones = append(phones, fmt.Sprintf("+2126%08d", 1+i*7))

@@ -886,12 +886,9 @@ func (r *runState) fill(l *mutation.Lead, row *Row) {
 }
 
 // openLeadsSQL reads which of the leads $2 of store $1 are still open: one
-// primary-key search per lead, whatever the planner believes of the store.
-// (As "id = ANY($2)", with statistics that did not yet know the store's
-// leads, a chunk's changed rows were planned as a read of all of the
-// store's leads, filtered; the store is a sub-select so that, believing the
-// store has one lead, the planner does not search another of leads'
-// indexes by store alone: see pgtest.RequireKeyed. TestOpenLeadsSearchesByID.)
+// primary-key search per lead.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestOpenLeadsSearchesByID.
 const openLeadsSQL = `SELECT l.id FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
 LATERAL (SELECT id FROM leads WHERE store_id = (SELECT $1::uuid) AND id = u.id AND deleted_at IS NULL
   AND status IN ('new', 'no_answer', 'callback', 'unreachable') OFFSET 0) l`

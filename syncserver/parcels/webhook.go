@@ -339,13 +339,9 @@ func (s *Service) ownPending(ctx context.Context, store uuid.UUID, ids []uuid.UU
 
 // ownPendingSQL counts, of the webhooks $2 of store $1 still pending
 // (each once, however often named), those not yet tried and those tried:
-// one primary-key search per webhook, whatever the planner believes of the
-// store. (As "id = ANY($2)", with statistics that did not yet know the
-// store's webhooks, a job's ids were planned as a read of the store's whole
-// pending backlog through webhook_inbox_status_idx, filtered, for every
-// snoozed job's check; the store is a sub-select so that the planner costs
-// it as an average store: see pgtest.RequireKeyed.
-// TestInboxLookUpsSearchByID.)
+// one primary-key search per webhook.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestInboxLookUpsSearchByID.
 const ownPendingSQL = `SELECT count(*) FILTER (WHERE w.attempts = 0) > 0, count(*) FILTER (WHERE w.attempts > 0)
 FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
   LATERAL (SELECT attempts FROM webhook_inbox WHERE store_id = (SELECT $1::uuid) AND id = u.id AND status = 'pending' OFFSET 0) w`
@@ -354,14 +350,9 @@ FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
 // often named; markRetrySQL and markDeadSQL count a failed attempt against
 // each webhook of $2, with the error of $3 beside it, markDeadSQL giving up
 // on it. Each webhook is found and locked by its primary key, in id order
-// (the batch's are locked already, by the load), the store a sub-select so
-// that the planner costs it as an average store (see pgtest.RequireKeyed),
-// then updated by its ctid, stable once locked. (As "id = ANY($2)", or
-// joined to the unnested ids, with statistics that did not yet know the
-// store's webhooks, a batch of up to MaxProcessBatch was planned as a read
-// of all of the store's webhooks — every one received is kept — through
-// webhook_inbox_digest_idx or the primary key searched by store alone,
-// filtered or hashed. TestInboxLookUpsSearchByID.)
+// (the batch's are locked already, by the load), then updated by its ctid.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestInboxLookUpsSearchByID.
 const (
 	markDoneSQL = `UPDATE webhook_inbox w SET status = 'done', last_error = '', attempts = w.attempts + 1, processed_at = now()
 FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) u,
@@ -634,12 +625,9 @@ ON CONFLICT DO NOTHING`, store, now, ev.id, ev.parcel, ev.version, ev.reported, 
 // updateParcelsSQL writes the new version $4, status $5 and (where $6)
 // raw status $7 and its known flag $8 of each parcel $3 of store $1, at $2.
 // Each parcel (locked already, by lockParcels) is found and locked by its
-// primary key, in id order, the store a sub-select so that the planner
-// costs it as an average store (see pgtest.RequireKeyed), then updated by
-// its ctid, stable once locked. (Joined to the unnested ids, with
-// statistics that did not yet know the store's parcels, a batch was
-// planned as a hash of all of the store's parcels read through the primary
-// key searched by store alone. TestParcelUpdatesSearchByID.)
+// primary key, in id order, then updated by its ctid.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestParcelUpdatesSearchByID.
 const updateParcelsSQL = `UPDATE parcels p SET version = u.version, updated_at = $2, status = u.status,
   raw_status = CASE WHEN u.set_raw THEN u.raw ELSE p.raw_status END, status_known = CASE WHEN u.set_raw THEN u.known ELSE p.status_known END,
   last_report_at = $2

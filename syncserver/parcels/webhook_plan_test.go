@@ -120,11 +120,10 @@ func affected(t *testing.T, env *servertest.Env, store uuid.UUID, sql string, ar
 func TestInboxLookUpsSearchByID(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
-	admin := env.Admin()
-	inboxFill(t, env, env.NewTenant(admin, "other").StoreID, 5_000)
-	env.DB.Analyze(t, "webhook_inbox")
-	store := env.NewTenant(admin, "stale").StoreID
-	pending, done := inboxFill(t, env, store, 40_000)
+	var pending, done []uuid.UUID // the stale store's
+	store := env.StaleStore([]string{"webhook_inbox"}, 5_000, 40_000, func(store uuid.UUID, n int) {
+		pending, done = inboxFill(t, env, store, n)
+	}).StoreID
 	// A webhook of no store, a repeat, pending ones (fresh and tried) and
 	// done ones.
 	batch := append(append([]uuid.UUID{uuid.New(), pending[0]}, pending[:500]...), done[:100]...)

@@ -56,8 +56,9 @@ func billed(s parcel.Status) bool {
 }
 
 // feesParcelsSQL reads the account and tracking code of the parcels $2 of
-// store $1: a period's every billed parcel, one primary-key search each,
-// whatever the planner believes of the store (see parcelsByTrackingSQL).
+// store $1: a period's every billed parcel, one primary-key search each.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestStatementLookUpsSearchByKey.
 const feesParcelsSQL = `SELECT p.id, p.account_id, p.tracking FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id)) u,
 LATERAL (SELECT id, account_id, tracking FROM parcels WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0) p`
 

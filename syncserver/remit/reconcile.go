@@ -163,14 +163,10 @@ func scanLine(row pgx.CollectableRow) (lineRow, error) {
 
 // parcelsByTrackingSQL reads, per tracking code of $3 (each once), the
 // oldest created parcel of account $2 of store $1 with that code: one
-// search of the tracking index per code. (As "tracking = ANY($3)", with
-// statistics that did not yet know the store or the account, a statement's
-// thousands of codes were planned as a read of all of the store's parcels,
-// or of the account's, filtered. A look-up per code is not enough either:
-// believing the store and the account have one parcel, the planner finds
-// their indexes searched by store or account alone as good as by code; so
-// the store and account are sub-selects, which it costs as an average
-// store's and account's. TestStatementLookUpsSearchByKey.)
+// search of the tracking index per code, the account a sub-select as the
+// store is.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestStatementLookUpsSearchByKey.
 const parcelsByTrackingSQL = `SELECT p.tracking, p.id, p.status, p.cod, p.city_id, p.updated_at
 FROM (SELECT DISTINCT t FROM unnest($3::text[]) AS u(t)) u,
 LATERAL (SELECT tracking, id, status, cod, city_id, updated_at FROM parcels

@@ -28,6 +28,23 @@ func (e *Env) StaleLeads(n int) (*Tenant, []uuid.UUID) {
 	return tn, ids
 }
 
+// StaleStore makes a store whose rows of tables the planner's statistics do
+// not know, for tests of the plans of look-ups by key (see
+// pgtest.RequireKeyed): it writes other rows of another tenant's store
+// through write, analyses the tables (keeping the statistics), then writes
+// n rows of a new tenant's store through write, and returns that tenant.
+// The store under test is written last, so what write keeps of the store it
+// writes is the new store's.
+func (e *Env) StaleStore(tables []string, other, n int, write func(store uuid.UUID, n int)) *Tenant {
+	e.T.Helper()
+	admin := e.Admin()
+	write(e.NewTenant(admin, "other"+uuid.NewString()[:6]).StoreID, other)
+	e.DB.Analyze(e.T, tables...)
+	tn := e.NewTenant(admin, "stale"+uuid.NewString()[:6])
+	write(tn.StoreID, n)
+	return tn
+}
+
 // fillStore writes n copies of the store's lead, and a parcel of each,
 // their versions from above.
 func (e *Env) fillStore(store, lead uuid.UUID, n int, above int64) {

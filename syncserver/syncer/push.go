@@ -148,11 +148,9 @@ type InvalidError struct{ Msg string }
 func (e *InvalidError) Error() string { return e.Msg }
 
 // recordedSQL reads the recorded outcomes of the mutations $2 (each once,
-// in id order) of client $1: one search of the key per mutation. (As
-// "mutation_id = ANY($2)", with statistics that did not yet know the client,
-// a resent batch of up to MaxPushBatch was planned as a read of all of the
-// client's recorded mutations through the key searched by client alone,
-// the ids left as a filter. TestRecordedResultsSearchByID.)
+// in id order) of client $1: one search of the key per mutation.
+// By key, whatever the planner believes of the client: see
+// pgtest.RequireKeyed, TestRecordedResultsSearchByID.
 const recordedSQL = `SELECT m.* FROM (SELECT DISTINCT id FROM unnest($2::bigint[]) AS u(id)) u,
 LATERAL (SELECT mutation_id, applied, scope_id, version, code, reason FROM sync_mutations
   WHERE client_id = $1 AND mutation_id = u.id OFFSET 0) m

@@ -126,15 +126,9 @@ func (r *eventRow) event() (mutation.LeadEvent, error) {
 
 // leadsSQL reads the leads of store $1 with the ids $2 (each once, however
 // often named), in id order, locking them in that order when forUpdate: one
-// search of the primary key per id, whatever the planner believes of the
-// store. (As "id = ANY($2)", with statistics that did not yet know a store's
-// leads, a push's batch of up to MaxPushBatch ids was planned as a read of
-// all of the store's leads, through the version index or the primary key
-// searched by store alone. The OFFSET 0 keeps the look-up from being
-// flattened into a join the planner could turn into a hash of the store's
-// leads; the store is a sub-select so that the planner, not knowing which
-// it is, does not believe it has one lead and search another index by store
-// alone: see pgtest.RequireKeyed. TestLoadLeadsSearchesByID.)
+// search of the primary key per id.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestLoadLeadsSearchesByID.
 func leadsSQL(forUpdate bool) string {
 	lock := ""
 	if forUpdate {

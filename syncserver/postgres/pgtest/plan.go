@@ -16,20 +16,8 @@ import (
 )
 
 // The helpers below check that a look-up of a store's rows by an array of
-// keys searches an index by key whatever the planner believes of the store.
-// With statistics taken before a store's rows were written (a new store, a
-// new month, every test database), the planner believes the store has a few
-// hundred rows at most and, for "key = ANY($2)" with a large array, reads all
-// of them — through the (store_id, version) index, or through the right
-// index searched by store alone — and filters them: for every batch. Even
-// one look-up per key ("unnest($2) ... LATERAL (... WHERE store_id = $1 AND
-// id = u.id OFFSET 0)") is not enough: believing the store has one row, the
-// planner finds any index leading with store_id as good as the key and may
-// search it by store alone. Searched with the store hidden from it
-// ("store_id = (SELECT $1::uuid)"), it costs a search by store as one of an
-// average store, and the key's index wins. The test of such a query fills
-// another store (Fill), analyses the table (Analyze), writes the store under
-// test, and checks the plan (RequireKeyed).
+// keys searches an index by key whatever the planner believes of the store:
+// see RequireKeyed.
 
 // Owner connects to the database as the role owning the tables: past
 // row-level security, and allowed to ANALYZE.
@@ -134,6 +122,29 @@ var scanOn = regexp.MustCompile(`Scan(?: using \S+)? on (\S+)`)
 // least one index condition or recheck on it naming a key, and none that
 // searches by the store (or client) alone. Conditions of other tables'
 // nodes are not table's.
+//
+// Why the server's batch look-ups are written as they are (the comments
+// above them point here): with statistics taken before a store's rows were
+// written (a new store, a new month, every test database), the planner
+// believes the store has a few hundred rows at most and, for
+// "key = ANY($2)" with a large array, reads all of them — through the
+// (store_id, version) index, or through the right index searched by store
+// alone — and filters them: for every batch, so that the work grows with
+// the store (a billing re-run of 100,000 parcels took 4–7 s instead of 1).
+// Even one look-up per key ("unnest($2) ... LATERAL (... WHERE store_id =
+// $1 AND id = u.id OFFSET 0)", the OFFSET 0 keeping it from being
+// flattened into a join the planner could turn into a hash of the store's
+// rows) is not enough: believing the store has one row, the planner finds
+// any index leading with store_id as good as the key and may search it by
+// store alone. Searched with the store hidden from it ("store_id = (SELECT
+// $1::uuid)"), it costs a search by store as one of an average store, and
+// the key's index wins. An update or delete joined to the keys could still
+// be planned as a hash of the store's rows: each row is found and locked by
+// key that way (FOR UPDATE), then changed by its ctid, stable
+// once locked. The test of such a query fills another store (Fill),
+// analyses the table (Analyze), writes the store under test, and checks the
+// plan (RequireKeyed); servertest.StaleLeads and servertest.StaleStore make
+// such a store.
 func RequireKeyed(t testing.TB, plan []string, table string, keys ...string) {
 	t.Helper()
 	text := strings.Join(plan, "\n")

@@ -291,25 +291,18 @@ CROSS JOIN LATERAL (SELECT row_key, lead_id FROM intake_rows
   WHERE store_id = $1 AND source_id = $2 AND row_key = u.key OFFSET 0) k`
 
 // shopOrdersSQL reads the digests of the orders $3 of connection $2 of
-// store $1: one search of the primary key per order. The store is a
-// sub-select: believing a store its statistics did not know had one order,
-// the planner found shop_orders_lead_idx searched by store alone as good as
-// the key and read all of the store's orders for every order of the batch.
-// TestShopOrdersSearchByOrderID.
+// store $1: one search of the primary key per order.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestShopOrdersSearchByOrderID.
 const shopOrdersSQL = `SELECT o.order_id, o.digest FROM unnest($3::text[]) AS u(id)
 CROSS JOIN LATERAL (SELECT order_id, digest FROM shop_orders
   WHERE store_id = (SELECT $1::uuid) AND connection_id = $2 AND order_id = u.id OFFSET 0) o`
 
 // markWebhooksSQL marks the webhooks $2 of store $1 processed, with status
-// $3 and error $4: one primary-key search per webhook, whatever the planner
-// believes of the store. (As "id = ANY($2)", with statistics that did not
-// yet know the store's webhooks, a batch of up to MaxProcessBatch was
-// planned as a read of all of the store's webhooks — every one received,
-// kept — searched by store alone and filtered. An update joined to the ids
-// could still be planned as a hash of the store's webhooks: each is found
-// and locked by id, in id order, the store a sub-select so that the planner
-// costs it as an average store (see pgtest.RequireKeyed), then updated by
-// its ctid, stable once locked. TestWebhookUpdatesSearchByID.)
+// $3 and error $4: each found and locked by its primary key, in id order,
+// then updated by its ctid.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestWebhookUpdatesSearchByID.
 const markWebhooksSQL = `UPDATE shop_webhooks w SET status = $3, last_error = $4, attempts = w.attempts + 1, processed_at = now()
 FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) u,
   LATERAL (SELECT ctid FROM shop_webhooks WHERE store_id = (SELECT $1::uuid) AND id = u.id OFFSET 0 FOR UPDATE) k
@@ -317,13 +310,9 @@ WHERE w.ctid = k.ctid`
 
 // lockLeadsSQL reads and locks the leads $2 of store $1 (each once, in id
 // order, so two settles wait for each other instead of deadlocking) that
-// are not deleted: one primary-key search per lead, whatever the planner
-// believes of the store. (As "id = ANY($2)", with statistics that did not
-// yet know the store's leads, a batch's leads were planned as a read of all
-// of the store's leads, filtered; the store is a sub-select so that,
-// believing the store has one lead, the planner does not search another of
-// leads' indexes by store alone: see pgtest.RequireKeyed.
-// TestLockLeadsSearchesByID.)
+// are not deleted: one primary-key search per lead.
+// By key, whatever the planner believes of the store: see
+// pgtest.RequireKeyed, TestLockLeadsSearchesByID.
 const lockLeadsSQL = `SELECT l.id, l.status FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS u(id) ORDER BY id) u,
 LATERAL (SELECT id, status FROM leads WHERE store_id = (SELECT $1::uuid) AND id = u.id AND deleted_at IS NULL
   OFFSET 0 FOR UPDATE) l

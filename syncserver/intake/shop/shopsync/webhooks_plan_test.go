@@ -22,19 +22,18 @@ import (
 func TestWebhookUpdatesSearchByID(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
-	admin := env.Admin()
 	ctx := context.Background()
 	owner := env.DB.Owner(t)
-	// webhooks writes a connection of the store and n of its webhooks,
-	// half of them pending, and returns the ids of the pending ones.
-	webhooks := func(store uuid.UUID, n int) []uuid.UUID {
+	// A connection of each store and n of its webhooks, half of them
+	// pending; ids are the stale store's pending ones.
+	var ids []uuid.UUID
+	store := env.StaleStore([]string{"shop_webhooks"}, 5_000, 40_000, func(store uuid.UUID, n int) {
 		conn, hook := shopConnection(t, owner, store), uuid.New()
 		_, err := owner.Exec(ctx, `INSERT INTO shop_webhooks (store_id, id, connection_id, platform, delivery_id, topic, body)
 VALUES ($1, $2, $3, 'shopify', 'd0', 'orders/create', '{}')`, store, hook, conn)
 		require.NoError(t, err)
 		env.DB.Fill(t, "shop_webhooks", fmt.Sprintf("id = '%s'", hook), n, map[string]string{"id": "gen_random_uuid()",
 			"delivery_id": "'d' || g", "status": "CASE WHEN g % 2 = 0 THEN 'done' ELSE 'pending' END"})
-		var ids []uuid.UUID
 		env.InStore(func(tx *postgres.Tx) error {
 			rows, err := tx.Query(ctx, `SELECT id FROM shop_webhooks WHERE store_id = $1 AND status = 'pending' LIMIT 500`, store)
 			if err != nil {
@@ -43,12 +42,7 @@ VALUES ($1, $2, $3, 'shopify', 'd0', 'orders/create', '{}')`, store, hook, conn)
 			ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 			return err
 		}, store)
-		return ids
-	}
-	webhooks(env.NewTenant(admin, "other").StoreID, 5_000)
-	env.DB.Analyze(t, "shop_webhooks")
-	store := env.NewTenant(admin, "stale").StoreID
-	ids := webhooks(store, 40_000)
+	}).StoreID
 	batch := append([]uuid.UUID{uuid.New(), ids[0]}, ids...) // a webhook of no store, and a repeat
 
 	pgtest.RequireKeyed(t, env.DB.Explain(t, store, shopsync.MarkWebhooksSQL, store, batch, "done", ""), "shop_webhooks", "id")
@@ -89,22 +83,16 @@ VALUES ($1, $2, 'shopify', 'shop', 'https://shop.test', 'v1:x:y')`, store, conn)
 func TestShopOrdersSearchByOrderID(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
-	admin := env.Admin()
-	ctx := context.Background()
 	owner := env.DB.Owner(t)
-	orders := func(store uuid.UUID, n int) uuid.UUID {
-		conn := shopConnection(t, owner, store)
-		_, err := owner.Exec(ctx, `INSERT INTO shop_orders (store_id, connection_id, order_id, lead_id, digest, source)
+	var conn uuid.UUID // the stale store's connection
+	store := env.StaleStore([]string{"shop_orders"}, 5_000, 20_000, func(store uuid.UUID, n int) {
+		conn = shopConnection(t, owner, store)
+		_, err := owner.Exec(context.Background(), `INSERT INTO shop_orders (store_id, connection_id, order_id, lead_id, digest, source)
 VALUES ($1, $2, 'o0', gen_random_uuid(), '\x00', 'webhook')`, store, conn)
 		require.NoError(t, err)
 		env.DB.Fill(t, "shop_orders", fmt.Sprintf("connection_id = '%s'", conn), n,
 			map[string]string{"order_id": "'o' || g", "lead_id": "gen_random_uuid()"})
-		return conn
-	}
-	orders(env.NewTenant(admin, "other").StoreID, 5_000)
-	env.DB.Analyze(t, "shop_orders")
-	store := env.NewTenant(admin, "stale").StoreID
-	conn := orders(store, 20_000)
+	}).StoreID
 	ids := []string{"o1", "o1", "unknown"} // a repeat, and an order never seen
 	for i := range 500 {
 		ids = append(ids, fmt.Sprintf("o%d", 2+i*7))
