@@ -21,13 +21,13 @@ const (
 	shopSweepDays     = 2
 )
 
-// newShops returns a shops service whose webhook inbox the server closes
-// when it stops (its batchers and its side pool).
+// newShops returns a shops service the server closes when it stops: its
+// webhook inbox (batchers and side pool) and its enqueueing goroutine.
 func newShops(s *Server) *shopsync.Service {
 	svc := shopsync.New(s.Pool, s.cfg.Secrets, s.Events, s.log.With("component", "shops"), func() *river.Client[pgx.Tx] { return s.River })
 	svc.Now = s.cfg.Now
 	svc.PublicURL = s.cfg.Billing.PublicURL
-	s.own(svc.Inbox.Close)
+	s.own(svc.Close)
 	return svc
 }
 

@@ -23,3 +23,20 @@ func (in *Inbox) Queued() int { return in.g.Queued() }
 
 // Closing is closed once Close is called, for the tests.
 func (in *Inbox) Closing() <-chan struct{} { return in.g.Closing() }
+
+// KickLoopEnded says the goroutine enqueueing stored webhooks' processing
+// has ended (or never started).
+func KickLoopEnded(s *Service) bool {
+	s.kickMu.Lock()
+	done := s.kickDone
+	s.kickMu.Unlock()
+	if done == nil {
+		return true
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}

@@ -78,18 +78,21 @@ const kickInterval = 5 * time.Millisecond
 
 // kick notes committed webhooks for processing.
 func (s *Service) kick(stored []StoredDelivery) {
-	s.kickOnce.Do(func() {
-		s.kickWake = make(chan struct{}, 1)
-		go s.kickLoop()
-	})
 	s.kickMu.Lock()
+	defer s.kickMu.Unlock()
+	if s.kickClosed {
+		return // after Close: the recovery sweep enqueues them
+	}
+	if s.kickWake == nil {
+		s.kickWake, s.kickDone = make(chan struct{}, 1), make(chan struct{})
+		go s.kickLoop(s.kickWake, s.kickDone)
+	}
 	if s.kicked == nil {
 		s.kicked = map[uuid.UUID][]uuid.UUID{}
 	}
 	for _, d := range stored {
 		s.kicked[d.Store] = append(s.kicked[d.Store], d.ID)
 	}
-	s.kickMu.Unlock()
 	select {
 	case s.kickWake <- struct{}{}:
 	default:
@@ -97,31 +100,56 @@ func (s *Service) kick(stored []StoredDelivery) {
 }
 
 // kickLoop enqueues processing jobs for the noted webhooks: at most one
-// job per store and MaxProcessBatch webhooks each kickInterval.
-func (s *Service) kickLoop() {
-	for range s.kickWake {
+// job per store and MaxProcessBatch webhooks each kickInterval. It ends when
+// Close closes wake, after enqueueing what was noted until then.
+func (s *Service) kickLoop(wake <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for range wake {
 		time.Sleep(kickInterval)
-		s.kickMu.Lock()
-		pending := s.kicked
-		s.kicked = nil
-		s.kickMu.Unlock()
-		var params []river.InsertManyParams
-		for store, ids := range pending {
-			for len(ids) > 0 {
-				k := min(len(ids), MaxProcessBatch)
-				params = append(params, river.InsertManyParams{Args: ProcessArgs{Store: store, IDs: ids[:k]},
-					InsertOpts: &river.InsertOpts{MaxAttempts: MaxWebhookAttempts}})
-				ids = ids[k:]
-			}
+		s.enqueueKicked()
+	}
+	s.enqueueKicked()
+}
+
+func (s *Service) enqueueKicked() {
+	s.kickMu.Lock()
+	pending := s.kicked
+	s.kicked = nil
+	s.kickMu.Unlock()
+	var params []river.InsertManyParams
+	for store, ids := range pending {
+		for len(ids) > 0 {
+			k := min(len(ids), MaxProcessBatch)
+			params = append(params, river.InsertManyParams{Args: ProcessArgs{Store: store, IDs: ids[:k]},
+				InsertOpts: &river.InsertOpts{MaxAttempts: MaxWebhookAttempts}})
+			ids = ids[k:]
 		}
-		if len(params) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := s.River().InsertMany(ctx, params); err != nil && s.Log != nil {
-			s.Log.Error("enqueue shop webhook processing (the recovery sweep will)", "err", err)
-		}
-		cancel()
+	}
+	if len(params) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.River().InsertMany(ctx, params); err != nil && s.Log != nil {
+		s.Log.Error("enqueue shop webhook processing (the recovery sweep will)", "err", err)
+	}
+}
+
+// Close closes the webhook inbox — what it was handed is stored and
+// answered — then enqueues the processing of everything stored so far and
+// stops the goroutine that does it. Close it after the HTTP server has
+// drained; closing again does nothing.
+func (s *Service) Close() {
+	s.Inbox.Close()
+	s.kickMu.Lock()
+	wake, done := s.kickWake, s.kickDone
+	if !s.kickClosed && wake != nil {
+		close(wake)
+	}
+	s.kickClosed = true
+	s.kickMu.Unlock()
+	if done != nil {
+		<-done
 	}
 }
 

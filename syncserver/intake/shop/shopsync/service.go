@@ -57,10 +57,11 @@ type Service struct {
 	hooks   sync.Map       // connection id → *hookEntry
 	stripes [64]sync.Mutex // per-store serialisation of processing, by hash
 
-	kickMu   sync.Mutex
-	kicked   map[uuid.UUID][]uuid.UUID // stored webhooks not yet enqueued, by store
-	kickWake chan struct{}
-	kickOnce sync.Once
+	kickMu     sync.Mutex
+	kicked     map[uuid.UUID][]uuid.UUID // stored webhooks not yet enqueued, by store
+	kickWake   chan struct{}             // made with the loop, on the first kick
+	kickDone   chan struct{}             // closed when the loop has ended
+	kickClosed bool
 }
 
 // New returns a Service with its inbox.
