@@ -261,13 +261,14 @@ func NewHistoryWorker(pool *pgxpool.Pool) *HistoryWorker {
 // running in this instance leaves its work to it.
 func (w *HistoryWorker) Work(ctx context.Context, job *river.Job[HistoryArgs]) error {
 	store := job.Args.Store
-	if !w.turns.Take(store) {
+	u, ok := w.turns.Claim(store, nil)
+	if !ok {
 		return nil
 	}
 	held := true
 	defer func() {
 		if held { // an error (or a panic) ends the run
-			w.turns.Leave(store, true)
+			u.Next(true)
 		}
 	}()
 	stop := time.Now().Add(historyJobTime)
@@ -278,7 +279,7 @@ func (w *HistoryWorker) Work(ctx context.Context, job *river.Job[HistoryArgs]) e
 			return err
 		}
 		if !more {
-			if w.turns.Leave(store, false) {
+			if ended, _ := u.Next(false); ended {
 				held = false
 				return nil
 			}

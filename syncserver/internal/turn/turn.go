@@ -15,8 +15,8 @@ type Turns struct {
 	// Lease, when set, bounds how long a turn is held: Claim takes over a
 	// turn held longer, its holder presumed stuck (a job is given a time
 	// limit; a rescued one is run again), so that no job waits for ever on
-	// a turn whose holder will not leave it. Take and Leave do not know
-	// which holding is theirs: with a Lease, use Claim and Turn.
+	// a turn whose holder will not leave it. A holder that was taken over
+	// and comes back ends only its own holding (Turn.Next).
 	Lease time.Duration
 
 	mu   sync.Mutex
@@ -54,32 +54,6 @@ type Turn struct {
 	t     *Turns
 	store uuid.UUID
 	h     *holding
-}
-
-// Take gives the caller the store's turn and says true; when another job
-// holds it, it asks that one to look again before it stops and says false.
-// The turn is left with Leave.
-func (t *Turns) Take(store uuid.UUID) bool {
-	_, ok := t.Claim(store, nil)
-	return ok
-}
-
-// Leave ends the holder's turn and says true, unless a job asked it to look
-// again: then the request is taken, the turn kept, and it says false. With
-// force the turn ends whatever was asked (an error, a turn that ran long).
-func (t *Turns) Leave(store uuid.UUID, force bool) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	h := t.held[store]
-	if h == nil {
-		return true
-	}
-	if h.again && !force {
-		h.again = false
-		return false
-	}
-	delete(t.held, store)
-	return true
 }
 
 // Claim gives the caller the store's turn. When another job holds it, it

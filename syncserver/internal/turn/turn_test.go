@@ -10,29 +10,64 @@ import (
 	"github.com/google/uuid"
 )
 
+// claim is Claim without an ask, saying only whether the turn was given.
+func claim(ts *Turns, store uuid.UUID) (*Turn, bool) { return ts.Claim(store, nil) }
+
 func TestTurns(t *testing.T) {
 	var ts Turns
 	a, b := uuid.New(), uuid.New()
-	if !ts.Take(a) || !ts.Take(b) {
+	ua, okA := claim(&ts, a)
+	ub, okB := claim(&ts, b)
+	if !okA || !okB {
 		t.Fatal("a free store's turn was not given")
 	}
-	if !ts.Leave(b, false) {
+	if ended, _ := ub.Next(false); !ended {
 		t.Fatal("a turn nobody asked about did not end")
 	}
-	if ts.Take(a) {
+	if _, ok := claim(&ts, a); ok {
 		t.Fatal("a held turn was given twice")
 	}
-	if ts.Leave(a, false) {
+	if ended, _ := ua.Next(false); ended {
 		t.Fatal("the holder stopped although a job asked it to look again")
 	}
-	if !ts.Leave(a, false) {
-		t.Fatal("the request to look again was not taken by the first Leave")
+	if ended, _ := ua.Next(false); !ended {
+		t.Fatal("the request to look again was not taken by the first Next")
 	}
-	if !ts.Take(a) || ts.Take(a) || !ts.Leave(a, true) {
+	ua, ok := claim(&ts, a)
+	if !ok {
+		t.Fatal("an ended turn was not given again")
+	}
+	if _, ok := claim(&ts, a); ok {
+		t.Fatal("a held turn was given twice")
+	}
+	if ended, _ := ua.Next(true); !ended {
 		t.Fatal("force did not end a turn with a request pending")
 	}
-	if !ts.Take(a) {
+	if _, ok := claim(&ts, a); !ok {
 		t.Fatal("an ended turn was not given again")
+	}
+}
+
+// A holder whose turn was taken over ends only its own holding: the job
+// that took it over keeps the turn (Leave, which Next replaced, deleted
+// whatever turn the store had).
+func TestNextAfterTakeOverKeepsTheNewTurn(t *testing.T) {
+	ts := Turns{Lease: time.Millisecond}
+	store := uuid.New()
+	old, _ := claim(&ts, store)
+	time.Sleep(2 * time.Millisecond)
+	taker, ok := claim(&ts, store)
+	if !ok {
+		t.Fatal("a turn held past its lease was not taken over")
+	}
+	if ended, _ := old.Next(true); !ended {
+		t.Fatal("a taken-over turn's Next did not just end")
+	}
+	if _, ok := ts.Claim(store, nil); ok {
+		t.Fatal("the old holder's Next ended the new holder's turn")
+	}
+	if ended, _ := taker.Next(false); ended {
+		t.Fatal("the new holder did not see the request to look again")
 	}
 }
 
@@ -51,7 +86,8 @@ func TestTurnsNoLostRequest(t *testing.T) {
 			mu.Lock()
 			pending++
 			mu.Unlock()
-			if !ts.Take(store) {
+			u, ok := claim(&ts, store)
+			if !ok {
 				return
 			}
 			for {
@@ -59,7 +95,7 @@ func TestTurnsNoLostRequest(t *testing.T) {
 				worked += pending
 				pending = 0
 				mu.Unlock()
-				if ts.Leave(store, false) {
+				if ended, _ := u.Next(false); ended {
 					return
 				}
 			}
