@@ -85,8 +85,15 @@ func ImportSample(ctx context.Context, s *server.Server) (*intake.Report, error)
 			return err
 		}
 		source = uuid.New()
-		return intake.CreateSource(ctx, tx, intake.SourceRow{StoreID: store, ID: source, Kind: intake.KindSheet,
-			Name: sampleConnection, SpreadsheetID: SampleSpreadsheet, Range: SampleSheet})
+		if err := intake.CreateSource(ctx, tx, intake.SourceRow{StoreID: store, ID: source, Kind: intake.KindSheet,
+			Name: sampleConnection, SpreadsheetID: SampleSpreadsheet, Range: SampleSheet}); err != nil {
+			return err
+		}
+		// Its first sync is the one below: marked as syncing now, so that the
+		// server's sweep of never-synced sheets does not run another at the
+		// same time (which left this one's rows all "unchanged").
+		_, err = tx.Exec(ctx, `UPDATE intake_sources SET last_sync_at = now() WHERE store_id = $1 AND id = $2`, store, source)
+		return err
 	})
 	if err != nil {
 		return nil, err
