@@ -52,11 +52,10 @@ WHERE store_id = $1 AND agent_id = $2 AND id > $3 ORDER BY id LIMIT $4`, store, 
 		var parcel, rule uuid.UUID
 		var kind string
 		if token != "" {
-			p, r, k, ok := parseLedgerToken(token)
-			if !ok {
+			var ok bool
+			if parcel, rule, kind, ok = parseLedgerToken(token); !ok {
 				return nil, "", fmt.Errorf("%w: %q", ErrBadPageToken, token)
 			}
-			parcel, rule, kind = p, r, k
 		}
 		rows, err = tx.Query(ctx, `SELECT `+ledgerColumns+` FROM commission_entries
 WHERE store_id = $1 AND (parcel_id, rule_id, kind) > ($2, $3, $4) ORDER BY parcel_id, rule_id, kind LIMIT $5`,
@@ -83,7 +82,13 @@ WHERE store_id = $1 AND (parcel_id, rule_id, kind) > ($2, $3, $4) ORDER BY parce
 	if agent != uuid.Nil {
 		return out, last.ID.String(), nil
 	}
-	return out, last.ParcelID.String() + "/" + last.RuleID.String() + "/" + last.Kind, nil
+	return out, ledgerToken(last), nil
+}
+
+// ledgerToken is the page token after e in the whole ledger's order:
+// parseLedgerToken reads it back.
+func ledgerToken(e LedgerEntry) string {
+	return e.ParcelID.String() + "/" + e.RuleID.String() + "/" + e.Kind
 }
 
 func parseLedgerToken(token string) (parcel, rule uuid.UUID, kind string, ok bool) {

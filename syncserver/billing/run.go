@@ -46,8 +46,8 @@ type Runner struct {
 const RunChunk = 10_000
 
 // runSlots bounds the commission runs in progress in this process (each
-// holds up to Writers+1 pool connections, and a writer reserving versions
-// aside a further one for a moment; the smallest pool has 4).
+// holds up to Writers+1 pool connections, the smallest pool has 4; versions
+// reserved aside take their connection from the Reserve side pool).
 var runSlots = make(chan struct{}, 1)
 
 // RunResult counts what a run saw and wrote.
@@ -179,9 +179,9 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 // confirmation rules make pending entries). Until probe is set, chunks are
 // inserted blindly, with versions reserved aside (syncer.WriteAside) when
 // the runner has a Reserve pool, so the run's writers insert at once, each
-// on its own backend; from the first
-// chunk that meets entries already in the ledger on, chunks read the ledger
-// first under the store's lock (syncer.Write).
+// on its own backend; from the first chunk that meets entries already in
+// the ledger on, chunks read the ledger first under the store's lock
+// (syncer.Write).
 func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, promotePending bool, b *batch, probe *atomic.Bool) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
@@ -212,9 +212,10 @@ func (r *Runner) write(ctx context.Context, store uuid.UUID, rows []entryRow, pr
 		} else {
 			err = syncer.Write(ctx, r.Pool, postgres.StoreScope(store), fn)
 		}
-		// A chunk written with probe meets errKnown only when an unlocked
-		// chunk of this run inserted one of its keys meanwhile (a parcel
-		// reported twice): it reads the ledger again.
+		// errKnown: a blind chunk met entries already in the ledger (from now
+		// on every chunk probes), or a probing one met a key an unlocked
+		// chunk of this run inserted meanwhile (a parcel reported twice).
+		// Either writes again, reading the ledger first.
 		if errors.Is(err, errKnown) && attempt < 4 {
 			probe.Store(true)
 			continue

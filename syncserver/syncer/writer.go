@@ -39,7 +39,7 @@ type Writer struct {
 	// aside: WriteAside's reservation pool, where Reserve takes versions in
 	// a transaction of its own; reserved is the range it took (first > 0).
 	aside    *pgxpool.Pool
-	scope    postgres.Scope
+	txScope  postgres.Scope // the transaction's, for the reservation's
 	reserved struct {
 		scope uuid.UUID
 		first int64
@@ -86,7 +86,7 @@ func write(ctx context.Context, pool, reserve *pgxpool.Pool, scope postgres.Scop
 		}
 		w := &Writer{Tx: tx, ctx: ctx, locked: map[uuid.UUID]bool{}, touched: map[uuid.UUID]int64{}}
 		if reserve != nil {
-			w.aside, w.scope = reserve, scope
+			w.aside, w.txScope = reserve, scope
 		}
 		if err := fn(w); err != nil {
 			return err
@@ -184,7 +184,7 @@ func (w *Writer) reserveAside(scope uuid.UUID, n int) (int64, error) {
 		return 0, fmt.Errorf("reserve versions in %v: %w", scope, err)
 	}
 	var last int64
-	err := postgres.InTx(w.ctx, w.aside, w.scope, func(tx *postgres.Tx) error {
+	err := postgres.InTx(w.ctx, w.aside, w.txScope, func(tx *postgres.Tx) error {
 		return tx.QueryRow(w.ctx, reserveAsideSQL, scope, n, xid).Scan(&last)
 	})
 	if err != nil {
