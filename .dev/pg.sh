@@ -53,6 +53,34 @@ psql_su() { PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$
 
 running() { [ -f "$data/postmaster.pid" ] && pgctl status >/dev/null 2>&1; }
 
+# tune writes the settings the project's figures are measured with into
+# leadify.conf (included from postgresql.conf), for new and existing clusters
+# alike, restarting a running cluster when they changed. They are what a
+# server sized for bulk ledger writes would have, kept small enough for a
+# 2-core CI machine: shared buffers that hold a commission run's working set
+# (2M ledger rows and their indexes are about 800 MB; with 256 MB the
+# backends wrote evicted pages themselves), and WAL room for a whole run
+# between checkpoints (a run writes 1.3 GB of WAL; under the default 1 GB
+# max_wal_size it triggered two or three checkpoints, and every page touched
+# after each was logged whole again).
+tune() {
+  local conf="$data/leadify.conf" want
+  want=$(cat <<'CONF'
+shared_buffers = 2GB
+max_wal_size = 4GB
+CONF
+)
+  grep -q "^include_if_exists = 'leadify.conf'" "$data/postgresql.conf" ||
+    echo "include_if_exists = 'leadify.conf'" | "${as_pg[@]}" tee -a "$data/postgresql.conf" >/dev/null
+  if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+    printf '%s\n' "$want" | "${as_pg[@]}" tee "$conf" >/dev/null
+    if running; then
+      log "settings changed: restarting"
+      pgctl -m fast -w stop >/dev/null
+    fi
+  fi
+}
+
 up() {
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising cluster in $data"
@@ -71,6 +99,7 @@ synchronous_commit = on
 log_min_messages = warning
 CONF
   fi
+  tune
   if ! running; then
     log "starting on 127.0.0.1:$port"
     pgctl -l "$data/server.log" -w -t 60 start >/dev/null
