@@ -25,6 +25,7 @@ import (
 	"github.com/leadify/leadify/shared/parcel"
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/billing/smtptest"
+	parcelstore "github.com/leadify/leadify/syncserver/parcels"
 )
 
 // benchParcels is the number of delivered parcels per commission run:
@@ -80,10 +81,13 @@ func benchParcel(store uuid.UUID, agents []uuid.UUID, from time.Time, i, n int, 
 }
 
 // streamSource generates n delivered parcels of one store on the fly, in
-// (DeliveredAt, ID) order, the way a Postgres cursor would stream them.
+// (DeliveredAt, ID) order, the way a Postgres cursor would stream them. Its
+// changes are the server's (none: the parcels are not in the database), so
+// that a run catches up as a server's does.
 type streamSource struct {
 	n      int
 	agents []uuid.UUID
+	parcelstore.BillingSource
 }
 
 func (s streamSource) Parcels(ctx context.Context, store uuid.UUID, from, to time.Time, fn func(billing.DeliveredParcel) error) error {
@@ -120,7 +124,7 @@ func BenchmarkCommissionRun(b *testing.B) {
 	for b.Loop() {
 		store := f.newStore("Bench " + uuid.NewString()[:8])
 		f.saveRules(store, agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
-		r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: streamSource{n, agents}, Chunk: envInt(b, "LEADIFY_BENCH_CHUNK"),
+		r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: streamSource{n, agents, parcelstore.BillingSource{Pool: f.pool}}, Chunk: envInt(b, "LEADIFY_BENCH_CHUNK"),
 			Writers: envInt(b, "LEADIFY_BENCH_WRITERS")}
 		db, wal, ckpt := backendCPU(b, f, nil), walPosition(b, f), checkpoints(b, f)
 		cpu, start := cpuTime(b), time.Now()

@@ -69,7 +69,10 @@ func MonthOf(t time.Time) (from, to time.Time) {
 // and a run after new deliveries writes only theirs. Confirmation rules pay
 // for parcels confirmed in the month (pending until delivery); delivery rules
 // for parcels delivered in it. A parcel already refused, returned or
-// cancelled gets its entries and their reversals together. Fails on a stored
+// cancelled gets its entries and their reversals together; with a Source
+// that has ParcelChanges, so does one that reached its status while the run
+// was writing, and a pending entry of a parcel delivered meanwhile is earned
+// (catchUp), as the event consumers would have done. Fails on a stored
 // rule that does not decode, an amount overflow, or a database error; chunks
 // committed before a failure stay, and the next run completes them.
 func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (RunResult, error) {
@@ -83,10 +86,17 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 		return RunResult{}, context.Cause(ctx)
 	}
 	from, to := MonthOf(month)
-	var rules []commission.Rule
+	var (
+		rules []commission.Rule
+		since int64 // the store's version before the source's snapshot
+	)
+	changes, _ := r.Source.(ParcelChanges)
 	err := postgres.InSnapshot(ctx, r.Pool, postgres.StoreScope(store), func(tx *postgres.Tx) error {
 		var err error
-		rules, err = LoadRules(ctx, tx, store)
+		if rules, err = LoadRules(ctx, tx, store); err != nil || changes == nil {
+			return err
+		}
+		since, err = syncer.Visible(ctx, tx, store)
 		return err
 	})
 	if err != nil {
@@ -170,6 +180,12 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 	res.Written = int(written.Load())
 	if werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		err = werr // the writer's failure, not the stream it stopped
+	}
+	if err == nil && changes != nil {
+		// Parcels that reached a final status while the chunks were written.
+		var n int
+		n, err = catchUp(ctx, r.Pool, changes, store, since)
+		res.Written += n
 	}
 	return res, err
 }

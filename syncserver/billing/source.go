@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/leadify/leadify/shared/money"
 	"github.com/leadify/leadify/shared/parcel"
@@ -45,6 +46,24 @@ type DeliveredParcel struct {
 // Postgres implements it over the parcels table; tests use [SliceSource].
 type ParcelSource interface {
 	Parcels(ctx context.Context, store uuid.UUID, from, to time.Time, fn func(DeliveredParcel) error) error
+}
+
+// ParcelChanges is what a ParcelSource over the database offers besides: the
+// store's parcels whose status was written at a version of the store's sync
+// scope above since, read in tx. A run reads the scope's visible version
+// before the source's snapshot and, once its entries are committed, does for
+// the parcels that changed since what the billing consumers do on their
+// events (Runner.Run): a consumer that ran while the run was writing found
+// none of the run's entries to reverse or earn.
+type ParcelChanges interface {
+	Changed(ctx context.Context, tx pgx.Tx, store uuid.UUID, since int64, fn func(ChangedParcel) error) error
+}
+
+// ChangedParcel is a parcel's status and when it was set.
+type ChangedParcel struct {
+	ID     uuid.UUID
+	Status parcel.Status
+	At     time.Time
 }
 
 // SliceSource is an in-memory ParcelSource.

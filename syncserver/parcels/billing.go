@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leadify/leadify/shared/money"
@@ -22,7 +23,10 @@ type BillingSource struct {
 	Pool *pgxpool.Pool
 }
 
-var _ billing.ParcelSource = BillingSource{}
+var (
+	_ billing.ParcelSource  = BillingSource{}
+	_ billing.ParcelChanges = BillingSource{}
+)
 
 // finalStatuses end a parcel's journey for billing.
 var finalStatuses = []string{parcel.StatusDelivered.String(), parcel.StatusRefused.String(),
@@ -81,4 +85,32 @@ ORDER BY final_at NULLS FIRST, id`, store, from, to, finalStatuses)
 		}
 		return rows.Err()
 	})
+}
+
+// Changed implements billing.ParcelChanges: the store's parcels written at a
+// version above since that are delivered, refused, returned or cancelled, in
+// version order, through the parcels' version index.
+func (BillingSource) Changed(ctx context.Context, tx pgx.Tx, store uuid.UUID, since int64, fn func(billing.ChangedParcel) error) error {
+	rows, err := tx.Query(ctx, `SELECT id, status, updated_at FROM parcels
+WHERE store_id = $1 AND version > $2 AND deleted_at IS NULL AND creation = 'created' AND status = ANY($3)
+ORDER BY version`, store, since, []string{parcel.StatusDelivered.String(), parcel.StatusRefused.String(),
+		parcel.StatusReturned.String(), parcel.StatusCancelled.String()})
+	if err != nil {
+		return fmt.Errorf("parcels changed since %d: %w", since, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c billing.ChangedParcel
+		var status string
+		if err := rows.Scan(&c.ID, &status, &c.At); err != nil {
+			return err
+		}
+		if c.Status, err = parcel.ParseStatus(status); err != nil {
+			return fmt.Errorf("parcel %v: %w", c.ID, err)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -354,3 +354,17 @@ FROM rejections WHERE user_id = $1 AND version > $2 AND version <= $3 ORDER BY v
 	}
 	return rows.Err()
 }
+
+// Visible returns the scope's version as a pull in q's snapshot would see it
+// (sync_visible_seq: below versions reserved aside by writers still writing
+// them): every row of the scope that commits after that snapshot has a
+// version above it. A scope q's actor does not see is an error.
+func Visible(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, scope uuid.UUID) (int64, error) {
+	var v int64
+	if err := q.QueryRow(ctx, `SELECT sync_visible_seq(scope_id, seq) FROM sync_scopes WHERE scope_id = $1`, scope).Scan(&v); err != nil {
+		return 0, fmt.Errorf("scope %v's version: %w", scope, err)
+	}
+	return v, nil
+}
