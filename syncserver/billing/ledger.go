@@ -18,6 +18,7 @@ import (
 
 	"github.com/leadify/leadify/shared/commission"
 	"github.com/leadify/leadify/shared/money"
+	"github.com/leadify/leadify/syncserver/postgres"
 )
 
 // Entry statuses in the ledger.
@@ -104,7 +105,7 @@ type batch struct {
 	ids      entryIDs
 	order    []keyOrder // rows in key order
 	// The probe's parameters.
-	parcels  column
+	parcels  postgres.Column
 	probeBuf []byte
 }
 
@@ -204,16 +205,16 @@ FROM unnest($2::uuid[]) AS p(id), LATERAL (SELECT * FROM commission_entries c
 // readKnown reads the ledger's entries of the rows' parcels (one index
 // probe per parcel, not per row), binding and decoding in binary.
 func (b *batch) readKnown(ctx context.Context, tx pgx.Tx, store uuid.UUID, rows []entryRow) error {
-	b.parcels.reset()
-	b.parcels.elem = oidUUID
+	b.parcels.Reset()
+	b.parcels.Elem = postgres.OIDUUID
 	for i, r := range rows {
 		if i == 0 || r.ParcelID != rows[i-1].ParcelID {
-			b.parcels.uuid(r.ParcelID)
+			b.parcels.UUID(r.ParcelID)
 		}
 	}
-	b.probeBuf = b.parcels.array(append(b.probeBuf[:0], store[:]...))
+	b.probeBuf = b.parcels.AppendArray(append(b.probeBuf[:0], store[:]...))
 	res := tx.Conn().PgConn().ExecParams(ctx, probeSQL, [][]byte{b.probeBuf[:16], b.probeBuf[16:]},
-		[]uint32{oidUUID, oidUUIDArray}, binaryFormats[:2], binaryFormats[:11])
+		[]uint32{postgres.OIDUUID, b.parcels.ArrayOID()}, binaryFormats[:2], binaryFormats[:11])
 	b.known = map[entryKey]storedEntry{}
 	for res.NextRow() {
 		v := res.Values()

@@ -355,56 +355,131 @@ func Notify(ctx context.Context, pool *pgxpool.Pool, touched map[uuid.UUID]int64
 // InsertLeads adds new leads (ids not yet in the table) with COPY: the bulk
 // path for imports and fixtures. Versions must have been stamped from Reserve.
 func (w *Writer) InsertLeads(leads []mutation.Lead) error {
-	rows := make([][]any, 0, len(leads))
+	var c leadArrays
+	c.init()
 	for _, l := range leads {
 		if err := w.checkVersion(l.StoreID, l.Version); err != nil {
 			return fmt.Errorf("lead %v: %w", l.ID, err)
 		}
-		items, err := json.Marshal(l.Items)
-		if err != nil {
-			return err
-		}
-		if l.Items == nil {
-			items = []byte("[]")
+		items := []byte("[]")
+		if l.Items != nil {
+			var err error
+			if items, err = json.Marshal(l.Items); err != nil {
+				return err
+			}
 		}
 		custom := []byte("{}")
 		if len(l.Custom) > 0 {
+			var err error
 			if custom, err = json.Marshal(l.Custom); err != nil {
 				return err
 			}
 		}
-		// Ids as [16]byte encode straight to binary; uuid.UUID would go
-		// through its driver.Valuer (text) on every row.
-		rows = append(rows, []any{[16]byte(l.StoreID), [16]byte(l.ID), l.Version, l.CreatedAt, l.UpdatedAt, l.DeletedAt, l.Status.String(),
-			l.CustomerName, l.PhoneRaw, l.PhoneE164, l.CityID, l.CityRaw, l.Address, items, int64(l.COD), l.Source,
-			l.ExternalRef, custom, nullUUID(l.AssignedTo), nullTime(l.LeaseUntil), l.CallAttempts, nullTime(l.CallbackAt),
-			l.CancelReason, nullUUID(l.DuplicateOf), l.Score})
+		c.add(&l, items, custom)
 	}
-	// COPY cannot write a table under row-level security: copy into a
-	// transaction-local table, then insert from it (RLS checks every row).
-	if _, err := w.Tx.Exec(w.ctx, `CREATE TEMP TABLE IF NOT EXISTS leads_in (LIKE leads INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
-		return fmt.Errorf("staging table: %w", err)
+	if len(leads) == 0 {
+		return nil
 	}
-	if _, err := w.Tx.CopyFrom(w.ctx, pgx.Identifier{"leads_in"}, leadColumnNames, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy leads: %w", err)
+	vals, oids := c.params()
+	formats := make([]int16, len(vals))
+	for i := range formats {
+		formats[i] = 1 // binary
 	}
-	// Each new lead carries its customer's history as it stands before it:
-	// the seller's orders, deliveries and refusals from this phone.
-	cols := strings.Join(leadColumnNames, ", ")
-	if _, err := w.Tx.Exec(w.ctx, `INSERT INTO leads (`+cols+`, customer_orders, customer_delivered, customer_refusals)
-SELECT i.`+strings.Join(leadColumnNames, ", i.")+`, coalesce(c.orders, 0), coalesce(c.delivered, 0), coalesce(c.refusals, 0)
-FROM leads_in i JOIN stores s ON s.id = i.store_id
-LEFT JOIN customers c ON c.seller_id = s.seller_id AND c.phone_e164 = i.phone_e164 AND i.phone_e164 <> ''`); err != nil {
+	_, err := w.Tx.Conn().PgConn().ExecParams(w.ctx, insertLeadsSQL, vals, oids, formats, nil).Close()
+	if err != nil {
 		return fmt.Errorf("insert leads: %w", err)
 	}
-	_, err := w.Tx.Exec(w.ctx, `TRUNCATE leads_in`)
-	return err
+	return nil
 }
 
-var leadColumnNames = []string{"store_id", "id", "version", "created_at", "updated_at", "deleted_at", "status",
-	"customer_name", "phone_raw", "phone_e164", "city_id", "city_raw", "address", "items", "cod", "source",
-	"external_ref", "custom", "assigned_to", "lease_until", "call_attempts", "callback_at", "cancel_reason",
-	"duplicate_of", "score"}
+// insertLeadsSQL inserts a batch of leads bound as one binary array per
+// column (leadArrays), unnested in step in the select list: no staging
+// table, which COPY would need (it cannot write a table under row-level
+// security), and no text to format or parse. Each new lead carries its
+// customer's history as it stands before it: the seller's orders,
+// deliveries and refusals from this phone, one primary-key search each.
+const insertLeadsSQL = `INSERT INTO leads (store_id, id, version, created_at, updated_at, deleted_at, status,
+  customer_name, phone_raw, phone_e164, city_id, city_raw, address, items, cod, source, external_ref, custom,
+  assigned_to, lease_until, call_attempts, callback_at, cancel_reason, duplicate_of, score,
+  customer_orders, customer_delivered, customer_refusals)
+SELECT i.*, coalesce(c.orders, 0), coalesce(c.delivered, 0), coalesce(c.refusals, 0)
+FROM (SELECT unnest($1::uuid[]) AS store_id, unnest($2::uuid[]) AS id, unnest($3::int8[]) AS version,
+  unnest($4::timestamptz[]) AS created_at, unnest($5::timestamptz[]) AS updated_at,
+  unnest($6::timestamptz[]) AS deleted_at, unnest($7::text[]) AS status, unnest($8::text[]) AS customer_name,
+  unnest($9::text[]) AS phone_raw, unnest($10::text[]) AS phone_e164, unnest($11::text[]) AS city_id,
+  unnest($12::text[]) AS city_raw, unnest($13::text[]) AS address, unnest($14::jsonb[]) AS items,
+  unnest($15::int8[]) AS cod, unnest($16::text[]) AS source, unnest($17::text[]) AS external_ref,
+  unnest($18::jsonb[]) AS custom, unnest($19::uuid[]) AS assigned_to, unnest($20::timestamptz[]) AS lease_until,
+  unnest($21::int4[]) AS call_attempts, unnest($22::timestamptz[]) AS callback_at,
+  unnest($23::text[]) AS cancel_reason, unnest($24::uuid[]) AS duplicate_of, unnest($25::int4[]) AS score) i
+JOIN stores s ON s.id = i.store_id
+LEFT JOIN LATERAL (SELECT orders, delivered, refusals FROM customers c
+  WHERE c.seller_id = s.seller_id AND c.phone_e164 = i.phone_e164 AND i.phone_e164 <> '' OFFSET 0) c ON true`
+
+// leadArrays are insertLeadsSQL's arrays, in its parameters' order.
+type leadArrays struct {
+	storeID, id, version, createdAt, updatedAt, deletedAt, status, customerName, phoneRaw postgres.Column
+	phoneE164, cityID, cityRaw, address, items, cod, source, externalRef, custom          postgres.Column
+	assignedTo, leaseUntil, callAttempts, callbackAt, cancelReason, duplicateOf, score    postgres.Column
+}
+
+func (c *leadArrays) all() []*postgres.Column {
+	return []*postgres.Column{&c.storeID, &c.id, &c.version, &c.createdAt, &c.updatedAt, &c.deletedAt, &c.status,
+		&c.customerName, &c.phoneRaw, &c.phoneE164, &c.cityID, &c.cityRaw, &c.address, &c.items, &c.cod, &c.source,
+		&c.externalRef, &c.custom, &c.assignedTo, &c.leaseUntil, &c.callAttempts, &c.callbackAt, &c.cancelReason,
+		&c.duplicateOf, &c.score}
+}
+
+func (c *leadArrays) init() {
+	const u, t, ts, i8, i4, j = postgres.OIDUUID, postgres.OIDText, postgres.OIDTimestamptz, postgres.OIDInt8,
+		postgres.OIDInt4, postgres.OIDJSONB
+	cols := c.all()
+	for k, oid := range []uint32{u, u, i8, ts, ts, ts, t, t, t, t, t, t, t, j, i8, t, t, j, u, ts, i4, ts, t, u, i4} {
+		cols[k].Elem = oid
+	}
+}
+
+func (c *leadArrays) add(l *mutation.Lead, items, custom []byte) {
+	c.storeID.UUID(l.StoreID)
+	c.id.UUID(l.ID)
+	c.version.Int8(l.Version)
+	c.createdAt.Timestamptz(l.CreatedAt)
+	c.updatedAt.Timestamptz(l.UpdatedAt)
+	if l.DeletedAt != nil {
+		c.deletedAt.Timestamptz(*l.DeletedAt)
+	} else {
+		c.deletedAt.Null()
+	}
+	c.status.Text(l.Status.String())
+	c.customerName.Text(l.CustomerName)
+	c.phoneRaw.Text(l.PhoneRaw)
+	c.phoneE164.Text(l.PhoneE164)
+	c.cityID.Text(l.CityID)
+	c.cityRaw.Text(l.CityRaw)
+	c.address.Text(l.Address)
+	c.items.JSONB(items)
+	c.cod.Int8(int64(l.COD))
+	c.source.Text(l.Source)
+	c.externalRef.Text(l.ExternalRef)
+	c.custom.JSONB(custom)
+	c.assignedTo.NullUUID(l.AssignedTo)
+	c.leaseUntil.NullTimestamptz(l.LeaseUntil)
+	c.callAttempts.Int4(l.CallAttempts)
+	c.callbackAt.NullTimestamptz(l.CallbackAt)
+	c.cancelReason.Text(l.CancelReason)
+	c.duplicateOf.NullUUID(l.DuplicateOf)
+	c.score.Int4(l.Score)
+}
+
+// params returns the arrays as parameters, with their type oids.
+func (c *leadArrays) params() ([][]byte, []uint32) {
+	cols := c.all()
+	vals, oids := make([][]byte, len(cols)), make([]uint32, len(cols))
+	for k, col := range cols {
+		vals[k], oids[k] = col.AppendArray(nil), col.ArrayOID()
+	}
+	return vals, oids
+}
 
 // WriterIn makes a Writer inside a transaction someone else owns — a domain
 // event consumer's, which must commit its effect with the consumption record.
