@@ -437,7 +437,6 @@ type leadArrays struct {
 	assignedTo, leaseUntil, callAttempts, callbackAt, cancelReason, duplicateOf, score    postgres.Column
 	out                                                                                   []byte
 	vals                                                                                  [][]byte
-	oids                                                                                  []uint32
 	formats                                                                               []int16
 }
 
