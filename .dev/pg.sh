@@ -64,16 +64,21 @@ running() { [ -f "$data/postmaster.pid" ] && pgctl status >/dev/null 2>&1; }
 # max_wal_size it triggered two or three checkpoints, and every page touched
 # after each was logged whole again).
 tune() {
-  local conf="$data/leadify.conf" want
+  local conf="$data/leadify.conf" want changed=
   want=$(cat <<'CONF'
 shared_buffers = 2GB
 max_wal_size = 4GB
 CONF
 )
-  grep -q "^include_if_exists = 'leadify.conf'" "$data/postgresql.conf" ||
+  if ! grep -q "^include_if_exists = 'leadify.conf'" "$data/postgresql.conf"; then
     echo "include_if_exists = 'leadify.conf'" | "${as_pg[@]}" tee -a "$data/postgresql.conf" >/dev/null
+    changed=1
+  fi
   if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
     printf '%s\n' "$want" | "${as_pg[@]}" tee "$conf" >/dev/null
+    changed=1
+  fi
+  if [ -n "$changed" ]; then
     if running; then
       log "settings changed: restarting"
       pgctl -m fast -w stop >/dev/null
@@ -93,7 +98,6 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = ''
 max_connections = 300
-shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 log_min_messages = warning

@@ -131,7 +131,8 @@ VALUES ($1, $2, $3, now(), now(), $4, $5, 'coliix', $6, 'in_transit', 'created',
 	require.Equal(t, 2*5_00, int(l.Agent), "the refused parcel's fee cancelled")
 
 	// The consumers, running again (a redelivered event), change nothing;
-	// neither does a re-run, which catches up with the same parcels.
+	// neither does a re-run (whose catch-up finds no parcel changed since it
+	// began).
 	f.reverse(refused, time.Now())
 	raced = false
 	r.Source = racingSource{SliceSource: src, BillingSource: parcelstore.BillingSource{Pool: f.pool}, during: func() {}}

@@ -118,8 +118,14 @@ func EarnParcels(ctx context.Context, tx *postgres.Tx, evs []events.Event) error
 	return earnParcels(ctx, tx.Tx, w, store, parcels)
 }
 
-// earnParcels moves the pending entries of the parcels to earned.
+// earnParcels moves the pending entries of the parcels to earned. It reads
+// them under the store's lock: read before it, an entry a reversal marked
+// reversed meanwhile (the reversal consumer, a run's catch-up) would be set
+// back to earned.
 func earnParcels(ctx context.Context, tx pgx.Tx, w *syncer.Writer, store uuid.UUID, parcels []uuid.UUID) error {
+	if err := w.Lock(store); err != nil {
+		return err
+	}
 	return restatus(ctx, tx, w, store, StatusEarned, `SELECT DISTINCT e.id FROM unnest($2::uuid[]) AS p(id), LATERAL (
   SELECT id FROM commission_entries WHERE store_id = (SELECT $1::uuid) AND parcel_id = p.id AND kind = 'earn' AND status = 'pending' OFFSET 0) e
 ORDER BY e.id`, store, parcels) // by parcel: see probeSQL

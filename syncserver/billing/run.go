@@ -184,8 +184,9 @@ func (r *Runner) Run(ctx context.Context, store uuid.UUID, month time.Time) (Run
 	if err == nil && changes != nil {
 		// Parcels that reached a final status while the chunks were written.
 		var n int
-		n, err = catchUp(ctx, r.Pool, changes, store, since)
-		res.Written += n
+		if n, err = catchUp(ctx, r.Pool, changes, store, since); err == nil {
+			res.Written += n
+		}
 	}
 	return res, err
 }

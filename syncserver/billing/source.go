@@ -49,8 +49,9 @@ type ParcelSource interface {
 }
 
 // ParcelChanges is what a ParcelSource over the database offers besides: the
-// store's parcels whose status was written at a version of the store's sync
-// scope above since, read in tx. A run reads the scope's visible version
+// store's parcels in a final status that were written (their status or
+// anything else) at a version of the store's sync scope above since, read in
+// tx. A run reads the scope's visible version
 // before the source's snapshot and, once its entries are committed, does for
 // the parcels that changed since what the billing consumers do on their
 // events (Runner.Run): a consumer that ran while the run was writing found

@@ -87,9 +87,9 @@ ORDER BY final_at NULLS FIRST, id`, store, from, to, finalStatuses)
 	})
 }
 
-// Changed implements billing.ParcelChanges: the store's parcels written at a
-// version above since that are delivered, refused, returned or cancelled, in
-// version order, through the parcels' version index.
+// Changed implements billing.ParcelChanges: the store's parcels written (any
+// change) at a version above since that are delivered, refused, returned or
+// cancelled, in version order, through the parcels' version index.
 func (BillingSource) Changed(ctx context.Context, tx pgx.Tx, store uuid.UUID, since int64, fn func(billing.ChangedParcel) error) error {
 	rows, err := tx.Query(ctx, `SELECT id, status, updated_at FROM parcels
 WHERE store_id = $1 AND version > $2 AND deleted_at IS NULL AND creation = 'created' AND status = ANY($3)

@@ -17,7 +17,8 @@ import (
 
 // InsertLeads writes every field of every lead, across the statements it
 // splits a big batch into, NULLs included, and gives each lead its
-// customer's history as it stood before the batch.
+// customer's history (the seller's orders, deliveries and refusals from its
+// phone), none for a lead without a phone.
 func TestInsertLeadsWritesEveryField(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
@@ -48,7 +49,7 @@ VALUES ($1, '+212612345678', 'Salma', now(), now(), 7, 5, 1)`, tn.SellerID)
 	}))
 	got := map[uuid.UUID]storedLead{}
 	env.InStore(func(tx *postgres.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, version, deleted_at, status, customer_name, phone_e164, items::text, cod,
+		rows, err := tx.Query(ctx, `SELECT id, version, created_at, updated_at, phone_raw, city_id, city_raw, address, source, deleted_at, status, customer_name, phone_e164, items::text, cod,
   custom::text, external_ref, coalesce(assigned_to, '00000000-0000-0000-0000-000000000000'), lease_until, call_attempts,
   callback_at, cancel_reason, coalesce(duplicate_of, '00000000-0000-0000-0000-000000000000'), score, customer_orders,
   customer_delivered, customer_refusals FROM leads WHERE store_id = $1`, tn.StoreID)
@@ -58,7 +59,7 @@ VALUES ($1, '+212612345678', 'Salma', now(), now(), 7, 5, 1)`, tn.SellerID)
 		defer rows.Close()
 		for rows.Next() {
 			var l storedLead
-			if err := rows.Scan(&l.ID, &l.Version, &l.DeletedAt, &l.Status, &l.CustomerName, &l.PhoneE164, &l.Items, &l.COD,
+			if err := rows.Scan(&l.ID, &l.Version, &l.CreatedAt, &l.UpdatedAt, &l.PhoneRaw, &l.CityID, &l.CityRaw, &l.Address, &l.Source, &l.DeletedAt, &l.Status, &l.CustomerName, &l.PhoneE164, &l.Items, &l.COD,
 				&l.Custom, &l.ExternalRef, &l.AssignedTo, &l.LeaseUntil, &l.CallAttempts, &l.CallbackAt, &l.CancelReason,
 				&l.DuplicateOf, &l.Score, &l.Orders, &l.Delivered, &l.Refusals); err != nil {
 				return err
@@ -71,6 +72,9 @@ VALUES ($1, '+212612345678', 'Salma', now(), now(), 7, 5, 1)`, tn.SellerID)
 	for i, l := range leads {
 		g := got[l.ID]
 		require.Equal(t, l.Version, g.Version, "lead %d", i)
+		require.True(t, l.CreatedAt.Equal(g.CreatedAt) && l.UpdatedAt.Equal(g.UpdatedAt), "lead %d's times", i)
+		require.Equal(t, [5]string{l.PhoneRaw, l.CityID, l.CityRaw, l.Address, l.Source},
+			[5]string{g.PhoneRaw, g.CityID, g.CityRaw, g.Address, g.Source}, "lead %d", i)
 		require.Equal(t, l.CustomerName, g.CustomerName, "lead %d", i)
 		require.Equal(t, l.PhoneE164, g.PhoneE164, "lead %d", i)
 		require.Equal(t, int64(l.COD), g.COD, "lead %d", i)
@@ -108,7 +112,10 @@ VALUES ($1, '+212612345678', 'Salma', now(), now(), 7, 5, 1)`, tn.SellerID)
 type storedLead struct {
 	ID, AssignedTo, DuplicateOf            uuid.UUID
 	Version, COD                           int64
+	CreatedAt, UpdatedAt                   time.Time
 	DeletedAt, LeaseUntil, CallbackAt      *time.Time
+	PhoneRaw, CityID, CityRaw, Address     string
+	Source                                 string
 	Status, CustomerName, PhoneE164, Items string
 	Custom, ExternalRef, CancelReason      string
 	CallAttempts, Score                    int32

@@ -353,8 +353,10 @@ func Notify(ctx context.Context, pool *pgxpool.Pool, touched map[uuid.UUID]int64
 	return nil
 }
 
-// InsertLeads adds new leads (ids not yet in the table) with COPY: the bulk
-// path for imports and fixtures. Versions must have been stamped from Reserve.
+// InsertLeads adds new leads (ids not yet in the table) from binary arrays
+// (insertLeadsSQL): the bulk path for imports and fixtures. Versions must
+// have been stamped from Reserve. A lead of a store the transaction does not
+// see fails the call, as every lead not inserted does.
 func (w *Writer) InsertLeads(leads []mutation.Lead) error {
 	c := leadArraysPool.Get().(*leadArrays)
 	defer leadArraysPool.Put(c)
@@ -389,8 +391,12 @@ func (w *Writer) InsertLeads(leads []mutation.Lead) error {
 			return fmt.Errorf("prepare insert leads: %w", err)
 		}
 		vals, formats := c.params()
-		if _, err := w.Tx.Conn().PgConn().ExecPrepared(w.ctx, "leadify_insert_leads", vals, formats, nil).Close(); err != nil {
+		tag, err := w.Tx.Conn().PgConn().ExecPrepared(w.ctx, "leadify_insert_leads", vals, formats, nil).Close()
+		if err != nil {
 			return fmt.Errorf("insert leads: %w", err)
+		}
+		if tag.RowsAffected() != int64(len(part)) {
+			return fmt.Errorf("insert leads: %d of %d inserted (a store this writer does not see?)", tag.RowsAffected(), len(part))
 		}
 	}
 	return nil
