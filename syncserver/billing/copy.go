@@ -15,9 +15,7 @@ import (
 type entryColumns struct {
 	id, rule, parcel, kind, beneficiary, agent, status        postgres.Column
 	base, amount, ruleName, calculation, reverses, occurredAt postgres.Column
-	out                                                       []byte
-	vals                                                      [][]byte
-	oids                                                      []uint32
+	p                                                         postgres.Params
 }
 
 func (c *entryColumns) all() []*postgres.Column {
@@ -25,17 +23,12 @@ func (c *entryColumns) all() []*postgres.Column {
 		&c.ruleName, &c.calculation, &c.reverses, &c.occurredAt}
 }
 
+// reset empties the columns, keeping their buffers.
 func (c *entryColumns) reset() {
-	if c.id.Elem == 0 {
-		for col, oid := range map[*postgres.Column]uint32{&c.id: postgres.OIDUUID, &c.rule: postgres.OIDUUID,
-			&c.parcel: postgres.OIDUUID, &c.kind: postgres.OIDText, &c.beneficiary: postgres.OIDText,
-			&c.agent: postgres.OIDUUID, &c.status: postgres.OIDText, &c.base: postgres.OIDInt8, &c.amount: postgres.OIDInt8,
-			&c.ruleName: postgres.OIDText, &c.calculation: postgres.OIDText, &c.reverses: postgres.OIDUUID,
-			&c.occurredAt: postgres.OIDTimestamptz} {
-			col.Elem = oid
-		}
-	}
-	for _, col := range c.all() {
+	const u, t, i8, ts = postgres.OIDUUID, postgres.OIDText, postgres.OIDInt8, postgres.OIDTimestamptz
+	types := [...]uint32{u, u, u, t, t, u, t, i8, i8, t, t, u, ts}
+	for k, col := range c.all() {
+		col.Elem = types[k]
 		col.Reset()
 	}
 }
@@ -60,27 +53,15 @@ func (c *entryColumns) add(id uuid.UUID, r *entryRow, e *storedEntry, reverses u
 	c.occurredAt.Timestamptz(r.OccurredAt)
 }
 
-// params returns insertSQL's parameters and their type oids.
-func (c *entryColumns) params(store uuid.UUID, first int64) ([][]byte, []uint32) {
-	c.out = c.out[:0]
-	c.out = append(c.out, store[:]...)
-	c.out = binary.BigEndian.AppendUint64(c.out, uint64(first))
-	ends := make([]int, 0, 13)
+// params returns insertSQL's parameters, their type oids and formats.
+func (c *entryColumns) params(store uuid.UUID, first int64) ([][]byte, []uint32, []int16) {
+	c.p.Reset()
+	c.p.UUID(store)
+	c.p.Int8(first)
 	for _, col := range c.all() {
-		c.out = col.AppendArray(c.out)
-		ends = append(ends, len(c.out))
+		c.p.Array(col)
 	}
-	c.vals = append(c.vals[:0], c.out[:16], c.out[16:24])
-	start := 24
-	for _, end := range ends {
-		c.vals = append(c.vals, c.out[start:end])
-		start = end
-	}
-	c.oids = append(c.oids[:0], postgres.OIDUUID, postgres.OIDInt8)
-	for _, col := range c.all() {
-		c.oids = append(c.oids, col.ArrayOID())
-	}
-	return c.vals, c.oids
+	return c.p.Values()
 }
 
 // entryIDs mints ledger entries' ids: UUIDv7s (RFC 9562), so that the

@@ -136,14 +136,13 @@ ORDER BY e.id`, store, parcels) // by parcel: see probeSQL
 // consumer that ran while a run was writing its chunks found none of the
 // run's entries (the run read the parcel before its new status), and the
 // run's entries would stay earned, or pending, until the month's next run,
-// which may never come. It holds the store's lock, which the reversals'
-// consumer also takes, from before it reads the parcels: a consumer that ran
-// before saw the status this reads, one that runs after sees every entry.
+// which may never come. It holds the store's lock, which both consumers also
+// take, from before it reads the parcels: a consumer that ran before saw the
+// status this reads, one that runs after sees every entry.
 // Returns the number of reversals written.
 func catchUp(ctx context.Context, pool *pgxpool.Pool, src ParcelChanges, store uuid.UUID, since int64) (int, error) {
 	var n int
 	err := syncer.Write(ctx, pool, postgres.StoreScope(store), func(w *syncer.Writer) error {
-		n = 0
 		if err := w.Lock(store); err != nil {
 			return err
 		}
@@ -152,10 +151,8 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, src ParcelChanges, store u
 		if err := src.Changed(ctx, w.Tx, store, since, func(c ChangedParcel) error {
 			switch {
 			case failed(c.Status):
-				if _, ok := at[c.ID]; !ok {
-					failedParcels = append(failedParcels, c.ID)
-					at[c.ID] = c.At
-				}
+				failedParcels = append(failedParcels, c.ID)
+				at[c.ID] = c.At
 			case c.Status == parcel.StatusDelivered:
 				delivered = append(delivered, c.ID)
 			}

@@ -25,10 +25,7 @@ func TestEventsReverseThroughTheBus(t *testing.T) {
 	tn := env.NewTenant(env.Admin(), "argan")
 	f := &fixture{t: t, pool: env.DB.App, seller: tn.SellerID, agent: tn.Agent.UserID, store: tn.StoreID}
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00), platformRule(uuid.New(), 300))
-	src := parcels(f.store, f.agent, 4, 11)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 4, 11)
 	src[1].Status = parcel.StatusOutForDelivery // confirmed, not yet delivered: pending
 	ctx := context.Background()
 	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
@@ -67,10 +64,7 @@ func TestEventsPublishedTogether(t *testing.T) {
 	tn := env.NewTenant(env.Admin(), "argan")
 	f := &fixture{t: t, pool: env.DB.App, seller: tn.SellerID, agent: tn.Agent.UserID, store: tn.StoreID}
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00), platformRule(uuid.New(), 300))
-	src := parcels(f.store, f.agent, 5, 11)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 5, 11)
 	src[2].Status = parcel.StatusOutForDelivery // pending until delivered
 	ctx := context.Background()
 	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)

@@ -129,6 +129,15 @@ func platformRule(id uuid.UUID, bp int64) commission.Rule {
 		Trigger: commission.TriggerDelivered, Kind: commission.KindPercentage, RateBP: bp, ValidFrom: march.AddDate(0, -2, 0)}
 }
 
+// deliveredParcels is parcels with every one delivered.
+func deliveredParcels(store, agent uuid.UUID, n int, seed uint64) billing.SliceSource {
+	src := parcels(store, agent, n, seed)
+	for i := range src {
+		src[i].Status = parcel.StatusDelivered
+	}
+	return src
+}
+
 // parcels makes n parcels of the store in March, sorted by DeliveredAt: most
 // delivered, some refused or returned.
 func parcels(store, agent uuid.UUID, n int, seed uint64) billing.SliceSource {

@@ -105,8 +105,8 @@ type batch struct {
 	ids      entryIDs
 	order    []keyOrder // rows in key order
 	// The probe's parameters.
-	parcels  postgres.Column
-	probeBuf []byte
+	parcels postgres.Column
+	probe   postgres.Params
 }
 
 // write appends rows to the ledger. With probe it does so under the store's
@@ -212,9 +212,11 @@ func (b *batch) readKnown(ctx context.Context, tx pgx.Tx, store uuid.UUID, rows 
 			b.parcels.UUID(r.ParcelID)
 		}
 	}
-	b.probeBuf = b.parcels.AppendArray(append(b.probeBuf[:0], store[:]...))
-	res := tx.Conn().PgConn().ExecParams(ctx, probeSQL, [][]byte{b.probeBuf[:16], b.probeBuf[16:]},
-		[]uint32{postgres.OIDUUID, b.parcels.ArrayOID()}, binaryFormats[:2], binaryFormats[:11])
+	b.probe.Reset()
+	b.probe.UUID(store)
+	b.probe.Array(&b.parcels)
+	vals, oids, formats := b.probe.Values()
+	res := tx.Conn().PgConn().ExecParams(ctx, probeSQL, vals, oids, formats, probeFormats[:])
 	b.known = map[entryKey]storedEntry{}
 	for res.NextRow() {
 		v := res.Values()
@@ -352,8 +354,8 @@ SELECT $1, generate_series($2::int8, $2 + cardinality($3::uuid[]) - 1), unnest($
   unnest($15::timestamptz[])`
 
 func (b *batch) insert(ctx context.Context, tx pgx.Tx, store uuid.UUID, first int64, n int) error {
-	params, oids := b.cols.params(store, first)
-	tag, err := tx.Conn().PgConn().ExecParams(ctx, insertSQL, params, oids, binaryFormats[:len(params)], nil).Close()
+	vals, oids, formats := b.cols.params(store, first)
+	tag, err := tx.Conn().PgConn().ExecParams(ctx, insertSQL, vals, oids, formats, nil).Close()
 	if err != nil {
 		return err
 	}
@@ -363,7 +365,8 @@ func (b *batch) insert(ctx context.Context, tx pgx.Tx, store uuid.UUID, first in
 	return nil
 }
 
-var binaryFormats = [16]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+// probeFormats asks for probeSQL's 11 columns in binary.
+var probeFormats = [11]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // restatus sets status on the entries whose ids the query returns, each with
 // a new version. The query must select from commission_entries only ids of

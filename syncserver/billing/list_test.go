@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadify/leadify/shared/commission"
-	"github.com/leadify/leadify/shared/parcel"
 	"github.com/leadify/leadify/syncserver/billing"
 	"github.com/leadify/leadify/syncserver/postgres"
 )
@@ -20,10 +19,7 @@ func TestListEntriesPages(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerDelivered, 10_00), platformRule(uuid.New(), 300))
-	src := parcels(f.store, f.agent, 45, 3)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 45, 3)
 	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(context.Background(), f.store, march)
 	require.NoError(t, err)
 	// Another store's entries never show.

@@ -224,10 +224,7 @@ func TestPayoutRepairsRacedReversal(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerDelivered, 10_00))
-	src := parcels(f.store, f.agent, 6, 4)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 6, 4)
 	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
 	april := march.AddDate(0, 1, 0)

@@ -74,10 +74,7 @@ func TestParcelReportedTwice(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.saveRules(f.store, platformRule(uuid.New(), 300))
-	src := parcels(f.store, f.agent, 3, 8)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 3, 8)
 	twice := append(append(billing.SliceSource{}, src...), src[1])
 	res, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: twice}).Run(context.Background(), f.store, march)
 	require.NoError(t, err)
@@ -105,10 +102,7 @@ func TestParcelsReportedTwiceAcrossChunks(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.saveRules(f.store, platformRule(uuid.New(), 300))
-	src := parcels(f.store, f.agent, 300, 8)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 300, 8)
 	// Every tenth parcel again, 20 parcels later: in the next chunk of 20.
 	var twice billing.SliceSource
 	for i, p := range src {
@@ -133,10 +127,7 @@ func TestReversalByEvent(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 5_00), platformRule(uuid.New(), 250))
-	src := parcels(f.store, f.agent, 20, 3)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 20, 3)
 	ctx := context.Background()
 	_, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(ctx, f.store, march)
 	require.NoError(t, err)
@@ -224,10 +215,7 @@ func TestRunAfterReturn(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	f.saveRules(f.store, agentRule(uuid.New(), commission.TriggerConfirmed, 10_00), platformRule(uuid.New(), 300))
-	src := parcels(f.store, f.agent, 200, 5)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 200, 5)
 	ctx := context.Background()
 	r := &billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src, Chunk: 37, Writers: 2}
 	res, err := r.Run(ctx, f.store, march)
@@ -288,10 +276,7 @@ func TestRunOverflow(t *testing.T) {
 	r.Kind, r.TierBasis = commission.KindTiered, commission.BasisOrderAmount
 	r.Tiers = []commission.Tier{{From: 0, RateBP: 100, Fixed: math.MaxInt64}}
 	f.saveRules(f.store, r)
-	src := parcels(f.store, f.agent, 5, 6)
-	for i := range src {
-		src[i].Status = parcel.StatusDelivered
-	}
+	src := deliveredParcels(f.store, f.agent, 5, 6)
 	res, err := (&billing.Runner{Pool: f.pool, Reserve: f.reserve, Source: src}).Run(context.Background(), f.store, march)
 	require.ErrorIs(t, err, money.ErrOverflow)
 	require.ErrorContains(t, err, src[0].ID.String())

@@ -50,12 +50,12 @@ type ParcelSource interface {
 
 // ParcelChanges is what a ParcelSource over the database offers besides: the
 // store's parcels in a final status that were written (their status or
-// anything else) at a version of the store's sync scope above since, read in
-// tx. A run reads the scope's visible version
-// before the source's snapshot and, once its entries are committed, does for
-// the parcels that changed since what the billing consumers do on their
-// events (Runner.Run): a consumer that ran while the run was writing found
-// none of the run's entries to reverse or earn.
+// anything else) at a version of the store's sync scope above since, each
+// once, read in tx. A run reads the scope's visible version before the
+// source's snapshot and, once its entries are committed, does for the
+// parcels that changed since what the billing consumers do on their events
+// (Runner.Run): a consumer that ran while the run was writing found none of
+// the run's entries to reverse or earn.
 type ParcelChanges interface {
 	Changed(ctx context.Context, tx pgx.Tx, store uuid.UUID, since int64, fn func(ChangedParcel) error) error
 }

@@ -129,3 +129,54 @@ func (c *Column) AppendArray(dst []byte) []byte {
 
 // ArrayOID is the type oid of the column's array.
 func (c *Column) ArrayOID() uint32 { return arrayOIDs[c.Elem] }
+
+// Params are a statement's parameters in binary format (scalars and
+// Columns' arrays), built one after the other in a buffer reused from one
+// statement to the next.
+type Params struct {
+	buf     []byte
+	ends    []int
+	oids    []uint32
+	values  [][]byte
+	formats []int16
+}
+
+// Reset empties the parameters, keeping their buffers.
+func (p *Params) Reset() { p.buf, p.ends, p.oids = p.buf[:0], p.ends[:0], p.oids[:0] }
+
+// UUID appends a uuid parameter.
+func (p *Params) UUID(id uuid.UUID) {
+	p.buf = append(p.buf, id[:]...)
+	p.end(OIDUUID)
+}
+
+// Int8 appends a bigint parameter.
+func (p *Params) Int8(v int64) {
+	p.buf = binary.BigEndian.AppendUint64(p.buf, uint64(v))
+	p.end(OIDInt8)
+}
+
+// Array appends c as an array parameter.
+func (p *Params) Array(c *Column) {
+	p.buf = c.AppendArray(p.buf)
+	p.end(c.ArrayOID())
+}
+
+func (p *Params) end(oid uint32) {
+	p.ends = append(p.ends, len(p.buf))
+	p.oids = append(p.oids, oid)
+}
+
+// Values returns the parameters with their type oids and formats (all
+// binary), for pgconn's ExecParams or ExecPrepared; they are valid until the
+// next Reset.
+func (p *Params) Values() ([][]byte, []uint32, []int16) {
+	p.values, p.formats = p.values[:0], p.formats[:0]
+	start := 0
+	for _, end := range p.ends {
+		p.values = append(p.values, p.buf[start:end])
+		p.formats = append(p.formats, 1)
+		start = end
+	}
+	return p.values, p.oids, p.formats
+}

@@ -36,12 +36,12 @@ func TestColumnsRoundTrip(t *testing.T) {
 	cols["jsonb"].JSONB([]byte(`[]`))
 	cols["timestamptz"].Timestamptz(at)
 	cols["timestamptz"].NullTimestamptz(time.Time{})
-	order := []string{"uuid", "int8", "int4", "text", "jsonb", "timestamptz"}
-	vals, oids, formats := make([][]byte, len(order)), make([]uint32, len(order)), make([]int16, len(order))
-	for i, name := range order {
+	var p postgres.Params
+	for _, name := range []string{"uuid", "int8", "int4", "text", "jsonb", "timestamptz"} {
 		require.Equal(t, 2, cols[name].Len(), name)
-		vals[i], oids[i], formats[i] = cols[name].AppendArray(nil), cols[name].ArrayOID(), 1
+		p.Array(cols[name])
 	}
+	vals, oids, formats := p.Values()
 	conn, err := db.App.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release()

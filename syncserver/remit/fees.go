@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leadify/leadify/shared/parcel"
@@ -26,18 +25,7 @@ type FeeSource struct {
 	Pool  *pgxpool.Pool
 }
 
-var (
-	_ billing.ParcelSource  = FeeSource{}
-	_ billing.ParcelChanges = FeeSource{}
-)
-
-// Changed implements billing.ParcelChanges with Inner's, when it has them.
-func (s FeeSource) Changed(ctx context.Context, tx pgx.Tx, store uuid.UUID, since int64, fn func(billing.ChangedParcel) error) error {
-	if c, ok := s.Inner.(billing.ParcelChanges); ok {
-		return c.Changed(ctx, tx, store, since, fn)
-	}
-	return nil
-}
+var _ billing.ParcelSource = FeeSource{}
 
 // Parcels implements billing.ParcelSource.
 func (s FeeSource) Parcels(ctx context.Context, store uuid.UUID, from, to time.Time, fn func(billing.DeliveredParcel) error) error {
